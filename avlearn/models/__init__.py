@@ -1,0 +1,31 @@
+"""Video and audio towers behind one registry.
+
+    >>> from avlearn.models import create_model, list_models
+"""
+
+import importlib
+
+from avlearn.models._registry import create_model, list_models, load_weights, model_entry, register_model
+
+__all__ = ["create_model", "list_models", "load_weights", "model_entry", "register_model"]
+
+# Model files register their builders on import. Listed here so list_models() sees them all.
+_MODEL_MODULES = (
+    "avlearn.models.video.fusion",
+    "avlearn.models.video.c3d",
+    "avlearn.models.video.resnet3d",
+    "avlearn.models.video.i3d",
+    "avlearn.models.video.two_stream",
+    "avlearn.models.video.recurrent",
+    "avlearn.models.video.nonlocal_net",
+    "avlearn.models.video.slowfast",
+    "avlearn.models.video.transformers",
+    "avlearn.models.audio.waveform",
+    "avlearn.models.audio.spectrogram",
+)
+for _m in _MODEL_MODULES:
+    try:
+        importlib.import_module(_m)
+    except ModuleNotFoundError as _exc:
+        if _exc.name != _m:
+            raise

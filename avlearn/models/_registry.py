@@ -1,0 +1,169 @@
+"""Model registry: one visible builder function per variant (timm / torchvision style).
+
+    >>> from avlearn.models import create_model, list_models
+    >>> list_models("r*3d*")
+    >>> m = create_model("r2plus1d_18", num_classes=10, weights="r2plus1d.pt", features_only=True)
+
+Builders are registered with ``@register_model`` at the bottom of each model file. A builder
+takes keyword arguments only and never reads files; :func:`create_model` loads ``weights``
+(a local checkpoint or a torchvision-style state dict) after construction.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+__all__ = ["register_model", "list_models", "create_model", "model_entry", "ModelEntry", "load_weights"]
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A registered builder and the facts the zoo table and tests need.
+
+    Attributes:
+        name: registry name.
+        fn: the builder.
+        modality: "video", "audio", "flow", "two_stream" or "av" (what ``forward`` takes).
+        input_size: reference input shape without batch, e.g. (3, 16, 112, 112).
+        tiny_input: a small input shape for tests (CPU, seconds).
+        module: module path of the builder (for docs).
+    """
+
+    name: str
+    fn: Callable[..., nn.Module]
+    modality: str
+    input_size: tuple[int, ...]
+    tiny_input: tuple[int, ...]
+    module: str
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+
+
+def register_model(
+    fn: Callable[..., nn.Module] | None = None,
+    *,
+    modality: str = "video",
+    input_size: tuple[int, ...] = (3, 16, 112, 112),
+    tiny_input: tuple[int, ...] = (3, 4, 32, 32),
+    name: str | None = None,
+):
+    """Register a builder; usable as ``@register_model`` or ``@register_model(modality=...)``."""
+
+    def wrap(f: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        key = name or f.__name__
+        if key in _REGISTRY and _REGISTRY[key].fn is not f:
+            raise ValueError(f"model {key!r} is registered twice ({_REGISTRY[key].module} and {f.__module__})")
+        _REGISTRY[key] = ModelEntry(key, f, modality, tuple(input_size), tuple(tiny_input), f.__module__)
+        return f
+
+    return wrap(fn) if fn is not None else wrap
+
+
+def _ensure_loaded() -> None:
+    # Importing the package registers every model file.
+    import avlearn.models  # noqa: F401
+
+
+def list_models(pattern: str = "*", *, modality: str | None = None) -> list[str]:
+    """Sorted names of registered models matching a shell-style ``pattern``."""
+    _ensure_loaded()
+    names = [n for n, e in _REGISTRY.items() if fnmatch.fnmatch(n, pattern) and (modality is None or e.modality == modality)]
+    return sorted(names)
+
+
+def model_entry(name: str) -> ModelEntry:
+    """The :class:`ModelEntry` of ``name``; raises KeyError listing close names."""
+    _ensure_loaded()
+    if name not in _REGISTRY:
+        close = [n for n in _REGISTRY if name.split("_")[0] in n][:8]
+        raise KeyError(f"unknown model {name!r}; similar: {close or sorted(_REGISTRY)[:8]}")
+    return _REGISTRY[name]
+
+
+def _unwrap_state_dict(obj) -> dict[str, torch.Tensor]:
+    if isinstance(obj, dict):
+        for key in ("model", "state_dict", "model_state"):
+            if key in obj and isinstance(obj[key], dict):
+                return _unwrap_state_dict(obj[key])
+        if all(isinstance(v, torch.Tensor) for v in obj.values()):
+            # strip DDP / torch.compile prefixes
+            out = {}
+            for k, v in obj.items():
+                for p in ("module.", "_orig_mod."):
+                    if k.startswith(p):
+                        k = k[len(p):]
+                out[k] = v
+            return out
+    raise ValueError("no state dict found (expected a tensor dict or one under 'model'/'state_dict')")
+
+
+def load_weights(model: nn.Module, weights: str | os.PathLike | dict, *, strict: bool = True) -> nn.Module:
+    """Load a local checkpoint or state dict into ``model``.
+
+    Accepts a path to a ``torch.save``-d state dict (torchvision's included) or an avlearn
+    training checkpoint (state under ``"model"``). Loading uses ``weights_only=True``.
+
+    Raises:
+        FileNotFoundError: the path does not exist.
+        ValueError: shapes or keys do not match; the message names the missing and
+            unexpected keys.
+    """
+    if isinstance(weights, (str, os.PathLike)):
+        path = os.fspath(weights)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"{path}: weights file not found")
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    else:
+        path, obj = "<state dict>", weights
+    state = _unwrap_state_dict(obj)
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    bad_shape = [f"{k}: {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in own if k in state and state[k].shape != own[k].shape]
+    if bad_shape or (strict and (missing or unexpected)):
+        raise ValueError(
+            f"{path}: incompatible weights for {type(model).__name__}; "
+            f"missing keys {missing[:10]}{'...' if len(missing) > 10 else ''}, "
+            f"unexpected keys {unexpected[:10]}{'...' if len(unexpected) > 10 else ''}, "
+            f"shape mismatches {bad_shape[:10]}"
+        )
+    model.load_state_dict(state, strict=strict)
+    return model
+
+
+def create_model(
+    name: str,
+    *,
+    weights: str | os.PathLike | dict | None = None,
+    features_only: bool = False,
+    out_indices: tuple[int, ...] | None = None,
+    strict: bool = True,
+    **kwargs,
+) -> nn.Module:
+    """Build a registered model, optionally load local weights, optionally wrap for features.
+
+    Args:
+        name: a name from :func:`list_models`.
+        weights: local path or state dict to load (never downloaded).
+        features_only: return a :class:`~avlearn.models._features.FeatureListNet` that yields
+            the feature maps listed in the model's ``feature_info``.
+        out_indices: which ``feature_info`` entries to return (default: all).
+        strict: require exact key match when loading.
+        **kwargs: passed to the builder (``num_classes``, ``in_channels``, ...).
+    """
+    entry = model_entry(name)
+    model = entry.fn(**kwargs)
+    if weights is not None:
+        load_weights(model, weights, strict=strict)
+    if features_only:
+        from avlearn.models._features import FeatureListNet
+
+        model = FeatureListNet(model, out_indices=out_indices)
+    return model
