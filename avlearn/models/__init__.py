@@ -22,6 +22,10 @@ _MODEL_MODULES = (
     "avlearn.models.video.transformers",
     "avlearn.models.audio.waveform",
     "avlearn.models.audio.spectrogram",
+    "avlearn.models.av.multisensory",
+    "avlearn.models.av.two_tower",
+    "avlearn.models.av.unet",
+    "avlearn.models.av.preview",
 )
 for _m in _MODEL_MODULES:
     try:

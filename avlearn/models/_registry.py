@@ -19,7 +19,15 @@ from typing import Callable
 import torch
 from torch import nn
 
-__all__ = ["register_model", "list_models", "create_model", "model_entry", "ModelEntry", "load_weights"]
+__all__ = [
+    "register_model",
+    "list_models",
+    "create_model",
+    "model_entry",
+    "ModelEntry",
+    "load_weights",
+    "example_input",
+]
 
 
 @dataclass(frozen=True)
@@ -38,8 +46,8 @@ class ModelEntry:
     name: str
     fn: Callable[..., nn.Module]
     modality: str
-    input_size: tuple[int, ...]
-    tiny_input: tuple[int, ...]
+    input_size: tuple[int, ...] | dict[str, tuple[int, ...]]
+    tiny_input: tuple[int, ...] | dict[str, tuple[int, ...]]
     module: str
 
 
@@ -50,8 +58,8 @@ def register_model(
     fn: Callable[..., nn.Module] | None = None,
     *,
     modality: str = "video",
-    input_size: tuple[int, ...] = (3, 16, 112, 112),
-    tiny_input: tuple[int, ...] = (3, 4, 32, 32),
+    input_size: tuple[int, ...] | dict[str, tuple[int, ...]] = (3, 16, 112, 112),
+    tiny_input: tuple[int, ...] | dict[str, tuple[int, ...]] = (3, 4, 32, 32),
     name: str | None = None,
 ):
     """Register a builder; usable as ``@register_model`` or ``@register_model(modality=...)``."""
@@ -60,7 +68,9 @@ def register_model(
         key = name or f.__name__
         if key in _REGISTRY and _REGISTRY[key].fn is not f:
             raise ValueError(f"model {key!r} is registered twice ({_REGISTRY[key].module} and {f.__module__})")
-        _REGISTRY[key] = ModelEntry(key, f, modality, tuple(input_size), tuple(tiny_input), f.__module__)
+        shapes = [input_size, tiny_input]
+        shapes = [{k: tuple(v) for k, v in s.items()} if isinstance(s, dict) else tuple(s) for s in shapes]
+        _REGISTRY[key] = ModelEntry(key, f, modality, shapes[0], shapes[1], f.__module__)
         return f
 
     return wrap(fn) if fn is not None else wrap
@@ -167,3 +177,23 @@ def create_model(
 
         model = FeatureListNet(model, out_indices=out_indices)
     return model
+
+
+def example_input(name: str, batch: int = 2, *, tiny: bool = True, generator: torch.Generator | None = None):
+    """A random input for model ``name`` in the form its ``forward`` takes.
+
+    ``video``/``audio``/``flow`` models take one tensor ``(B, *shape)``; ``two_stream`` models
+    take ``{"rgb": (B, 3, T, H, W), "flow": (B, 2(T-1), H, W)}`` where the entry's shape is the
+    RGB clip's; models registered with a dict of shapes (audio-visual nets, ``modality="av"``)
+    take a dict of tensors with those keys.
+    """
+    entry = model_entry(name)
+    shape = entry.tiny_input if tiny else entry.input_size
+    if isinstance(shape, dict):  # multi-input models, e.g. {"video": (3,T,H,W), "audio": (1,N)}
+        return {k: torch.randn(batch, *v, generator=generator) for k, v in shape.items()}
+    if entry.modality == "two_stream":
+        c, t, h, w = shape
+        rgb = torch.randn(batch, c, t, h, w, generator=generator)
+        flow = torch.randn(batch, 2 * (t - 1), h, w, generator=generator)
+        return {"rgb": rgb, "flow": flow}
+    return torch.randn(batch, *shape, generator=generator)
