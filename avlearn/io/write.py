@@ -166,7 +166,8 @@ def _encode_audio(container, stream, samples: np.ndarray, sample_rate: int, fmt:
     frame_size = stream.codec_context.frame_size or 1024
     planar = fmt.endswith("p")
     if fmt.startswith("s16"):
-        data = np.round(samples * 32767.0).astype(np.int16)
+        # k / 32768 on both sides (FFmpeg's s16 <-> float convention), so a value read back is exact
+        data = np.clip(np.round(samples * 32768.0), -32768, 32767).astype(np.int16)
     else:
         data = samples.astype(np.float32)
     pts = 0
