@@ -183,7 +183,7 @@ def make_world(out_dir: str | os.PathLike, config: WorldConfig | None = None, cl
         if config.kind == "actions":
             write_jsonl(root / split / "segments.jsonl", [
                 {"path": r["path"], "start": s["start"], "end": s["end"], "label": s["label"],
-                 "label_name": s["label_name"], "video": r["id"], "truth": r["truth"]}
+                 "label_name": s["label_name"], "video_id": r["id"], "truth": r["truth"]}
                 for r in split_rows for s in r["_truth"]["segments"]])
         if split not in _LIST_SPLITS:
             continue
