@@ -61,7 +61,7 @@ def _identity(sample: dict[str, Any]) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def _seeded(seed: int) -> Iterator[None]:
+def seeded(seed: int) -> Iterator[None]:
     """Seed torch, numpy and random for a block, restoring the caller's states afterwards."""
     np_state, py_state = np.random.get_state(), random.getstate()
     with torch.random.fork_rng(devices=[]):
@@ -267,7 +267,7 @@ class AVDataset(Dataset):
             label=self.labels[r], path=row.path, start=float(clip.start), duration=float(clip.duration),
             index=index, clip_index=k,
         )
-        with _seeded(int(np.random.SeedSequence([self.seed, epoch, 1, index]).generate_state(1)[0])):
+        with seeded(int(np.random.SeedSequence([self.seed, epoch, 1, index]).generate_state(1)[0])):
             return self.transform(sample)
 
     def __repr__(self) -> str:

@@ -16,12 +16,12 @@ may depend on how the run was cut:
 
 from __future__ import annotations
 
-import random
 from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
+from avlearn.data.dataset import seeded
 
 __all__ = ["ResumableBatchSampler", "SeededDataset", "sample_seed", "build_loader"]
 
@@ -98,17 +98,8 @@ class SeededDataset(Dataset):
         return len(self.dataset)
 
     def __getitem__(self, index: int) -> Any:
-        s = sample_seed(self.seed, self.epoch + 1, index)
-        np_state, py_state = np.random.get_state(), random.getstate()
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(s)
-            np.random.seed(s)
-            random.seed(s)
-            try:
-                return self.dataset[index]
-            finally:
-                np.random.set_state(np_state)
-                random.setstate(py_state)
+        with seeded(sample_seed(self.seed, self.epoch + 1, index)):
+            return self.dataset[index]
 
 
 def _worker_init(_worker_id: int) -> None:
