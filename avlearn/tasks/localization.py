@@ -1,0 +1,401 @@
+"""Sound-source localization: where in the frame the sound comes from, one heatmap per frame.
+
+Two methods, both giving a (T, H, W) heatmap per clip at the input resolution:
+
+* ``cam`` -- class activation maps of the synchronization network (Owens & Efros, ECCV 2018,
+  Sec. 5 and Fig. 5): the 1x1x1 "aligned" classifier of :class:`~avlearn.models.av.multisensory.
+  MultisensoryNet` applied to its last feature map (:meth:`MultisensoryNet.cam`) before the
+  global pooling, resized to the frames (trilinear in time when the network pools time). The
+  network is trained by the ``sync`` task; here it is only evaluated.
+* ``attention`` -- audio-visual attention (Arandjelović & Zisserman, ECCV 2018, AVOL-Net;
+  Senocak et al., CVPR 2018): the calibrated cosine similarity of an audio embedding with each
+  spatial visual feature (:class:`~avlearn.models.av.attention_loc.AttentionLocNet`), trained
+  from unlabelled clips with a correspondence objective over the batch: every video with its
+  own audio is a positive and with the other clips' audio a negative. ``objective: bce`` is
+  AVOL's binary correspondence loss (positives and negatives weighted equally);
+  ``objective: nce`` is the contrastive form (symmetric cross-entropy over the batch's score
+  matrix, as in later work built on Senocak et al.).
+
+Evaluation runs on the synthetic world's frozen ``localization_<split>.jsonl`` lists (the
+boxes of the objects sounding in the audio window, silent distractors present) with the cIoU
+/ AUC / pointing-game protocol of Senocak et al. and the whole-image, centre-prior and random
+baselines beside the model (:mod:`avlearn.tasks.localization_eval`, which also states the two
+binarisation rules reported). Data: :mod:`avlearn.tasks.localization_data`.
+
+    avlearn train recipes/localize_attention.yaml
+    avlearn evaluate recipes/localize_cam.yaml --weights runs/sync_multisensory/weights.pt
+    avlearn localize clip.mp4 --weights runs/localize_attention/weights.pt --out heat.mp4
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+import yaml
+from torch import Tensor, nn
+
+from avlearn.tasks.base import ModelConfig, Task, register_task
+from avlearn.tasks.localization_eval import score_sums, summarize_scores
+
+__all__ = [
+    "LocalizationConfig",
+    "LocalizationData",
+    "LocalizationTask",
+    "cam_heatmaps",
+    "correspondence_bce",
+    "correspondence_nce",
+    "background_loss",
+    "build_localization_model",
+    "build_localization_task",
+    "build_localization_datasets",
+    "Localizer",
+    "load_localizer",
+]
+
+
+# ----------------------------------------------------------------------------- heatmaps
+
+
+def _to_frames(maps: Tensor, frames: int, size: tuple[int, int]) -> Tensor:
+    """Resize (B, T', h, w) maps to (B, T, H, W): trilinear when T' differs, else bilinear."""
+    if maps.shape[1] != frames:
+        return F.interpolate(maps[:, None], size=(frames, *size), mode="trilinear", align_corners=False)[:, 0]
+    return F.interpolate(maps, size=size, mode="bilinear", align_corners=False)  # (B, T, H, W)
+
+
+def cam_heatmaps(model: nn.Module, video: Tensor, audio: Tensor, *, class_index: int = 0, size: tuple[int, int] | None = None) -> Tensor:
+    """Class activation maps of a sync network, one per frame at the input resolution.
+
+    Args:
+        model: a network with ``cam(video, audio, class_index=)`` returning (B, T', h, w)
+            (:class:`~avlearn.models.av.multisensory.MultisensoryNet`).
+        video: (B, 3, T, H, W) frames in [0, 1].
+        audio: (B, C, N) waveform of the same stretch of time.
+        class_index: the output whose map is taken (0: "aligned").
+        size: resize the frames to this (H', W') before the network (e.g. the size it was
+            trained at); the maps still come back at (H, W).
+
+    Returns:
+        (B, T, H, W) class activation (logit units, not normalised).
+    """
+    if not hasattr(model, "cam"):
+        raise TypeError(f"{type(model).__name__} has no cam(video, audio); CAMs need a multisensory sync network")
+    b, _, t, h, w = video.shape
+    x = video
+    if size is not None and tuple(size) != (h, w):
+        x = F.interpolate(video.flatten(1, 2), size=tuple(size), mode="bilinear", align_corners=False, antialias=True)
+        x = x.view(b, 3, t, *size)  # (B, 3, T, H', W')
+    maps = model.cam(x, audio, class_index=class_index)  # (B, T', h', w')
+    return _to_frames(maps.float(), t, (h, w))
+
+
+# ----------------------------------------------------------------------------- losses
+
+
+def correspondence_bce(scores: Tensor) -> Tensor:
+    """AVOL's correspondence loss on a (B, B) score matrix: diagonal = own audio (label 1),
+    off-diagonal = another clip's audio (label 0); positives and negatives weigh half each."""
+    b = scores.shape[0]
+    eye = torch.eye(b, dtype=torch.bool, device=scores.device)
+    pos = F.binary_cross_entropy_with_logits(scores[eye], torch.ones(b, device=scores.device))
+    if b == 1:
+        return pos
+    neg = F.binary_cross_entropy_with_logits(scores[~eye], torch.zeros(b * (b - 1), device=scores.device))
+    return 0.5 * (pos + neg)
+
+
+def background_loss(logits: Tensor, fraction: float = 0.5) -> Tensor:
+    """BCE pushing the mean logit of the lowest ``fraction`` of each frame's locations (B, T, h, w)
+    towards 0 ("does not match"): the clip's own background as a negative."""
+    flat = logits.flatten(2)  # (B, T, h*w)
+    k = max(1, math.ceil(fraction * flat.shape[-1]))
+    low = flat.topk(k, dim=-1, largest=False).values.mean(dim=-1)  # (B, T)
+    return F.binary_cross_entropy_with_logits(low, torch.zeros_like(low))
+
+
+def correspondence_nce(scores: Tensor) -> Tensor:
+    """Contrastive correspondence: cross-entropy of each video over the batch's audio and of
+    each audio over the videos, the own pair being the target (mean of both directions)."""
+    target = torch.arange(scores.shape[0], device=scores.device)
+    return 0.5 * (F.cross_entropy(scores, target) + F.cross_entropy(scores.t(), target))
+
+
+# ----------------------------------------------------------------------------- config + task
+
+
+@dataclass
+class LocalizationConfig:
+    """The ``task`` section of localization recipes.
+
+    Attributes:
+        name: ``localization``.
+        method: ``attention`` (train an :class:`AttentionLocNet`) or ``cam`` (evaluate the class
+            activation maps of a trained multisensory sync network; nothing to train).
+        objective: ``bce`` (AVOL correspondence) or ``nce`` (contrastive), for ``attention``.
+        background_weight: weight of the background term for ``attention``: in each clip with its
+            own audio, the lowest ``background_fraction`` of the locations of every frame are
+            background (the sounding objects cover less than that) and their mean logit is
+            pushed towards "does not match" with BCE, so the map contrasts objects with their
+            own background and not only with other clips (0 disables it).
+        background_fraction: share of each frame's locations treated as background.
+        cam_size: (H, W) the CAM network sees (default: ``data.size``); its maps are resized back.
+        cam_class: the sync network's output whose CAM is taken (0: aligned).
+        baseline_seed: seed of the random baseline (sample ``i`` uses ``seed + i``).
+    """
+
+    name: str = "localization"
+    method: Literal["attention", "cam"] = "attention"
+    objective: Literal["bce", "nce"] = "bce"
+    background_weight: float = 0.0
+    background_fraction: float = 0.5
+    cam_size: list[int] | None = None
+    cam_class: int = 0
+    baseline_seed: int = 0
+
+
+@dataclass
+class LocalizationData:
+    """The ``data`` section (a world made by ``avlearn make-world``, objects or speakers kind).
+
+    Attributes:
+        world: the world's folder.
+        train_manifest: training clips (default ``<world>/train/manifest.jsonl``).
+        val_list: frozen val frames (default ``<world>/lists/localization_val.jsonl``).
+        test_list: frozen test frames (default ``<world>/lists/localization_test.jsonl``).
+        fps: frame rate the model sees.
+        size: (H, W) frames the model sees; masks stay at the world's frame size.
+        sample_rate: audio rate (mono).
+        clip_duration: window length in seconds (the frozen lists use 1 s windows).
+        flip: mirror training frames left-right at random.
+        cache: keep decoded clips in memory.
+    """
+
+    world: str = "runs/world_sync"
+    train_manifest: str | None = None
+    val_list: str | None = None
+    test_list: str | None = None
+    fps: float = 4.0
+    size: list[int] = field(default_factory=lambda: [64, 64])
+    sample_rate: int = 16000
+    clip_duration: float = 1.0
+    flip: bool = True
+    cache: bool = True
+
+
+class LocalizationTask(Task):
+    """A localization network with its correspondence loss and the cIoU metrics.
+
+    Args:
+        model: an :class:`~avlearn.models.av.attention_loc.AttentionLocNet` (``attention``) or a
+            multisensory sync network (``cam``).
+        cfg: the task section.
+
+    Training batches: ``{"video": (B, 3, T, H, W), "audio": (B, 1, N)}``. Evaluation batches
+    (frozen lists) add ``target`` (B,), ``gt_mask`` / ``silent_mask`` (B, Hw, Ww). Outputs:
+    ``loss``, ``heatmaps`` (B, T, H, W) and, on evaluation batches, ``heatmap`` (B, H, W) of
+    each target frame.
+    """
+
+    def __init__(self, model: nn.Module, cfg: LocalizationConfig | None = None):
+        super().__init__()
+        self.model, self.cfg = model, cfg or LocalizationConfig()
+
+    def heatmaps(self, video: Tensor, audio: Tensor) -> Tensor:
+        """(B, T, H, W) heatmaps of the configured method."""
+        if self.cfg.method == "cam":
+            size = tuple(self.cfg.cam_size) if self.cfg.cam_size else None
+            return cam_heatmaps(self.model, video, audio, class_index=self.cfg.cam_class, size=size)
+        return self.model.heatmaps(video, audio)
+
+    def forward(self, batch: dict[str, Any]) -> dict[str, Any]:
+        video, audio = batch["video"], batch["audio"]
+        if self.cfg.method == "cam":
+            if self.training:
+                raise RuntimeError("localization method 'cam' evaluates a trained sync network; train it with the sync task")
+            heat = self.heatmaps(video, audio)  # (B, T, H, W)
+            loss = video.new_zeros(())
+        else:
+            vis, aud = self.model.embed_video(video), self.model.embed_audio(audio)  # (B, D, T, h, w), (B, D)
+            scores = self.model.pair_scores(vis, aud)  # (B, B)
+            loss = correspondence_bce(scores) if self.cfg.objective == "bce" else correspondence_nce(scores)
+            logits = self.model.logit_maps(vis, aud)  # (B, T, h, w) of each clip with its own audio
+            if self.cfg.background_weight > 0:
+                loss = loss + self.cfg.background_weight * background_loss(logits, self.cfg.background_fraction)
+            heat = None
+            if "target" in batch:
+                heat = torch.sigmoid(self.model.upsample(logits, tuple(video.shape[-2:])))  # (B, T, H, W)
+        out: dict[str, Any] = {"loss": loss}
+        if heat is not None:
+            out["heatmaps"] = heat.detach()
+            if "target" in batch:
+                out["heatmap"] = heat.detach()[torch.arange(heat.shape[0]), batch["target"].long()]  # (B, H, W)
+        return out
+
+    def metric_sums(self, outputs: dict[str, Any], batch: dict[str, Any]) -> dict[str, Tensor]:
+        if "heatmap" not in outputs:
+            return {}
+        return score_sums(outputs["heatmap"], batch, seed=self.cfg.baseline_seed)
+
+    def summarize(self, sums: dict[str, Tensor]) -> dict[str, float]:
+        return summarize_scores(sums) if "n" in sums else {}
+
+    def export_module(self) -> nn.Module:
+        return self.model
+
+
+def build_localization_model(m: ModelConfig) -> nn.Module:
+    """The network of a ``model`` section: an attention network by name
+    (:data:`~avlearn.models.av.attention_loc.ATTENTION_MODELS`) or any zoo model."""
+    from avlearn.models import create_model
+    from avlearn.models.av.attention_loc import ATTENTION_MODELS, create_attention_model
+
+    build = create_attention_model if m.name in ATTENTION_MODELS else create_model
+    return build(m.name, weights=m.weights, strict=m.strict, **m.kwargs)
+
+
+def _list_path(d: LocalizationData, value: str | None, split: str) -> str:
+    return value if value is not None else os.path.join(d.world, "lists", f"localization_{split}.jsonl")
+
+
+def build_localization_datasets(cfg) -> dict[str, Any]:
+    """Train: random windows of the train manifest (``attention`` only); val/test: frozen lists."""
+    from avlearn.tasks.localization_data import (
+        FrozenFrameDataset,
+        WindowDataset,
+        load_localization_list,
+    )
+    from avlearn.tasks.sync_data import ClipStore
+
+    d: LocalizationData = cfg.data
+    read = dict(fps=d.fps, size=tuple(d.size), sample_rate=d.sample_rate)
+    out: dict[str, Any] = {}
+    if cfg.task.method == "attention":
+        manifest = d.train_manifest or os.path.join(d.world, "train", "manifest.jsonl")
+        store = ClipStore(manifest, cache=d.cache, **read)
+        out["train"] = WindowDataset(store, clip_duration=d.clip_duration, flip=d.flip, seed=cfg.train.seed)
+    for split, value in (("val", d.val_list), ("test", d.test_list)):
+        path = _list_path(d, value, split)
+        if os.path.exists(path):
+            out[split] = FrozenFrameDataset(load_localization_list(path), cache=d.cache, **read)
+    return out
+
+
+@register_task("localization", config=LocalizationConfig, data=LocalizationData, datasets=build_localization_datasets)
+def build_localization_task(cfg) -> LocalizationTask:
+    """Build the model of ``cfg.model`` (local weights only) inside a :class:`LocalizationTask`."""
+    return LocalizationTask(build_localization_model(cfg.model), cfg.task)
+
+
+# ----------------------------------------------------------------------------- inference
+
+
+class Localizer:
+    """A trained localization network ready for whole clips.
+
+    Args:
+        task: the network inside a :class:`LocalizationTask` (method and CAM options).
+        fps, size, sample_rate, clip_duration: the data options it was trained with.
+    """
+
+    def __init__(self, task: LocalizationTask, *, fps: float, size, sample_rate: int, clip_duration: float):
+        self.task = task.eval()
+        self.fps, self.size, self.sample_rate = float(fps), tuple(size), int(sample_rate)
+        self.clip_duration = float(clip_duration)
+
+    @property
+    def method(self) -> str:
+        return self.task.cfg.method
+
+    @torch.no_grad()
+    def localize(self, video: Tensor, audio: Tensor) -> Tensor:
+        """Heatmaps of a whole clip, window by window.
+
+        Args:
+            video: (3, T, H, W) frames (uint8 or float in [0, 1]) at ``fps``.
+            audio: (1, N) mono waveform at ``sample_rate``, starting with frame 0.
+
+        Returns:
+            (T, H, W) maps in [0, 1] (each window's maps min-max scaled together for CAMs).
+            Windows of ``clip_duration`` follow each other; the last one is aligned to the end
+            of the clip; a clip shorter than one window is one window.
+        """
+        v = video.float() / 255.0 if not video.is_floating_point() else video
+        t = v.shape[1]
+        nf = min(t, max(1, int(round(self.clip_duration * self.fps))))
+        starts = list(range(0, max(t - nf, 0) + 1, nf))
+        if starts[-1] + nf < t:
+            starts.append(t - nf)
+        out = torch.zeros(t, *v.shape[-2:])
+        for f0 in starts:
+            a0 = int(round(f0 / self.fps * self.sample_rate))
+            na = int(round(nf / self.fps * self.sample_rate))
+            a = audio[:, a0 : a0 + na]
+            if a.shape[-1] < na:
+                a = F.pad(a, (0, na - a.shape[-1]))
+            heat = self.task.heatmaps(v[None, :, f0 : f0 + nf], a[None])[0].float()  # (nf, H, W)
+            if self.method == "cam":
+                heat = (heat - heat.min()) / (heat.max() - heat.min()).clamp_min(1e-12)
+            out[f0 : f0 + nf] = heat
+        return out
+
+
+def _find_config(path: str, obj: Any) -> dict | None:
+    if isinstance(obj, dict) and isinstance(obj.get("config"), dict):
+        return obj["config"]
+    here = os.path.dirname(os.path.abspath(path))
+    for cand in (os.path.join(here, "config.yaml"), os.path.join(os.path.dirname(here), "config.yaml")):
+        if os.path.isfile(cand):
+            with open(cand, encoding="utf-8") as fh:
+                return yaml.safe_load(fh)
+    return None
+
+
+def load_localizer(weights: str | os.PathLike, *, cam_size: list[int] | None = None) -> Localizer:
+    """A :class:`Localizer` from a run's ``weights.pt`` (beside its ``config.yaml``) or checkpoint.
+
+    A ``localization`` run gives its own method; a ``sync`` run (a multisensory network) gives
+    CAMs, at the size it was trained on unless ``cam_size`` is given.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: no recipe beside or inside the weights, a task that cannot localize, or
+            weights that do not fit (the message names the file).
+    """
+    from avlearn.models import load_weights
+    from avlearn.train.config import config_from_dict
+
+    path = os.fspath(weights)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: weights file not found")
+    obj = torch.load(path, map_location="cpu", weights_only=True)
+    raw = _find_config(path, obj)
+    if raw is None:
+        raise ValueError(f"{path}: no recipe found (no config in the checkpoint, no config.yaml beside it)")
+    kind = (raw.get("task") or {}).get("name")
+    if kind == "sync":
+        data = {**(raw.get("data") or {})}
+        raw = {"task": {"name": "localization", "method": "cam", "cam_size": cam_size or data.get("size")},
+               "model": {k: v for k, v in (raw.get("model") or {}).items() if k != "weights"}, "data": {}}
+        raw["data"] = {k: data[k] for k in ("fps", "size", "sample_rate", "clip_duration") if k in data}
+    elif kind != "localization":
+        raise ValueError(f"{path}: a {kind!r} run cannot localize sounds (need a localization or sync run)")
+    raw.setdefault("model", {})["weights"] = None
+    cfg = config_from_dict({k: raw[k] for k in ("task", "model", "data") if k in raw}, source=path)
+    task = LocalizationTask(build_localization_model(cfg.model), cfg.task)
+    state = obj["model"] if isinstance(obj, dict) and isinstance(obj.get("model"), dict) else obj
+    if any(k.startswith("model.") for k in state):  # a training checkpoint: the task's state, keep the network's
+        state = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
+    try:
+        load_weights(task.model, state)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    d = cfg.data
+    return Localizer(task, fps=d.fps, size=d.size, sample_rate=d.sample_rate, clip_duration=d.clip_duration)
+
+
+from avlearn.tasks import localization_demo as _localization_demo  # noqa: F401  (registers the demo stage)

@@ -1,0 +1,181 @@
+"""Data for sound-source localization: training windows and the frozen test frames.
+
+Training (Arandjelović & Zisserman, ECCV 2018, Sec. 3-4): the audio-visual correspondence task
+needs only unlabelled clips -- a window of frames with the audio that plays during it; the
+negatives (another clip's audio) are formed in the batch by :mod:`avlearn.tasks.localization`.
+
+Evaluation (Senocak et al., CVPR 2018, Sec. 5): the synthetic world's frozen list
+``lists/localization_<split>.jsonl`` names, per row, a frame of a clip, the one-second audio
+``window`` around it, the boxes of the objects sounding in that window and the boxes of the
+visible silent ones. A sample is the window's audio with frames at the model's rate placed so
+that the row's frame is exactly one of them (``target``), plus the ground-truth masks drawn at
+the world's own frame size (the boxes' pixel grid), so heatmaps are scored at full resolution
+whatever size the network sees.
+
+Clips are decoded once with :class:`avlearn.tasks.sync_data.ClipStore` (bad files come back
+None and are skipped by the collate) and cached in memory as uint8 frames.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from avlearn.data import ManifestRow
+from avlearn.metrics import boxes_to_mask
+from avlearn.tasks.sync_data import ClipStore, ShiftedPairDataset
+
+__all__ = ["load_localization_list", "WindowDataset", "FrozenFrameDataset", "frame_indices"]
+
+
+def load_localization_list(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """Rows of a frozen localization list, with absolute ``path`` (the clip) and ``truth_path``.
+
+    Paths in the list are relative to the world folder (the list's parent's parent).
+
+    Raises:
+        FileNotFoundError: no such list.
+        ValueError: a line is not JSON or lacks ``clip``, ``frame``, ``time``, ``window`` or
+            ``boxes``; the message names file:line.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: localization list not found")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(path)))
+    rows = []
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                for key in ("clip", "frame", "time", "window", "boxes"):
+                    rec[key]
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise ValueError(f"{path}:{n}: bad localization list row ({exc!r})") from None
+            rec["path"] = rec["clip"] if os.path.isabs(rec["clip"]) else os.path.join(root, rec["clip"])
+            truth = rec.get("truth")
+            rec["truth_path"] = None if truth is None else (truth if os.path.isabs(truth) else os.path.join(root, truth))
+            rows.append(rec)
+    return rows
+
+
+class WindowDataset(ShiftedPairDataset):
+    """One random window per clip: frames and the audio that plays during them.
+
+    The windows of :class:`~avlearn.tasks.sync_data.ShiftedPairDataset` with a zero shift (its
+    draws depend only on ``(seed, epoch, index)``), plus a random left-right flip.
+
+    Args:
+        store: decoded clips at the model's frame rate, size and sample rate.
+        clip_duration: window length in seconds.
+        flip: mirror the frames left-right with probability 0.5 (the mono audio is unchanged).
+        seed: sampling seed.
+
+    A sample is ``{"video": (3, T, H, W) float in [0, 1], "audio": (1, N), "start": s,
+    "index": i, "path": str}``, or None for an unreadable clip.
+    """
+
+    def __init__(self, store: ClipStore, *, clip_duration: float, flip: bool = True, seed: int = 0):
+        super().__init__(store, clip_duration=clip_duration, min_shift=0.0, max_shift=0.0, seed=seed)
+        self.flip = flip
+
+    def __getitem__(self, index: int) -> dict[str, Any] | None:
+        sample = super().__getitem__(index)
+        if sample is None:
+            return None
+        del sample["audio_shifted"], sample["shift"]
+        if self.flip and np.random.default_rng([self.seed, self.epoch, index, 1]).random() < 0.5:
+            sample["video"] = sample["video"].flip(-1)  # (3, T, H, W) mirrored
+        return sample
+
+
+def frame_indices(time: float, window: Sequence[float], *, fps: float, source_fps: float, num_frames: int) -> tuple[list[int], int]:
+    """Frames (indices into a ``source_fps`` decode) at the model's ``fps`` covering ``window``,
+    placed so that the frame shown at ``time`` is one of them.
+
+    Returns:
+        ``(indices, target)``: ``round(duration * fps)`` indices at ``time + (j - target) / fps``
+        (clamped to the clip), and the position of ``time``'s frame among them.
+    """
+    t0, t1 = float(window[0]), float(window[1])
+    nf = max(1, int(round((t1 - t0) * fps)))
+    target = min(nf - 1, max(0, int(math.floor((time - t0) * fps + 1e-6))))
+    idx = [int(round((time + (j - target) / fps) * source_fps)) for j in range(nf)]
+    return [min(max(i, 0), num_frames - 1) for i in idx], target
+
+
+class FrozenFrameDataset(Dataset):
+    """The rows of a frozen localization list as model inputs plus ground-truth masks.
+
+    Args:
+        rows: from :func:`load_localization_list`.
+        fps: frame rate the model sees.
+        size: (H, W) frames the model sees.
+        sample_rate: audio rate (mono).
+        cache: keep decoded clips in memory.
+
+    A sample is ``{"video": (3, T, H, W) float, "audio": (1, N), "target": j (the row's frame
+    among the T), "gt_mask": (Hw, Ww) bool (the sounding objects' boxes, at the world's frame
+    size), "silent_mask": (Hw, Ww) bool (visible silent objects), "distractors": bool,
+    "index": i, "path": str}``, or None for an unreadable clip.
+    """
+
+    def __init__(self, rows: list[dict[str, Any]], *, fps: float, size: Sequence[int], sample_rate: int, cache: bool = True):
+        self.rows, self.fps, self.size = rows, float(fps), tuple(size)
+        self._truth: dict[str, dict[str, Any]] = {}
+        paths = sorted({r["path"] for r in rows})
+        self._clip_index = {p: i for i, p in enumerate(paths)}
+        source_fps = {r["path"]: self.truth(r)["fps"] for r in rows}
+        rates = set(source_fps.values())
+        if len(rates) > 1:
+            raise ValueError(f"localization list mixes frame rates {sorted(rates)}; give one world per list")
+        self.source_fps = float(rates.pop()) if rates else self.fps
+        self.store = ClipStore(
+            [ManifestRow(path=p) for p in paths], fps=self.source_fps, size=self.size, sample_rate=sample_rate, cache=cache
+        )
+
+    def truth(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The row's clip facts (``fps``, ``size``): its truth file, or the model's settings without one."""
+        key = row.get("truth_path") or row["path"]
+        if key not in self._truth:
+            info = {"fps": self.fps, "size": list(self.size)}
+            if row.get("truth_path"):
+                try:
+                    with open(row["truth_path"], encoding="utf-8") as fh:
+                        data = json.load(fh)
+                except (OSError, json.JSONDecodeError) as exc:
+                    raise ValueError(f"{row['truth_path']}: cannot read the clip's truth ({exc})") from None
+                info = {"fps": float(data["fps"]), "size": list(data["size"])}
+            self._truth[key] = info
+        return self._truth[key]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> dict[str, Any] | None:
+        row = self.rows[index]
+        clip = self.store.get(self._clip_index[row["path"]])
+        if clip is None:
+            return None
+        video, audio, path = clip
+        idx, target = frame_indices(row["time"], row["window"], fps=self.fps, source_fps=self.source_fps, num_frames=video.shape[1])
+        sr = self.store.sample_rate
+        a0, na = int(round(row["window"][0] * sr)), int(round((row["window"][1] - row["window"][0]) * sr))
+        a = audio[:, a0 : a0 + na]
+        if a.shape[-1] < na:  # a decoder that returned a few samples short at the end
+            a = torch.nn.functional.pad(a, (0, na - a.shape[-1]))
+        world_size = tuple(self.truth(row)["size"])
+        silent = row.get("silent_boxes") or []
+        return {
+            "video": video[:, idx].float().div_(255.0), "audio": a, "target": target,
+            "gt_mask": boxes_to_mask(np.asarray(row["boxes"], dtype=np.float64).reshape(-1, 4), world_size),
+            "silent_mask": boxes_to_mask(np.asarray(silent, dtype=np.float64).reshape(-1, 4), world_size),
+            "distractors": bool(row.get("distractors", False)), "index": index, "path": path,
+        }

@@ -1,0 +1,447 @@
+"""Data for visually guided separation: clips with per-source stems, mixed on the fly.
+
+Mix-and-separate (Zhao et al., ECCV 2018, Sec. 3.1): a training sample mixes the audio of
+``num_mix`` clips drawn with different labels (:func:`avlearn.tasks.separation.mix.draw_partners`)
+at random gains; the targets are each source's scaled audio, and each source comes with its
+own visual input. Evaluation uses the synthetic world's frozen groups
+(``OUT/lists/separation_<split>.jsonl``) with unit gains.
+
+What a *source* is (``SeparationData.sources``):
+
+* ``clip`` -- a whole clip (the sum of its stems): Sound of Pixels on solo clips, and voices
+  on one-speaker clips. Its visual box (for crops) is the clip's first visible sounding source.
+* ``objects`` -- every visible sounding object of each mixed clip, with its own stem and its
+  per-frame box (Co-Separation, Gao & Grauman ICCV 2019: "each detected object is a source").
+  Off-screen sounds stay in the mixture without a target.
+
+What the network sees of a source (``SeparationData.visual``):
+
+* ``frames`` -- ``num_frames`` evenly spaced whole frames (SoP: 3 frames): ``"frames"``
+  (S, 3, F, H, W);
+* ``object`` -- the source's box cropped from those frames and resized: ``"crops"``
+  (S, 3, F, c, c);
+* ``face`` -- the face box of the middle frame, ``"face"`` (S, 3, c, c), and the mouth box of
+  every frame in grey, ``"mouth"`` (S, 1, T, mh, mw) (VisualVoice / Looking to Listen).
+
+Samples (padded to ``max_sources`` sources; ``valid`` marks the real ones)::
+
+    {"mixture": (N,), "sources": (S, N), "valid": (S,) bool, "label": (S,) long,
+     "group": (S,) long (which mixed clip), "num_clips": int, "id": str, <visual keys>}
+
+Clips are decoded once (frames with :func:`avlearn.io.read_clip`, stems with
+:func:`avlearn.io.read_audio` resampled to ``sample_rate``) and cached; an unreadable clip is
+logged and skipped (its samples come back None and the collate drops them).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any, Literal, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+from torchvision.ops import roi_align
+
+from avlearn.tasks.separation.mix import draw_partners, mix_sources, rms_gain
+
+__all__ = [
+    "SeparationData",
+    "ClipRecord",
+    "ClipBank",
+    "MixDataset",
+    "FrozenMixDataset",
+    "source_specs",
+    "visual_inputs",
+    "crop_boxes",
+    "load_separation_list",
+    "world_rows",
+    "box_track",
+    "rescale_tracks",
+    "build_separation_datasets",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SeparationData:
+    """The ``data`` section of separation recipes (a world made by ``avlearn make-world``).
+
+    Attributes:
+        world: the world's folder.
+        train_manifest: training clips (default ``<world>/train/manifest.jsonl``).
+        val_list: frozen val groups (default ``<world>/lists/separation_val.jsonl``).
+        test_list: frozen test groups (default ``<world>/lists/separation_test.jsonl``).
+        sources: ``clip`` (a clip is a source) or ``objects`` (each visible sounding object).
+        visual: ``frames``, ``object`` or ``face`` (see the module docstring).
+        sample_rate: audio rate the stems are resampled to.
+        fps: frame rate the clips are decoded at.
+        size: frame size the clips are decoded at (square).
+        duration: training window in seconds (None: whole clips); evaluation uses whole clips.
+        num_frames: frames per source for ``frames`` / ``object`` views.
+        crop_size: side of object and face crops.
+        mouth_size: (height, width) of mouth crops.
+        num_mix: clips mixed per training sample, or a list of sizes drawn uniformly per sample.
+        max_sources: sources a sample is padded to.
+        gain: training gain range per clip (null: 1).
+        divide: divide each clip by the number of clips (SoP); False sums them (VisualVoice).
+        rms: normalise each clip to this RMS before mixing (VisualVoice: 0.1); null: off.
+        train_clips: use only the first N training clips (null: all).
+        cache: keep decoded clips in memory.
+    """
+
+    world: str = "runs/world_instruments"
+    train_manifest: str | None = None
+    val_list: str | None = None
+    test_list: str | None = None
+    sources: Literal["clip", "objects"] = "clip"
+    visual: Literal["frames", "object", "face"] = "frames"
+    sample_rate: int = 8000
+    fps: float = 16.0
+    size: int = 64
+    duration: float | None = 1.0
+    num_frames: int = 3
+    crop_size: int = 32
+    mouth_size: list[int] = field(default_factory=lambda: [16, 32])
+    num_mix: int | list[int] = 2
+    max_sources: int = 3
+    gain: list[float] | None = field(default_factory=lambda: [0.5, 1.5])
+    divide: bool = True
+    rms: float | None = None
+    train_clips: int | None = None
+    cache: bool = True
+
+
+@dataclass
+class ClipRecord:
+    """A decoded clip: frames, stems and the truth of its sources.
+
+    Attributes:
+        id: clip id.
+        frames: uint8 (T, H, W, 3) at the bank's fps and size.
+        stems: per-source audio (N,) at the bank's rate, by source id.
+        sources: the truth's source entries (boxes rescaled to ``frames``' pixels).
+        label: the clip's label (-1 when unknown).
+    """
+
+    id: str
+    frames: Tensor
+    stems: dict[str, Tensor]
+    sources: list[dict[str, Any]]
+    label: int
+
+    @property
+    def audio(self) -> Tensor:
+        """The clip's audio: the sum of its stems (N,)."""
+        return torch.stack(list(self.stems.values())).sum(0)
+
+
+def world_rows(world: str | os.PathLike, manifest: str | os.PathLike) -> list[dict[str, Any]]:
+    """``{"id", "clip", "truth", "stems"}`` (absolute paths) of a world manifest's clips."""
+    base = os.path.dirname(os.path.abspath(manifest))
+    rows = []
+    with open(manifest, encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                r = json.loads(line)
+                rows.append({"id": r.get("id", r["path"]), "clip": os.path.join(base, r["path"]),
+                             "truth": os.path.join(base, r["truth"]), "label": r.get("label", -1),
+                             "stems": {k: os.path.join(base, v) for k, v in (r.get("stems") or {}).items()}})
+    return rows
+
+
+def load_separation_list(path: str | os.PathLike, world: str | os.PathLike | None = None) -> list[dict[str, Any]]:
+    """Frozen groups ``{"id", "num_mix", "clips": [{"id", "clip", "truth", "stems", "label"}]}``
+    with paths made absolute (relative to ``world``, default the list's grandparent folder)."""
+    root = os.fspath(world) if world is not None else os.path.dirname(os.path.dirname(os.path.abspath(path)))
+    out = []
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if not line.strip():
+                continue
+            g = json.loads(line)
+            clips = [{"id": c["id"], "clip": os.path.join(root, c["clip"]), "truth": os.path.join(root, c["truth"]),
+                      "label": c.get("label", -1), "stems": {k: os.path.join(root, v) for k, v in c["stems"].items()}}
+                     for c in g["clips"]]
+            out.append({"id": g["id"], "num_mix": g.get("num_mix", len(clips)), "clips": clips})
+    return out
+
+
+class ClipBank:
+    """Decodes clips once (frames + stems + truth) and keeps them, keyed by clip id.
+
+    Args:
+        rows: ``{"id", "clip", "truth", "stems"}`` dicts (absolute paths).
+        sample_rate: audio rate of the stems.
+        fps: frame rate of the frames.
+        size: frame side.
+        cache: keep decoded clips.
+    """
+
+    def __init__(self, rows: Sequence[dict[str, Any]], *, sample_rate: int, fps: float, size: int, cache: bool = True):
+        self.rows = {r["id"]: r for r in rows}
+        self.sample_rate, self.fps, self.size, self.cache = int(sample_rate), float(fps), int(size), cache
+        self._clips: dict[str, ClipRecord | None] = {}
+        self.bad = 0
+
+    def add(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Register more clips (e.g. the clips of a frozen list)."""
+        for r in rows:
+            self.rows.setdefault(r["id"], r)
+
+    def get(self, clip_id: str) -> ClipRecord | None:
+        """The decoded clip, or None when its files cannot be read (logged once)."""
+        if clip_id in self._clips:
+            return self._clips[clip_id]
+        from avlearn.io import MediaError, read_audio, read_clip
+
+        row = self.rows[clip_id]
+        try:
+            with open(row["truth"], encoding="utf-8") as fh:
+                truth = json.load(fh)
+            dur = float(truth["duration"])
+            clip = read_clip(row["clip"], 0.0, dur, fps=self.fps, size=(self.size, self.size), audio=False)
+            stems = {sid: read_audio(p, 0.0, dur, sample_rate=self.sample_rate, mono=True)[0][0]
+                     for sid, p in row["stems"].items()}
+        except (MediaError, OSError, KeyError, ValueError) as exc:
+            log.warning("separation data: skipping clip %s (%s)", row["clip"], exc)
+            self.bad += 1
+            rec = None
+        else:
+            scale = self.size / float(truth["size"][1]), self.size / float(truth["size"][0])
+            sources = [rescale_tracks(s, scale, truth["fps"], self.fps, clip.video.shape[0]) for s in truth["sources"]]
+            rec = ClipRecord(clip_id, clip.video, stems, sources, int(truth.get("label", row.get("label", -1))))
+        if self.cache:
+            self._clips[clip_id] = rec
+        return rec
+
+
+def rescale_tracks(src: dict[str, Any], scale: tuple[float, float], fps_in: float, fps_out: float, frames: int) -> dict[str, Any]:
+    """A truth source with its box tracks resampled to the decoded frames and pixels."""
+    out = dict(src)
+    for key in ("boxes", "mouth_boxes"):
+        track = src.get(key)
+        if not track:
+            continue
+        pick = [min(len(track) - 1, int(i * fps_in / fps_out)) for i in range(frames)]
+        out[key] = [None if track[j] is None else
+                    [track[j][0] * scale[0], track[j][1] * scale[1], track[j][2] * scale[0], track[j][3] * scale[1]]
+                    for j in pick]
+    return out
+
+
+def source_specs(rec: ClipRecord, mode: str) -> list[dict[str, Any]]:
+    """The sources of a clip: ``[{"stems": [ids], "box": id or None, "label": int}]``.
+
+    ``clip`` mode: one source (all stems; the box of the first visible sounding source).
+    ``objects`` mode: each visible sounding source that has a stem.
+    """
+    visible = [s for s in rec.sources if s.get("onscreen") and s.get("sounding") and s["id"] in rec.stems]
+    if mode == "clip":
+        box = visible[0]["id"] if visible else next((s["id"] for s in rec.sources if s.get("onscreen")), None)
+        return [{"stems": list(rec.stems), "box": box, "label": rec.label}]
+    if mode == "objects":
+        return [{"stems": [s["id"]], "box": s["id"], "label": int(s.get("label", -1))} for s in visible]
+    raise ValueError(f"separation data: unknown sources mode {mode!r} (clip or objects)")
+
+
+def box_track(src: dict[str, Any] | None, key: str, frames: int, size: int) -> np.ndarray:
+    """(T, 4) boxes of a source, gaps filled with the nearest known box (whole frame if none)."""
+    track = (src or {}).get(key) or [None] * frames
+    known = [i for i, b in enumerate(track) if b is not None]
+    if not known:
+        return np.tile(np.array([0.0, 0.0, size, size]), (frames, 1))
+    out = np.array([track[min(known, key=lambda k: abs(k - i))] for i in range(frames)], dtype=np.float64)
+    return out
+
+
+def crop_boxes(frames: Tensor, boxes: np.ndarray, out_size: tuple[int, int], *, margin: float = 1.0,
+               aspect: float | None = None, gray: bool = False) -> Tensor:
+    """Crop one box per frame and resize it (bilinear ``roi_align``).
+
+    Args:
+        frames: uint8 (T, H, W, 3).
+        boxes: (T, 4) ``[x0, y0, x1, y1]`` pixel edges.
+        out_size: (h, w) of the crops.
+        margin: scale each box about its centre.
+        aspect: force ``height / width`` by growing the shorter side (mouths are wide).
+        gray: average the colour channels.
+
+    Returns:
+        float (T, C, h, w) in [0, 1], C = 1 if ``gray`` else 3.
+    """
+    b = torch.as_tensor(boxes, dtype=torch.float32).clone()  # (T, 4)
+    c = (b[:, :2] + b[:, 2:]) / 2
+    wh = (b[:, 2:] - b[:, :2]).clamp(min=2.0) * margin  # (T, 2)
+    if aspect is not None:
+        w = torch.maximum(wh[:, 0], wh[:, 1] / aspect)
+        wh = torch.stack([w, w * aspect], 1)
+    b = torch.cat([c - wh / 2, c + wh / 2], 1)
+    img = frames.permute(0, 3, 1, 2).float().div(255.0)  # (T, 3, H, W)
+    if gray:
+        img = img.mean(1, keepdim=True)  # (T, 1, H, W)
+    rois = torch.cat([torch.arange(len(b), dtype=torch.float32)[:, None], b], 1)  # (T, 5)
+    return roi_align(img, rois, out_size, spatial_scale=1.0, sampling_ratio=2, aligned=True)  # (T, C, h, w)
+
+
+def visual_inputs(frames: Tensor, box: np.ndarray | None, mouth: np.ndarray | None, view: str, *,
+                  num_frames: int, crop_size: int, mouth_size: Sequence[int]) -> dict[str, Tensor]:
+    """One source's visual input for a window of frames (see the module docstring).
+
+    Args:
+        frames: uint8 (T, H, W, 3), the window.
+        box: (T, 4) the source's box per frame (None: whole frames).
+        mouth: (T, 4) the mouth box per frame (``face`` view; None: the lower middle of ``box``).
+        view: ``frames``, ``object`` or ``face``.
+    """
+    t = frames.shape[0]
+    idx = torch.linspace(0, t - 1, num_frames + 2)[1:-1].round().long() if num_frames < t else torch.arange(t)
+    if view == "frames":
+        return {"frames": frames[idx].permute(3, 0, 1, 2).float().div(255.0)}  # (3, F, H, W)
+    full = np.tile(np.array([0.0, 0.0, frames.shape[2], frames.shape[1]]), (t, 1))
+    box = full if box is None else box
+    if view == "object":
+        crops = crop_boxes(frames[idx], box[idx.numpy()], (crop_size, crop_size), margin=1.1)  # (F, 3, c, c)
+        return {"crops": crops.permute(1, 0, 2, 3).contiguous()}  # (3, F, c, c)
+    if view == "face":
+        mid = t // 2
+        face = crop_boxes(frames[mid : mid + 1], box[mid : mid + 1], (crop_size, crop_size), margin=1.1)[0]  # (3, c, c)
+        if mouth is None:  # lower middle of the face box
+            x0, y0, x1, y1 = box[:, 0], box[:, 1], box[:, 2], box[:, 3]
+            mouth = np.stack([x0 + 0.3 * (x1 - x0), y0 + 0.65 * (y1 - y0), x1 - 0.3 * (x1 - x0), y0 + 0.9 * (y1 - y0)], 1)
+        mh, mw = int(mouth_size[0]), int(mouth_size[1])
+        lips = crop_boxes(frames, mouth, (mh, mw), margin=1.5, aspect=mh / mw, gray=True)  # (T, 1, mh, mw)
+        return {"face": face, "mouth": lips.permute(1, 0, 2, 3).contiguous()}  # (1, T, mh, mw)
+    raise ValueError(f"separation data: unknown visual view {view!r} (frames, object or face)")
+
+
+def _window(rec: ClipRecord, f0: int, nf: int | None, sample_rate: int, fps: float) -> tuple[Tensor, int, int]:
+    """(frames of the window, first sample, samples) for frames ``[f0, f0 + nf)``."""
+    frames = rec.frames if nf is None else rec.frames[f0 : f0 + nf]
+    n_audio = rec.audio.shape[-1]
+    a0 = 0 if nf is None else int(round(f0 * sample_rate / fps))
+    na = n_audio if nf is None else int(round(nf * sample_rate / fps))
+    return frames, a0, min(na, n_audio - a0)
+
+
+def build_sample(clips: Sequence[tuple[ClipRecord, int]], d: SeparationData, *, nf: int | None,
+                 gains: Tensor | None, sample_id: str) -> dict[str, Any]:
+    """Mix ``clips`` (each with its window's first frame) into one padded sample."""
+    audios, windows = [], []
+    for rec, f0 in clips:
+        frames, a0, na = _window(rec, f0, nf, d.sample_rate, d.fps)
+        windows.append((rec, frames, a0, na, f0))
+    n = min(w[3] for w in windows)
+    for rec, _, a0, _, _ in windows:
+        audios.append(rec.audio[a0 : a0 + n])
+    audio = torch.stack(audios)  # (C, N) one row per clip
+    pre = torch.ones(len(clips))
+    if d.rms is not None:  # VisualVoice: every clip to the same loudness first
+        pre = rms_gain(audio, target=d.rms)  # (C,)
+    mixture, _ = mix_sources(audio * pre[:, None], gains=gains, divide=d.divide)
+    clip_scale = pre * (gains if gains is not None else 1.0) / (len(clips) if d.divide else 1)  # (C,)
+    s_max = d.max_sources
+    sources = torch.zeros(s_max, n)
+    valid = torch.zeros(s_max, dtype=torch.bool)
+    label = torch.full((s_max,), -1, dtype=torch.long)
+    group = torch.full((s_max,), -1, dtype=torch.long)
+    vis: dict[str, list[Tensor]] = {}
+    k = 0
+    for c, (rec, frames, a0, _, f0) in enumerate(windows):
+        for spec in source_specs(rec, d.sources):
+            if k == s_max:
+                break
+            sig = torch.stack([rec.stems[s][a0 : a0 + n] for s in spec["stems"]]).sum(0)  # (N,)
+            sources[k] = sig * clip_scale[c]
+            valid[k], label[k], group[k] = True, spec["label"], c
+            src = next((s for s in rec.sources if s["id"] == spec["box"]), None)
+            t_all = rec.frames.shape[0]
+            box = box_track(src, "boxes", t_all, d.size)[f0 : f0 + frames.shape[0]] if src is not None else None
+            mouth = box_track(src, "mouth_boxes", t_all, d.size)[f0 : f0 + frames.shape[0]] if src and src.get("mouth_boxes") else None
+            for key, v in visual_inputs(frames, box, mouth, d.visual, num_frames=d.num_frames, crop_size=d.crop_size,
+                                        mouth_size=d.mouth_size).items():
+                vis.setdefault(key, []).append(v)
+            k += 1
+    if k == 0:
+        return None
+    out = {"mixture": mixture, "sources": sources, "valid": valid, "label": label, "group": group,
+           "num_clips": len(clips), "id": sample_id}
+    for key, vals in vis.items():
+        pad = torch.zeros((s_max - len(vals), *vals[0].shape), dtype=vals[0].dtype)
+        out[key] = torch.cat([torch.stack(vals), pad])  # (S, ...)
+    return out
+
+
+class MixDataset(Dataset):
+    """Training mixtures: item ``i`` mixes clip ``i`` with ``num_mix - 1`` partner clips.
+
+    Partners (different labels where possible), gains and windows are drawn from a generator
+    seeded by ``(seed, epoch, i)``, so items are reproducible and change every epoch.
+    """
+
+    def __init__(self, bank: ClipBank, ids: Sequence[str], data: SeparationData, *, seed: int = 0):
+        self.bank, self.ids, self.d, self.seed, self.epoch = bank, list(ids), data, int(seed), 0
+        self.labels = [int(bank.rows[i].get("label", -1)) for i in self.ids]
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index: int) -> dict[str, Any] | None:
+        d = self.d
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        sizes = d.num_mix if isinstance(d.num_mix, list) else [d.num_mix]
+        picks = [index] + draw_partners(rng, self.labels, index, int(rng.choice(sizes)) - 1)
+        recs = [self.bank.get(self.ids[i]) for i in picks]
+        if any(r is None for r in recs):
+            return None
+        nf = None if d.duration is None else int(round(d.duration * d.fps))
+        clips = []
+        for r in recs:
+            t = r.frames.shape[0]
+            if nf is not None and nf > t:
+                raise ValueError(f"separation data: window of {nf} frames is longer than clip {r.id} ({t} frames)")
+            clips.append((r, 0 if nf is None else int(rng.integers(0, t - nf + 1))))
+        gains = None
+        if d.gain is not None:
+            gains = torch.as_tensor(rng.uniform(d.gain[0], d.gain[1], size=len(recs)), dtype=torch.float32)
+        return build_sample(clips, d, nf=nf, gains=gains, sample_id="+".join(r.id for r in recs))
+
+
+class FrozenMixDataset(Dataset):
+    """The frozen groups of a separation list, whole clips, unit gains."""
+
+    def __init__(self, groups: Sequence[dict[str, Any]], bank: ClipBank, data: SeparationData):
+        self.groups, self.bank, self.d = list(groups), bank, data
+        bank.add([c for g in self.groups for c in g["clips"]])
+
+    def __len__(self) -> int:
+        return len(self.groups)
+
+    def __getitem__(self, index: int) -> dict[str, Any] | None:
+        g = self.groups[index]
+        recs = [self.bank.get(c["id"]) for c in g["clips"]]
+        if any(r is None for r in recs):
+            return None
+        return build_sample([(r, 0) for r in recs], self.d, nf=None, gains=None, sample_id=g["id"])
+
+
+def build_separation_datasets(cfg) -> dict[str, Dataset]:
+    """Train: :class:`MixDataset` over the world's training clips; val/test: the frozen lists."""
+    d: SeparationData = cfg.data
+    manifest = d.train_manifest or os.path.join(d.world, "train", "manifest.jsonl")
+    rows = world_rows(d.world, manifest)[: d.train_clips]
+    opts = dict(sample_rate=d.sample_rate, fps=d.fps, size=d.size, cache=d.cache)
+    out: dict[str, Dataset] = {"train": MixDataset(ClipBank(rows, **opts), [r["id"] for r in rows], d, seed=cfg.train.seed)}
+    for split, value in (("val", d.val_list), ("test", d.test_list)):
+        path = value or os.path.join(d.world, "lists", f"separation_{split}.jsonl")
+        if os.path.exists(path):
+            out[split] = FrozenMixDataset(load_separation_list(path, d.world), ClipBank([], **opts), d)
+    return out

@@ -1,0 +1,106 @@
+"""The separation stage of ``avlearn demo``: separate the voices of the speakers world.
+
+Trains the VisualVoice-style separator (:mod:`avlearn.tasks.separation.voice`: face identity
+plus lip motion at the U-Net bottleneck, complex mask) briefly on the demo's speakers world by
+mix-and-separate, every visible speaking face being a source (its truth box gives the face
+and mouth crops), and the audio-only permutation-invariant U-Net on the same mixtures. The
+report shows, on the world's frozen test groups, SDR / SIR / SAR / SDRi / SI-SDRi of both
+beside the mixture and the oracle ratio and binary masks, then one test mixture: audio players
+for the mixture, each reference and each estimate, their spectrograms and the predicted masks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from avlearn.demo import DemoContext, DemoSection, register_demo_stage, training_curves
+
+__all__ = ["separation_stage", "demo_config"]
+
+
+def demo_config(world: str, out_dir: str, *, task: str, quick: bool, seed: int = 0) -> dict[str, Any]:
+    """The recipe the stage trains (``task`` is ``visualvoice`` or ``audio_only_pit``)."""
+    stft = {"n_fft": 256, "hop": 128, "win_length": 200, "drop_last_bin": True}
+    return {
+        "task": {"name": task, **stft},
+        "model": {"unet_levels": 3 if quick else 5, "unet_channels": 4 if quick else 16, "visual_width": 4 if quick else 16,
+                  "visual_channels": 8 if quick else 32, "max_outputs": 8},
+        "data": {"world": world, "sources": "objects", "visual": "face" if task == "visualvoice" else "frames",
+                 "size": 32 if quick else 64, "crop_size": 16 if quick else 32, "mouth_size": [8, 16] if quick else [16, 32],
+                 "duration": 0.5 if quick else 1.0, "num_mix": 2, "max_sources": 8, "rms": 0.1, "divide": False,
+                 "train_clips": 8 if quick else None},
+        "optim": {"name": "adam", "lr": 2e-3},
+        "schedule": {"kind": "cosine", "warmup_steps": 1 if quick else 20},
+        "train": {"steps": 2 if quick else 250, "batch_size": 4 if quick else 8, "log_every": 1 if quick else 25,
+                  "eval_every": 0, "final_eval": [], "seed": seed, "num_workers": 0, "out_dir": out_dir,
+                  "tensorboard": False, "progress": not quick},
+    }
+
+
+def _example(task, batch: dict[str, Any], sample_rate: int) -> tuple[list, list]:
+    """Audio players and pictures of the first mixture of ``batch``."""
+    from avlearn.viz.images import mask_image, spectrogram_image
+
+    out = task.separate(batch)
+    valid = batch["valid"][0]
+    n_fft, hop = task.spec.n_fft, task.spec.hop
+    audio = [(batch["mixture"][0:1].numpy(), sample_rate, "mixture")]
+    images = [(spectrogram_image(batch["mixture"][0].numpy(), n_fft=n_fft, hop=hop), "mixture spectrogram")]
+    for k in np.flatnonzero(valid.numpy()):
+        ref, est = batch["sources"][0, k], out["estimates"][0, k]
+        audio += [(ref[None].numpy(), sample_rate, f"speaker {k}: reference"), (est[None].numpy(), sample_rate, f"speaker {k}: separated")]
+        images += [(spectrogram_image(ref.numpy(), n_fft=n_fft, hop=hop), f"speaker {k}: reference"),
+                   (spectrogram_image(est.numpy(), n_fft=n_fft, hop=hop), f"speaker {k}: separated"),
+                   (mask_image(out["linear_masks"][0, k].numpy(), vmax=1.5), f"speaker {k}: |mask| (white = 1.5)")]
+    return audio, images
+
+
+@register_demo_stage("separation", order=40, worlds=("speakers",))
+def separation_stage(ctx: DemoContext) -> DemoSection:
+    """Train the voice separator and the audio-only baseline, score them, show one mixture."""
+    from avlearn.tasks.separation.data import ClipBank, FrozenMixDataset, load_separation_list
+    from avlearn.tasks.separation.evaluate import evaluate_separation, format_results, load_separator
+    from avlearn.train import fit
+    from avlearn.train.config import config_from_dict
+
+    world, out = ctx.world("speakers"), ctx.stage_dir("separation")
+    runs = {}
+    for task in ("visualvoice", "audio_only_pit"):
+        raw = demo_config(str(world), str(out / task), task=task, quick=ctx.quick, seed=ctx.seed)
+        ctx.log(f"separation: training {task} for {raw['train']['steps']} steps")
+        fit(config_from_dict(raw, source=f"separation demo ({task})"))
+        runs[task] = load_separator(out / task / "weights.pt")
+    (voice, cfg), (pit, _) = runs["visualvoice"], runs["audio_only_pit"]
+    limit = 4 if ctx.quick else None
+    ctx.log("separation: scoring the frozen test mixtures")
+    results = evaluate_separation(voice, cfg, pit=pit, limit=limit)
+    d = cfg.data
+    groups = load_separation_list(world / "lists" / "separation_test.jsonl", world)[:1]
+    ds = FrozenMixDataset(groups, ClipBank([], sample_rate=d.sample_rate, fps=d.fps, size=d.size), d)
+    batch = voice.collate([ds[0]])
+    batch.pop("skipped")
+    audio, images = _example(voice, batch, d.sample_rate) if "mixture" in batch else ([], [])
+    header = ["method", "SDR", "SIR", "SAR", "SDRi", "SI-SDRi", "share of oracle IRM SDRi"]
+    irm = results["oracle_irm"]["sdri"]
+    table = [[name, r["sdr"], r["sir"], r["sar"], r["sdri"], r["sisdri"], f"{100 * r['sdri'] / irm:.0f}%" if irm else "-"]
+             for name, r in results.items()]
+    metrics = {f"{name}_sdri": r["sdri"] for name, r in results.items()}
+    metrics.update(sdr=results["visualvoice"]["sdr"], sources=results["visualvoice"]["sources"])
+    plots = [(training_curves(out / t / "metrics.jsonl", title=f"{t} training loss"), f"{t}: training loss") for t in runs]
+    return DemoSection(
+        "Source separation (voices)",
+        text="Mix-and-separate (Zhao et al. ECCV 2018): the audio of two clips of the speakers world is mixed "
+        "(each clip normalised to RMS 0.1, as VisualVoice does) and every visible speaking face is separated "
+        "again from its face crop (identity) and mouth crops (lip motion), which condition a U-Net predicting "
+        "a complex mask (Gao et al. CVPR 2021). The audio-only U-Net sees the same mixtures without faces and is "
+        "trained permutation-invariantly. Scores on the world's frozen test groups of 2 and 3 clips; SDRi is the "
+        "gain over the mixture's own SDR, and the oracle masks are the upper bounds of mask-based separation.",
+        table=table, header=header, plots=plots, images=images, audio=audio, metrics=metrics,
+        code="avlearn train recipes/separate_voices.yaml\n"
+        "avlearn separate --eval-list runs/world_voices/lists/separation_test.jsonl "
+        "--weights runs/separate_voices/weights.pt --pit runs/separate_voices_pit/weights.pt\n"
+        f"{format_results(results)}",
+    )

@@ -1,0 +1,175 @@
+"""Separation results with their baselines on a frozen list: the numbers of recipes/README.md.
+
+The protocol of Sound of Pixels (Zhao et al., ECCV 2018, Sec. 5.1) and its successors: mix
+the frozen groups of clips (unit gains), separate, and report BSS Eval SDR / SIR / SAR
+(Vincent et al. 2006; :func:`avlearn.metrics.bss_eval_sources`, equal to mir_eval to 0.01 dB)
+with the mixture's own SDR so the improvement SDRi is reported, plus SI-SDR (Le Roux et al.
+2019). Every table carries the baselines beside the model:
+
+* ``mixture`` -- the mixture itself as every estimate (SDRi 0 by definition);
+* ``oracle_irm`` -- the ideal ratio mask ``|S_n| / |X|`` (clamped to 5, the training target)
+  on the model's linear-frequency STFT with the mixture's phase: the upper bound of
+  magnitude-mask separators;
+* ``oracle_ibm`` -- the ideal binary mask (each bin to its loudest source);
+* ``audio_only_pit`` -- a trained audio-only permutation-invariant model, when given.
+
+    >>> task, cfg = load_separator("runs/separate_instruments/weights.pt")
+    >>> results = evaluate_separation(task, cfg, pit="runs/separate_instruments_pit/weights.pt")
+    >>> print(format_results(results))
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Iterable
+
+import torch
+from torch import Tensor
+
+from avlearn.tasks.separation import masks as M
+from avlearn.tasks.separation.stft import Spectrogram
+from avlearn.tasks.separation.task import SeparationTask, separation_sums, summarize_separation
+
+__all__ = ["load_separator", "oracle_estimates", "evaluate_separation", "format_results", "BASELINES"]
+
+#: Baselines computed without a model.
+BASELINES = ("mixture", "oracle_irm", "oracle_ibm")
+
+
+def load_separator(weights: str | os.PathLike, *, config: str | os.PathLike | None = None) -> tuple[SeparationTask, Any]:
+    """A trained separation task (eval mode) and its validated recipe.
+
+    Accepts a training checkpoint (``<run>/checkpoints/step_*.pt``, which holds its recipe) or
+    an exported ``<run>/weights.pt`` next to the run's ``config.yaml`` (or pass ``config``).
+
+    Raises:
+        FileNotFoundError: no weights file, or no recipe to rebuild the model from.
+        ValueError: the weights do not fit the recipe's model (keys named).
+    """
+    from avlearn.tasks.base import build_task
+    from avlearn.train.checkpoint import load_task_weights
+    from avlearn.train.config import config_from_dict, load_config
+
+    path = os.fspath(weights)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: weights file not found")
+    obj = torch.load(path, map_location="cpu", weights_only=True)
+    if config is None and isinstance(obj, dict) and isinstance(obj.get("config"), dict):
+        cfg = config_from_dict(obj["config"], source=path)
+    else:
+        here = os.path.dirname(os.path.abspath(path))
+        cands = [config] if config is not None else [os.path.join(here, "config.yaml"), os.path.join(os.path.dirname(here), "config.yaml")]
+        found = next((c for c in cands if c is not None and os.path.isfile(c)), None)
+        if found is None:
+            raise FileNotFoundError(f"{path}: no recipe found (no config in the file, no config.yaml beside it); pass config=")
+        cfg = load_config(found)
+    cfg.model.weights = None  # the weights come from ``path``, not from the recipe's starting point
+    task = build_task(cfg)
+    if not isinstance(task, SeparationTask):
+        raise ValueError(f"{path}: task {cfg.task.name!r} is not a separation task")
+    load_task_weights(task, path)
+    return task.eval(), cfg
+
+
+def oracle_estimates(batch: dict[str, Any], spec: Spectrogram, kind: str) -> Tensor:
+    """Waveforms (B, S, N) of the oracle masks of a batch (``oracle_irm`` or ``oracle_ibm``).
+
+    Padded sources get silence, so a padded source never wins a bin of the binary mask.
+    """
+    mix_spec = spec.stft(batch["mixture"])  # (B, F, T)
+    src_mag = spec.stft(batch["sources"]).abs()  # (B, S, F, T)
+    if kind == "oracle_irm":
+        mask = M.ratio_mask(src_mag, mix_spec.abs().unsqueeze(1))
+    elif kind == "oracle_ibm":
+        mask = M.dominant_binary_masks(src_mag, dim=1)
+    else:
+        raise ValueError(f"unknown oracle {kind!r} (oracle_irm or oracle_ibm)")
+    mask = mask * batch["valid"][:, :, None, None].to(mask.dtype)
+    return spec.reconstruct(mask, mix_spec.unsqueeze(1), batch["mixture"].shape[-1])
+
+
+def _batches(dataset, batch_size: int, collate: Callable) -> Iterable[dict[str, Any]]:
+    for i in range(0, len(dataset), batch_size):
+        batch = collate([dataset[j] for j in range(i, min(i + batch_size, len(dataset)))])
+        batch.pop("skipped", None)
+        if "mixture" in batch:
+            yield batch
+
+
+def _add(total: dict[str, Tensor], sums: dict[str, Tensor]) -> None:
+    for k, v in sums.items():
+        total[k] = total[k] + v if k in total else v.clone()
+
+
+def evaluate_separation(
+    task: SeparationTask,
+    cfg: Any,
+    *,
+    split_list: str | os.PathLike | None = None,
+    pit: str | os.PathLike | SeparationTask | None = None,
+    baselines: tuple[str, ...] = BASELINES,
+    batch_size: int = 8,
+    limit: int | None = None,
+    progress: bool = False,
+) -> dict[str, dict[str, float]]:
+    """The model, the baselines and (optionally) the audio-only model on one frozen list.
+
+    Args:
+        task: the trained separator (:func:`load_separator`).
+        cfg: its recipe (the data section says how to read the clips).
+        split_list: the frozen list (default the recipe's test list).
+        pit: an audio-only model (weights path or task) scored on the same mixtures.
+        baselines: which of :data:`BASELINES` to add.
+        batch_size: mixtures per forward pass.
+        limit: score only the first N groups.
+        progress: show a progress bar.
+
+    Returns:
+        ``{method: summary}`` with the keys of :func:`summarize_separation`; the model's row is
+        named after its task.
+    """
+    from tqdm import tqdm
+
+    from avlearn.tasks.separation.data import ClipBank, FrozenMixDataset, load_separation_list
+
+    d = cfg.data
+    path = split_list or d.test_list or os.path.join(d.world, "lists", "separation_test.jsonl")
+    groups = load_separation_list(path, d.world if split_list is None else None)[:limit]
+    bank = ClipBank([], sample_rate=d.sample_rate, fps=d.fps, size=d.size, cache=True)
+    dataset = FrozenMixDataset(groups, bank, d)
+    methods: dict[str, Callable[[dict[str, Any]], tuple[Tensor, bool, Callable | None]]] = {}
+    methods[cfg.task.name] = lambda b: (task.separate(b)["estimates"], task.permutation_invariant, task.select_estimates)
+    for name in baselines:
+        if name == "mixture":
+            methods[name] = lambda b: (b["mixture"][:, None].expand_as(b["sources"]), False, None)
+        else:
+            methods[name] = lambda b, name=name: (oracle_estimates(b, task.spec, name), False, None)
+    if pit is not None:
+        pit_task = pit if isinstance(pit, SeparationTask) else load_separator(pit)[0]
+        methods[pit_task.cfg.name if pit_task.cfg.name != cfg.task.name else "audio_only_pit"] = (
+            lambda b: (pit_task.separate(b)["estimates"], pit_task.permutation_invariant, pit_task.select_estimates))
+    totals: dict[str, dict[str, Tensor]] = {m: {} for m in methods}
+    bar = tqdm(total=len(dataset), desc="separation eval", disable=not progress)
+    with torch.no_grad():
+        for batch in _batches(dataset, batch_size, task.collate):
+            for name, fn in methods.items():
+                est, perm, select = fn(batch)
+                _add(totals[name], separation_sums(est, batch, permutation=perm, select=select))
+            bar.update(int(batch["mixture"].shape[0]))
+    bar.close()
+    return {name: summarize_separation(t) for name, t in totals.items()}
+
+
+def format_results(results: dict[str, dict[str, float]], *, reference: str = "oracle_irm") -> str:
+    """A markdown table: SDR / SIR / SAR / SDRi / SI-SDRi per method, SDRi by mixture size, and
+    each method's SDRi as a share of ``reference``'s."""
+    ref = results.get(reference, {}).get("sdri")
+    lines = ["| method | SDR | SIR | SAR | SDRi | SDRi (2 mix) | SDRi (3 mix) | SI-SDRi | % of IRM SDRi |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, r in results.items():
+        share = f"{100 * r['sdri'] / ref:.0f}%" if ref and name != "mixture" else "-"
+        lines.append(
+            f"| {name} | {r['sdr']:.2f} | {r['sir']:.2f} | {r['sar']:.2f} | {r['sdri']:.2f} | "
+            f"{r.get('sdri_2mix', float('nan')):.2f} | {r.get('sdri_3mix', float('nan')):.2f} | {r['sisdri']:.2f} | {share} |"
+        )
+    return "\n".join(lines)

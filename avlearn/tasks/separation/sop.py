@@ -1,0 +1,112 @@
+"""Sound of Pixels (Zhao et al., ECCV 2018): the mix-and-separate task with frame features.
+
+Sec. 3.2-3.3 of the paper and its released code:
+
+* an **audio network**, the U-Net of :mod:`avlearn.models.av.unet`, maps the mixture's
+  log-frequency log-magnitude spectrogram to K feature maps ``s_k(f, t)``;
+* a **visual network** maps each source's frames (3 frames of its clip) to K numbers
+  ``i_k``: per-frame features max-pooled over space, then over the frames, through a sigmoid
+  (SoP's ``img_activation``);
+* the **synthesizer** combines them linearly into the mask of that source:
+  ``m(f, t) = sigmoid(sum_k w_k i_k s_k(f, t) + b)`` with learnt ``w`` (K) and ``b``;
+* the loss is the weighted L1 (ratio masks) or BCE (binary masks) of
+  :mod:`avlearn.tasks.separation.masks`, over the warped spectrogram.
+
+The audio network runs once per mixture; only the K-dimensional visual vector differs per
+source, so separating N sources costs one U-Net pass. Recipe: ``recipes/separate_instruments.yaml``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from avlearn.models.av.unet import unet_small
+from avlearn.tasks.base import register_task
+from avlearn.tasks.separation.data import SeparationData, build_separation_datasets
+from avlearn.tasks.separation.task import SeparationConfig, SeparationTask, SeparatorModel, build_separator
+from avlearn.tasks.separation.visual import FrameEncoder, encode_sources
+
+__all__ = ["SoundOfPixelsNet", "SoundOfPixelsTask", "SoPConfig", "build_sop"]
+
+
+class SoundOfPixelsNet(nn.Module):
+    """Audio U-Net, visual encoder and synthesizer of Sound of Pixels.
+
+    Args:
+        sound_channels: K.
+        unet_levels: U-Net levels (SoP 7).
+        unet_channels: first-level U-Net channels (SoP 64).
+        visual_width: first-stage channels of the frame encoder.
+    """
+
+    def __init__(self, *, sound_channels: int = 16, unet_levels: int = 5, unet_channels: int = 16, visual_width: int = 16):
+        super().__init__()
+        k = sound_channels
+        self.audio = unet_small(in_channels=1, out_channels=k, levels=unet_levels, base_channels=unet_channels)
+        self.visual = FrameEncoder(width=visual_width, out_channels=k)
+        self.weight = nn.Parameter(torch.ones(k))  # w_k of the synthesizer
+        self.bias = nn.Parameter(torch.zeros(1))  # b
+
+    def visual_features(self, frames: Tensor, valid: Tensor, regions: Tensor | None = None) -> Tensor:
+        """(B, S, 3, F, H, W) frames of the valid (B, S) sources -> (B, S, K) features in (0, 1).
+
+        Training pools the feature map over the whole frame; SoP's pixel-level inference pools
+        it inside a region instead: ``regions`` (B, S, 4) ``[x0, y0, x1, y1]`` as fractions of
+        the frame (the cells whose centres lie inside; at least the cell of the box centre).
+        """
+        if regions is None:
+            return torch.sigmoid(encode_sources(self.visual, frames, valid))  # (B, S, K)
+        x = frames[valid]  # (M, 3, F, H, W)
+        m, _, f = x.shape[:3]
+        maps = self.visual.forward_map(x.transpose(1, 2).flatten(0, 1))  # (M*F, K, h, w)
+        maps = maps.view(m, f, *maps.shape[1:])  # (M, F, K, h, w)
+        h, w = maps.shape[-2:]
+        r = regions[valid].to(maps.dtype)  # (M, 4)
+        ys = (torch.arange(h, device=maps.device) + 0.5) / h
+        xs = (torch.arange(w, device=maps.device) + 0.5) / w
+        inside = ((xs[None, None, :] >= r[:, 0, None, None]) & (xs[None, None, :] < r[:, 2, None, None])
+                  & (ys[None, :, None] >= r[:, 1, None, None]) & (ys[None, :, None] < r[:, 3, None, None]))  # (M, h, w)
+        cy = ((r[:, 1] + r[:, 3]) / 2 * h).long().clamp(0, h - 1)
+        cx = ((r[:, 0] + r[:, 2]) / 2 * w).long().clamp(0, w - 1)
+        inside[torch.arange(m), cy, cx] = True
+        pooled = maps.masked_fill(~inside[:, None, None], float("-inf")).amax(dim=(-2, -1)).amax(1)  # (M, K)
+        out = pooled.new_zeros(*valid.shape, pooled.shape[-1])
+        out[valid] = torch.sigmoid(pooled)
+        return out
+
+    def forward(self, log_mag: Tensor, frames: Tensor, valid: Tensor, regions: Tensor | None = None) -> Tensor:
+        """Mask logits (B, S, R, T) of every source from the mixture (B, 1, R, T) and frames."""
+        snd = self.audio(log_mag)  # (B, K, R, T)
+        img = self.visual_features(frames, valid, regions)  # (B, S, K)
+        return torch.einsum("bsk,bkrt->bsrt", img * self.weight, snd) + self.bias  # (B, S, R, T)
+
+
+@dataclass
+class SoPConfig(SeparationConfig):
+    """Task section of ``sop`` (see :class:`SeparationConfig`)."""
+
+    name: str = "sop"
+
+
+class SoundOfPixelsTask(SeparationTask):
+    """Sound of Pixels: masks ``sigmoid(synthesizer)`` from frames (batch key ``"frames"``; an
+    optional ``"regions"`` (B, S, 4) pools the visual features inside boxes, for files with
+    several objects in one frame)."""
+
+    def __init__(self, cfg: SeparationConfig, model: SeparatorModel):
+        super().__init__(cfg)
+        self.net = SoundOfPixelsNet(sound_channels=model.sound_channels, unet_levels=model.unet_levels,
+                                    unet_channels=model.unet_channels, visual_width=model.visual_width)
+
+    def predict(self, net_input: Tensor, batch: dict[str, Any]) -> Tensor:
+        return torch.sigmoid(self.net(net_input, batch["frames"], batch["valid"], batch.get("regions")))  # (B, S, R, T)
+
+
+@register_task("sop", config=SoPConfig, model=SeparatorModel, data=SeparationData, datasets=build_separation_datasets)
+def build_sop(cfg) -> SoundOfPixelsTask:
+    """Build :class:`SoundOfPixelsTask` from a validated recipe (``weights`` loaded if given)."""
+    return build_separator(SoundOfPixelsTask, cfg, visual="frames")

@@ -1,0 +1,278 @@
+"""Data for self-supervised synchronization: shifted-audio negatives and frozen test pairs.
+
+Owens & Efros (ECCV 2018, Sec. 3.1) train on "the same video with its audio shifted in time";
+Korbar et al. (AVTS, NeurIPS 2018, Sec. 3.2) call these *hard* negatives, next to *easy*
+negatives taken from other videos (formed in the batch by :mod:`avlearn.tasks.sync`).
+
+Sign convention, used throughout avlearn: a pair is cut as video frames ``[t, t + w)`` and
+audio samples ``[t + s, t + s + w)``. A file whose audio is **late** by ``d`` seconds (each
+sound plays ``d`` after the frame that makes it) is in sync at ``s = d``; so offsets are
+positive when the audio is late, and :func:`shift_audio` with ``offset = d`` makes a file's
+audio late by ``d``.
+
+Whole clips are decoded once with :class:`avlearn.data.AVDataset` (bad files come back None
+and are skipped by the collate) and kept in memory as uint8 frames, so each training step
+only slices tensors.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from avlearn.data import AVDataset, ManifestRow, load_manifest
+
+__all__ = [
+    "sample_shift",
+    "cut_pair",
+    "shift_audio",
+    "ClipStore",
+    "ShiftedPairDataset",
+    "FrozenPairDataset",
+    "load_sync_list",
+]
+
+
+def sample_shift(rng: np.random.Generator, *, min_shift: float, max_shift: float, available: float) -> float:
+    """Draw an audio shift ``s`` with ``min_shift <= |s| <= max_shift`` and either sign.
+
+    Args:
+        rng: numpy generator.
+        min_shift: smallest magnitude in seconds (> 0 keeps negatives distinguishable).
+        max_shift: largest magnitude in seconds.
+        available: the most a window can move inside its clip (clip length - window length);
+            magnitudes are capped to it.
+
+    Returns:
+        the shift in seconds (audio window start minus video window start).
+
+    Raises:
+        ValueError: the clip leaves no room for a shift of at least ``min_shift``.
+    """
+    if not 0 <= min_shift <= max_shift:
+        raise ValueError(f"sample_shift: need 0 <= min_shift <= max_shift, got {min_shift}, {max_shift}")
+    hi = min(max_shift, available)
+    if hi < min_shift:
+        raise ValueError(
+            f"sample_shift: a clip with {available:.3f} s to spare cannot hold a shift of at least {min_shift} s"
+        )
+    magnitude = rng.uniform(min_shift, hi)
+    return float(magnitude if rng.random() < 0.5 else -magnitude)
+
+
+def cut_pair(
+    video: Tensor,
+    audio: Tensor,
+    *,
+    fps: float,
+    sample_rate: int,
+    start: float,
+    duration: float,
+    shift: float = 0.0,
+) -> tuple[Tensor, Tensor]:
+    """Cut frames ``[start, start + duration)`` and audio ``[start + shift, ... + duration)``.
+
+    Args:
+        video: (C, T, H, W) frames of a whole clip.
+        audio: (C, N) samples of the same clip (sample 0 plays with frame 0).
+        fps: frame rate.
+        sample_rate: audio rate.
+        start: window start in seconds (rounded to a frame).
+        duration: window length in seconds.
+        shift: audio offset in seconds (rounded to a sample); positive reads later audio.
+
+    Returns:
+        ``(video_window (C, round(duration * fps), H, W), audio_window (C, round(duration * sr)))``.
+
+    Raises:
+        ValueError: a window falls outside the clip.
+    """
+    f0, nf = int(round(start * fps)), int(round(duration * fps))
+    a0, na = int(round((start + shift) * sample_rate)), int(round(duration * sample_rate))
+    if f0 < 0 or f0 + nf > video.shape[1] or a0 < 0 or a0 + na > audio.shape[-1]:
+        raise ValueError(
+            f"cut_pair: window start {start:.3f} s, shift {shift:+.3f} s, length {duration} s is outside a clip of "
+            f"{video.shape[1]} frames / {audio.shape[-1]} samples"
+        )
+    return video[:, f0 : f0 + nf], audio[:, a0 : a0 + na]
+
+
+def shift_audio(audio: Tensor, offset: float, sample_rate: int) -> Tensor:
+    """Delay (``offset > 0``) or advance (``< 0``) audio by ``offset`` seconds, zero-filled.
+
+    ``shift_audio(a, d, sr)[..., n] == a[..., n - round(d * sr)]``: the audio becomes late by
+    ``d``, which :func:`avlearn.tasks.sync.estimate_offset` reports as ``+d``.
+    """
+    k = int(round(offset * sample_rate))
+    out = torch.zeros_like(audio)
+    if k >= 0:
+        out[..., k:] = audio[..., : audio.shape[-1] - k]
+    else:
+        out[..., :k] = audio[..., -k:]
+    return out
+
+
+def _keep_sample(sample: dict[str, Any]) -> dict[str, Any]:
+    return sample  # AVDataset transform: keep uint8 (T, H, W, 3) frames for the cache
+
+
+class ClipStore:
+    """Whole decoded clips of a manifest, read once through :class:`AVDataset` and cached.
+
+    Args:
+        rows: manifest rows (or a manifest path).
+        fps: frame rate to decode at.
+        size: (H, W) frames.
+        sample_rate: audio rate (audio is mixed to mono).
+        cache: keep decoded clips in memory (uint8 frames).
+    """
+
+    def __init__(self, rows, *, fps: float, size: Sequence[int], sample_rate: int, cache: bool = True):
+        rows = load_manifest(rows) if isinstance(rows, (str, os.PathLike)) else list(rows)
+        self.base = AVDataset(
+            rows, sampler=None, fps=fps, size=tuple(size), sample_rate=sample_rate, mono=True, transform=_keep_sample
+        )
+        self.fps, self.sample_rate, self.cache = float(fps), int(sample_rate), cache
+        self._clips: dict[int, tuple[Tensor, Tensor, str] | None] = {}
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    @property
+    def rows(self) -> list[ManifestRow]:
+        return self.base.rows
+
+    def get(self, i: int) -> tuple[Tensor, Tensor, str] | None:
+        """``(video uint8 (3, T, H, W), audio (1, N), path)`` of clip ``i``, or None if unreadable."""
+        if i in self._clips:
+            return self._clips[i]
+        s = self.base[i]
+        out = None if s is None else (s["video"].permute(3, 0, 1, 2).contiguous(), s["audio"], s["path"])
+        if self.cache:
+            self._clips[i] = out
+        return out
+
+
+def _to_float(video: Tensor) -> Tensor:
+    return video.float().div_(255.0)  # (3, T, H, W) in [0, 1]
+
+
+class ShiftedPairDataset(Dataset):
+    """One video window per clip with its aligned audio and a shifted copy (a hard negative).
+
+    The video window starts on a frame; the shift is drawn by :func:`sample_shift` and the
+    window start is then drawn so both audio windows lie inside the clip. Draws depend only on
+    ``(seed, epoch, index)``.
+
+    Args:
+        store: the decoded clips.
+        clip_duration: window length in seconds.
+        min_shift: smallest |shift| of a negative in seconds.
+        max_shift: largest |shift| in seconds.
+        seed: sampling seed.
+
+    A sample is ``{"video": (3, T, H, W) float in [0, 1], "audio": (1, N), "audio_shifted":
+    (1, N), "shift": s (seconds), "start": t, "index": i, "path": str}``, or None for an
+    unreadable clip.
+    """
+
+    def __init__(self, store: ClipStore, *, clip_duration: float, min_shift: float, max_shift: float, seed: int = 0):
+        self.store, self.seed, self.epoch = store, int(seed), 0
+        self.clip_duration, self.min_shift, self.max_shift = float(clip_duration), float(min_shift), float(max_shift)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw new windows and shifts for ``epoch``."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.store)
+
+    def __getitem__(self, index: int) -> dict[str, Any] | None:
+        clip = self.store.get(index)
+        if clip is None:
+            return None
+        video, audio, path = clip
+        fps, sr = self.store.fps, self.store.sample_rate
+        length = min(video.shape[1] / fps, audio.shape[-1] / sr)
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        available = length - self.clip_duration
+        shift = sample_shift(rng, min_shift=self.min_shift, max_shift=self.max_shift, available=available)
+        lo, hi = max(0.0, -shift), available - max(0.0, shift)  # keeps both audio windows inside
+        frame = int(rng.integers(math.ceil(lo * fps - 1e-6), math.floor(hi * fps + 1e-6) + 1))
+        start = frame / fps
+        v, a = cut_pair(video, audio, fps=fps, sample_rate=sr, start=start, duration=self.clip_duration)
+        _, a_shift = cut_pair(video, audio, fps=fps, sample_rate=sr, start=start, duration=self.clip_duration, shift=shift)
+        return {
+            "video": _to_float(v), "audio": a, "audio_shifted": a_shift,
+            "shift": shift, "start": start, "index": index, "path": path,
+        }
+
+
+def load_sync_list(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """Rows of a frozen sync list (JSONL: ``clip`` relative to the list's world, ``start``,
+    ``offset`` in seconds, optionally ``audio_start``); ``clip`` becomes an absolute ``path``.
+
+    Raises:
+        ValueError: a line is not JSON or lacks ``clip``/``offset``; the message names file:line.
+    """
+    path = os.fspath(path)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(path)))  # OUT/lists/x.jsonl -> OUT
+    rows = []
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                clip = rec["clip"]
+                rec["offset"] = float(rec["offset"])
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                raise ValueError(f"{path}:{n}: bad sync list row ({exc})") from None
+            rec["path"] = clip if os.path.isabs(clip) else os.path.join(root, clip)
+            rec["start"] = float(rec.get("start", 0.0))
+            rows.append(rec)
+    return rows
+
+
+class FrozenPairDataset(Dataset):
+    """The pairs of a frozen sync list: video at ``start``, audio at ``audio_start = start - offset``
+    (the world's lists: a positive offset makes the pair's audio late).
+
+    Offset 0 is an aligned pair (label 1), any other offset a shifted one (label 0).
+
+    Args:
+        rows: from :func:`load_sync_list`.
+        fps, size, sample_rate: decoding options (as the model was trained).
+        clip_duration: window length in seconds.
+        cache: keep decoded clips in memory.
+    """
+
+    def __init__(self, rows: list[dict[str, Any]], *, fps: float, size, sample_rate: int, clip_duration: float, cache=True):
+        self.rows = rows
+        paths = sorted({r["path"] for r in rows})
+        self._clip_index = {p: i for i, p in enumerate(paths)}
+        self.store = ClipStore([ManifestRow(path=p) for p in paths], fps=fps, size=size, sample_rate=sample_rate, cache=cache)
+        self.clip_duration = float(clip_duration)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> dict[str, Any] | None:
+        row = self.rows[index]
+        clip = self.store.get(self._clip_index[row["path"]])
+        if clip is None:
+            return None
+        video, audio, path = clip
+        shift = row.get("audio_start", row["start"] - row["offset"]) - row["start"]  # = -offset
+        v, a = cut_pair(
+            video, audio, fps=self.store.fps, sample_rate=self.store.sample_rate,
+            start=row["start"], duration=self.clip_duration, shift=shift,
+        )
+        return {"video": _to_float(v), "audio": a, "label": int(row["offset"] == 0.0), "offset": row["offset"], "index": index, "path": path}

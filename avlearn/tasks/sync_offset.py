@@ -1,0 +1,294 @@
+"""Audio-visual offset estimation with a trained sync network, over whole files.
+
+The search follows SyncNet (Chung & Zisserman, ACCV 2016 workshops, Sec. 4): score the video
+against the audio at every candidate shift, average over the clip, and take the best shift;
+the confidence is the best score minus the median score over shifts (SyncNet's "median -
+min" of distances, with scores instead of distances). Any network with ``sync_score`` or an
+aligned logit works: Owens & Efros' fused net (ECCV 2018) or an AVTS two-tower net.
+
+Sign convention (:mod:`avlearn.tasks.sync_data`): a positive offset means the audio is late.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from torch import Tensor, nn
+
+__all__ = ["sync_scores", "window_scores", "score_shifts", "estimate_offset", "load_sync_model", "evaluate_offsets"]
+
+
+
+
+def sync_scores(model: nn.Module, video: Tensor, audio: Tensor) -> Tensor:
+    """(B,) "in sync" scores: ``model.sync_score`` when defined, else the first logit."""
+    x = {"video": video, "audio": audio}
+    fn = getattr(model, "sync_score", None)
+    return fn(x) if fn is not None else model(x)[:, 0]
+
+
+
+
+
+def window_scores(model: nn.Module, video: Tensor, audio: Tensor) -> Tensor:
+    """Scores of one video window (1, 3, T, H, W) against S audio windows (S, C, N) -> (S,).
+
+    Uses ``model.score_audio_windows`` when the model has it (the sync networks run their
+    video tower once per window there), else :func:`sync_scores` on the repeated video.
+    """
+    fn = getattr(model, "score_audio_windows", None)
+    if fn is not None:
+        return fn(video, audio)
+    return sync_scores(model, video.expand(len(audio), *video.shape[1:]), audio)
+
+
+@torch.no_grad()
+def score_shifts(
+    model: nn.Module,
+    video: Tensor,
+    audio: Tensor,
+    *,
+    fps: float,
+    sample_rate: int,
+    window: float,
+    shifts: np.ndarray,
+    starts: np.ndarray,
+    batch_size: int = 32,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sum and count of scores per shift over the video windows ``starts`` of one clip.
+
+    Args:
+        video: (3, T, H, W) uint8 or float frames starting at time 0 of ``audio``.
+        audio: (1, N).
+        shifts, starts: seconds. Pairs whose audio leaves the clip are skipped.
+        batch_size: audio windows scored per forward pass.
+
+    Returns:
+        ``(sums, counts)``, each (len(shifts),).
+    """
+    device = next(model.parameters()).device
+    nf, na = int(round(window * fps)), int(round(window * sample_rate))
+    sums, counts = np.zeros(len(shifts)), np.zeros(len(shifts))
+    for t in starts:
+        f0 = int(round(t * fps))
+        if f0 < 0 or f0 + nf > video.shape[1]:
+            continue
+        a0s = np.round((t + shifts) * sample_rate).astype(int)
+        ks = np.flatnonzero((a0s >= 0) & (a0s + na <= audio.shape[-1]))
+        v = video[None, :, f0 : f0 + nf].to(device)  # (1, 3, T', H, W)
+        if not v.is_floating_point():
+            v = v.float() / 255.0
+        for i in range(0, len(ks), batch_size):
+            chunk = ks[i : i + batch_size]
+            a = torch.stack([audio[:, a0s[k] : a0s[k] + na] for k in chunk]).to(device)  # (b, 1, N')
+            sums[chunk] += window_scores(model, v, a).float().cpu().numpy()
+            counts[chunk] += 1
+    return sums, counts
+
+
+def estimate_offset(
+    model: nn.Module,
+    clip_or_path,
+    max_offset: float = 1.0,
+    step: float | None = None,
+    *,
+    window: float = 1.0,
+    hop: float = 0.25,
+    fps: float = 16.0,
+    size: tuple[int, int] = (64, 64),
+    sample_rate: int = 16000,
+    chunk: float = 30.0,
+    batch_size: int = 32,
+) -> tuple[float, float, dict[float, float]]:
+    """Estimate how late the audio is relative to the video, over a whole file.
+
+    Every video window (length ``window``, every ``hop`` seconds) is scored against the audio
+    window shifted by each candidate ``s`` in ``[-max_offset, max_offset]`` (every ``step``,
+    default one frame); a shift's score is the mean over the windows where its audio lies
+    inside the file. Long files are read in ``chunk``-second pieces, so any length works.
+
+    Args:
+        model: a sync network in eval mode (``sync_score`` or first logit).
+        clip_or_path: a media file, or an :class:`avlearn.io.AVClip` already at ``fps``/``size``.
+        max_offset: largest |offset| searched, seconds.
+        step: shift grid step in seconds (default ``1 / fps``).
+        window, hop: window length and video hop, seconds.
+        fps, size, sample_rate: what the model was trained on (used to decode a path).
+        chunk: seconds of video windows per read when decoding a path.
+        batch_size: pairs per forward pass.
+
+    Returns:
+        ``(offset_seconds, confidence, scores_by_shift)``: the best shift refined by a parabola
+        through its neighbours (positive: the audio is late), best minus median score, and
+        ``{shift: mean score}`` (NaN where no window fits).
+
+    Raises:
+        ValueError: the clip is shorter than ``window``.
+        avlearn.io.MediaError: the file cannot be read.
+    """
+    from avlearn import io as avio
+
+    step = 1.0 / fps if step is None else float(step)
+    n = int(math.floor(max_offset / step + 1e-9))
+    shifts = np.arange(-n, n + 1) * step
+    sums, counts = np.zeros(len(shifts)), np.zeros(len(shifts))
+    was_training = model.training
+    model.eval()
+    try:
+        if isinstance(clip_or_path, (str, os.PathLike)):
+            path = os.fspath(clip_or_path)
+            duration = avio.probe(path).duration
+            if duration < window:
+                raise ValueError(f"{path}: {duration:.3f} s is shorter than the {window} s sync window")
+            last = duration - window
+            for c0 in np.arange(0.0, last + 1e-9, chunk):
+                starts = np.arange(c0, min(c0 + chunk, last + 1e-9), hop)
+                r0 = math.floor(max(0.0, c0 - max_offset) * fps) / fps
+                r1 = min(duration, c0 + chunk + window + max_offset)
+                clip = avio.read_clip(path, r0, r1 - r0, fps=fps, size=tuple(size), sample_rate=sample_rate, mono=True)
+                after = clip.meta.get("audio_pad", (0, 0))[1]
+                audio = clip.audio[:, : clip.audio.shape[-1] - after]  # (1, N) without the padding past the end
+                video = clip.video.permute(3, 0, 1, 2)  # (3, T, H, W) uint8
+                s, c = score_shifts(
+                    model, video, audio, fps=fps, sample_rate=sample_rate, window=window, shifts=shifts,
+                    starts=starts - r0, batch_size=batch_size,
+                )
+                sums, counts = sums + s, counts + c
+        else:
+            clip = clip_or_path
+            fps, sample_rate = float(clip.fps), int(clip.sample_rate)
+            video = clip.video.permute(3, 0, 1, 2)  # (3, T, H, W)
+            audio = clip.audio.mean(dim=0, keepdim=True)  # (1, N)
+            length = min(video.shape[1] / fps, audio.shape[-1] / sample_rate)
+            if length < window:
+                raise ValueError(f"{clip.path or '<clip>'}: {length:.3f} s is shorter than the {window} s sync window")
+            starts = np.arange(0.0, length - window + 1e-9, hop)
+            sums, counts = score_shifts(
+                model, video, audio, fps=fps, sample_rate=sample_rate, window=window, shifts=shifts,
+                starts=starts, batch_size=batch_size,
+            )
+    finally:
+        model.train(was_training)
+    mean = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    k = int(np.nanargmax(mean))
+    offset = float(shifts[k])
+    if 0 < k < len(shifts) - 1 and np.isfinite(mean[k - 1 : k + 2]).all():
+        y0, y1, y2 = mean[k - 1 : k + 2]
+        curv = y0 - 2 * y1 + y2
+        if curv < 0:
+            offset += step * float(np.clip(0.5 * (y0 - y2) / curv, -0.5, 0.5))
+    confidence = float(mean[k] - np.nanmedian(mean))
+    return offset, confidence, {round(float(s), 6): float(v) for s, v in zip(shifts, mean)}
+
+
+_DATA_DEFAULTS = {"fps": 16.0, "size": [64, 64], "sample_rate": 16000, "clip_duration": 1.0}
+
+
+def load_sync_model(weights: str | os.PathLike, *, model_name: str | None = None) -> tuple[nn.Module, dict[str, Any]]:
+    """A trained sync network (eval mode) and the data options it was trained with.
+
+    Accepts a training checkpoint (``<run>/checkpoints/step_*.pt``, which holds its recipe) or
+    an exported ``<run>/weights.pt`` next to the run's ``config.yaml``. ``model_name`` names
+    the registered model when neither carries a recipe (data options then take their defaults:
+    16 fps, 64x64, 16 kHz, 1 s windows).
+
+    Returns:
+        ``(model, {"fps", "size", "sample_rate", "clip_duration"})``.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: no recipe and no ``model_name``, or weights that do not fit (the message
+            names the file and the missing/unexpected keys).
+    """
+    from avlearn.models import create_model, load_weights
+
+    path = os.fspath(weights)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: weights file not found")
+    obj = torch.load(path, map_location="cpu", weights_only=True)
+    cfg = obj.get("config") if isinstance(obj, dict) and isinstance(obj.get("config"), dict) else None
+    if cfg is None:
+        here = os.path.dirname(os.path.abspath(path))
+        for cand in (os.path.join(here, "config.yaml"), os.path.join(os.path.dirname(here), "config.yaml")):
+            if os.path.isfile(cand):
+                with open(cand, encoding="utf-8") as fh:
+                    cfg = yaml.safe_load(fh)
+                break
+    model_cfg = (cfg or {}).get("model", {})
+    name = model_name or model_cfg.get("name")
+    if name is None:
+        raise ValueError(f"{path}: no recipe found (no config in the checkpoint, no config.yaml beside it); pass the model name")
+    model = create_model(name, **(model_cfg.get("kwargs") or {}))
+    state = obj["model"] if isinstance(obj, dict) and isinstance(obj.get("model"), dict) else obj
+    if any(k.startswith("model.") for k in state):  # a task state dict: keep the network's part
+        state = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
+    load_weights(model, state)
+    data = {k: (cfg or {}).get("data", {}).get(k, v) for k, v in _DATA_DEFAULTS.items()}
+    return model.eval(), data
+
+
+def evaluate_offsets(
+    model: nn.Module,
+    rows: list[dict[str, Any]],
+    *,
+    fps: float,
+    size,
+    sample_rate: int,
+    window: float = 1.0,
+    max_offset: float = 1.0,
+    hop: float = 0.25,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Offset estimation on a frozen sync list: each clip's audio made late by the row's offset.
+
+    Args:
+        model: a trained sync network.
+        rows: from :func:`avlearn.tasks.sync_data.load_sync_list` (``path``, ``offset``).
+        fps, size, sample_rate: decoding options the model was trained with.
+        window, max_offset, hop: passed to :func:`estimate_offset`.
+        progress: show a tqdm bar.
+
+    Returns:
+        ``{"within_one_frame": share, "mean_abs_error": s, "median_abs_error": s, "count": n,
+        "shifted": the same four over the rows with a non-zero offset, "rows": [{"path",
+        "offset", "estimate", "confidence", "error"}, ...]}`` (rows whose clip cannot be read
+        are left out and counted in ``"skipped"``).
+    """
+    from tqdm import tqdm
+
+    from avlearn.data import ManifestRow
+    from avlearn.io import AVClip
+    from avlearn.tasks.sync_data import ClipStore, shift_audio
+
+    paths = sorted({r["path"] for r in rows})
+    store = ClipStore([ManifestRow(path=p) for p in paths], fps=fps, size=size, sample_rate=sample_rate, cache=False)
+    index = {p: i for i, p in enumerate(paths)}
+    results, skipped = [], 0
+    for row in tqdm(rows, desc="sync offsets", disable=not progress):
+        clip = store.get(index[row["path"]])
+        if clip is None:
+            skipped += 1
+            continue
+        video, audio, path = clip
+        av = AVClip(
+            video=video.permute(1, 2, 3, 0), audio=shift_audio(audio, row["offset"], sample_rate), fps=fps,
+            sample_rate=sample_rate, start=0.0, duration=video.shape[1] / fps, path=path,
+        )
+        est, conf, _ = estimate_offset(model, av, max_offset, window=window, hop=hop)
+        results.append({"path": path, "offset": row["offset"], "estimate": est, "confidence": conf, "error": est - row["offset"]})
+    def summary(rs: list[dict[str, Any]]) -> dict[str, float]:
+        err = np.abs([r["error"] for r in rs])
+        if not len(err):
+            return {"within_one_frame": float("nan"), "mean_abs_error": float("nan"), "median_abs_error": float("nan"), "count": 0}
+        return {
+            "within_one_frame": float(np.mean(err <= 1.0 / fps + 1e-9)), "mean_abs_error": float(err.mean()),
+            "median_abs_error": float(np.median(err)), "count": len(rs),
+        }
+
+    shifted = summary([r for r in results if r["offset"] != 0.0])
+    return {**summary(results), "shifted": shifted, "skipped": skipped, "rows": results}

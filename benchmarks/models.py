@@ -1,0 +1,261 @@
+"""Throughput of avlearn's R(2+1)D-18 and R3D-18 against torchvision's, measured in one run.
+
+For each model and setting: a training step (forward, cross-entropy, backward, SGD step) and
+inference (eval, no grad) on a batch of 4 x 3x8x112x112 clips, in clips per second, with the
+ratio to torchvision's eager model. Settings:
+
+* ``torchvision eager``        torchvision's model as shipped (the baseline);
+* ``torchvision channels_last`` the same model and input in ``channels_last_3d``;
+* ``avlearn default``           ``create_model(name)`` as is (channels_last_3d built in);
+* ``avlearn default + bf16 autocast`` the same under ``torch.autocast("cpu", torch.bfloat16)``,
+  what the trainer's ``precision: bf16`` does (not bit-equal to fp32; fast on CPUs with
+  AVX512-BF16/AMX);
+* ``avlearn contiguous``        ``create_model(name, channels_last=False)``, torchvision's layout
+  (``--contiguous``);
+* ``avlearn + compile``         ``torch.compile`` of the default model (``--compile``; slow to
+  compile on 2 cores, so only the steady state after warm-up is timed).
+
+Also printed: achieved GFLOP/s of each setting (FLOPs counted by
+``torch.utils.flop_counter.FlopCounterMode`` on the meta device) against a large fp32 matmul
+timed in the same run. ``--write`` puts the table in the "Models" section of
+benchmarks/RESULTS.md with the exact command.
+
+    OMP_NUM_THREADS=2 python benchmarks/models.py --write
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import torch
+import torchvision
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from avlearn.models import create_model
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+SECTION = "## Models"
+
+
+def matmul_gflops(n: int = 2048, reps: int = 5) -> float:
+    """GFLOP/s of an ``n x n`` fp32 matmul (best of ``reps``)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = float("inf")
+    for _ in range(reps):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best / 1e9
+
+
+def count_flops(build, shape: tuple[int, ...], *, train: bool) -> float:
+    """FLOPs of one forward (and backward when ``train``) of ``build()`` on the meta device."""
+    counter = FlopCounterMode(display=False)
+    with torch.device("meta"):
+        model = build()
+        x = torch.empty(shape)
+        with counter:
+            out = model(x)
+            if train:
+                out.sum().backward()
+    return float(counter.get_total_flops())
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A way to run a model: how to build it, whether to convert it, whether to autocast."""
+
+    label: str
+    build: Callable[[], nn.Module]
+    channels_last: bool = False  # convert model and input (avlearn's models do it themselves)
+    bf16: bool = False  # torch.autocast("cpu", bfloat16), i.e. the trainer's ``precision: bf16``
+    compiled: bool = False
+
+
+def _settings(name: str, *, contiguous: bool, do_compile: bool) -> list[Setting]:
+    tv_fn = getattr(torchvision.models.video, name)
+    ours = partial(create_model, name)
+    out = [
+        Setting("torchvision eager", tv_fn),
+        Setting("torchvision channels_last", tv_fn, channels_last=True),
+        Setting("avlearn default", ours),
+        Setting("avlearn default + bf16 autocast", ours, bf16=True),
+    ]
+    if contiguous:
+        out.append(Setting("avlearn contiguous", partial(create_model, name, channels_last=False)))
+    if do_compile:
+        out.append(Setting("avlearn + compile", lambda: torch.compile(ours()), compiled=True))
+    return out
+
+
+class Runner:
+    """One setting's model, optimiser and input, ready to time a train step or an inference."""
+
+    def __init__(self, setting: Setting, x: torch.Tensor, y: torch.Tensor):
+        torch.manual_seed(0)
+        self.model = setting.build()
+        self.x, self.y, self.bf16 = x, y, setting.bf16
+        if setting.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last_3d)
+            self.x = x.contiguous(memory_format=torch.channels_last_3d)
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=1e-3, momentum=0.9)
+        self.loss_fn = nn.CrossEntropyLoss()
+
+    def step(self, phase: str) -> float:
+        """Run one train step (``"train"``) or inference (``"infer"``); return its seconds."""
+        t = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            if phase == "train":
+                self.model.train()
+                self.opt.zero_grad(set_to_none=True)
+                self.loss_fn(self.model(self.x), self.y).backward()
+                self.opt.step()
+            else:
+                self.model.eval()
+                with torch.no_grad():
+                    self.model(self.x)
+        return time.perf_counter() - t
+
+
+def bench_model(settings: list[Setting], x: torch.Tensor, y: torch.Tensor, *, warmup: int, steps: int) -> dict:
+    """clips/s per setting: warm-up, then ``steps`` rounds that time every setting in turn.
+
+    Interleaving the settings and keeping each one's fastest step makes the ratios fair on a
+    shared machine whose load drifts during the run. The warm-up is train steps (they also
+    create the forward kernels); compiled models also warm up inference (a recompile).
+    """
+    runners, out = {}, {}
+    for st in settings:
+        try:
+            runner = Runner(st, x, y)
+            for phase in ("train", "infer") if st.compiled else ("train",):
+                for _ in range(warmup):
+                    runner.step(phase)  # torch.compile compiles here
+            runners[st.label] = runner
+        except Exception as exc:  # torch.compile can fail on some installs; report and go on
+            out[st.label] = {"error": f"{type(exc).__name__}: {str(exc)[:120]}"}
+            print(f"  {st.label}: FAILED {out[st.label]['error']}", flush=True)
+    for phase in ("train", "infer"):
+        best = dict.fromkeys(runners, float("inf"))
+        for _ in range(steps):
+            for label, runner in runners.items():
+                best[label] = min(best[label], runner.step(phase))
+        for label in runners:
+            out.setdefault(label, {})[phase] = x.shape[0] / best[label]
+    return out
+
+
+def run(args) -> list[dict]:
+    torch.set_num_threads(args.threads)
+    shape = (args.batch, 3, args.frames, args.size, args.size)
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    y = torch.randint(0, 400, (args.batch,), generator=torch.Generator().manual_seed(1))
+    peak = matmul_gflops()
+    print(f"fp32 matmul 2048^3: {peak:.1f} GFLOP/s, {torch.get_num_threads()} threads", flush=True)
+    rows = []
+    for name in args.models:
+        t0 = time.perf_counter()
+        f_train = count_flops(partial(create_model, name), shape, train=True)
+        f_infer = count_flops(partial(create_model, name), shape, train=False)
+        settings = _settings(name, contiguous=args.contiguous, do_compile=args.compile)
+        results = bench_model(settings, x, y, warmup=args.warmup, steps=args.steps)
+        base = results["torchvision eager"]
+        for label in (st.label for st in settings):
+            r = results[label]
+            if "error" in r:
+                rows.append({"model": name, "setting": label, "error": r["error"]})
+                continue
+            row = {
+                "model": name,
+                "setting": label,
+                **r,
+                "train_x": r["train"] / base["train"],
+                "infer_x": r["infer"] / base["infer"],
+                "train_gflops": r["train"] / args.batch * f_train / 1e9,
+                "infer_gflops": r["infer"] / args.batch * f_infer / 1e9,
+                "peak": peak,
+            }
+            rows.append(row)
+            print(
+                f"{name:12s} {label:26s} train {row['train']:.3f} clips/s ({row['train_x']:.2f}x)  "
+                f"infer {row['infer']:.3f} clips/s ({row['infer_x']:.2f}x)  "
+                f"{row['train_gflops']:.1f} / {row['infer_gflops']:.1f} GFLOP/s",
+                flush=True,
+            )
+        print(f"{name}: {time.perf_counter() - t0:.0f}s, load average {os.getloadavg()[0]:.1f}", flush=True)
+    return rows
+
+
+def markdown(rows: list[dict], args, load: tuple[float, float], elapsed: float) -> str:
+    peak = next((r["peak"] for r in rows if "peak" in r), float("nan"))
+    lines = [
+        SECTION,
+        "",
+        f"Command: `OMP_NUM_THREADS={args.threads} python benchmarks/models.py {' '.join(sys.argv[1:])}`",
+        "",
+        f"Batch {args.batch} x 3x{args.frames}x{args.size}x{args.size}, {args.threads} threads, "
+        f"{args.warmup} warm-up + best of {args.steps} interleaved steps per setting; "
+        f"load average {load[0]:.1f} at the start, "
+        f"{load[1]:.1f} at the end (the machine is shared, so ratios are the measure, not absolutes). "
+        f"fp32 matmul 2048^3 in the same run: {peak:.1f} GFLOP/s. The run took {elapsed / 60:.1f} min.",
+        "",
+        "| model | setting | train clips/s | vs tv eager | infer clips/s | vs tv eager | train GFLOP/s | % of matmul |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['model']} | {r['setting']} | failed: {r['error']} | | | | | |")
+            continue
+        lines.append(
+            f"| {r['model']} | {r['setting']} | {r['train']:.3f} | {r['train_x']:.2f}x | {r['infer']:.3f} | "
+            f"{r['infer_x']:.2f}x | {r['train_gflops']:.1f} | {100 * r['train_gflops'] / r['peak']:.0f}% |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_section(text: str, path: Path = RESULTS) -> None:
+    """Replace (or append) the "## Models" section of RESULTS.md, leaving other sections alone."""
+    old = path.read_text() if path.exists() else "# Benchmarks\n"
+    start = old.find(SECTION + "\n")
+    if start < 0:
+        new = old.rstrip("\n") + "\n\n" + text
+    else:
+        nxt = old.find("\n## ", start + len(SECTION))
+        new = old[:start] + text + (old[nxt:] if nxt >= 0 else "")
+    path.write_text(new)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", nargs="+", default=["r2plus1d_18", "r3d_18"])
+    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--frames", type=int, default=8)
+    p.add_argument("--size", type=int, default=112)
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--steps", type=int, default=2)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--contiguous", action="store_true", help="also time avlearn with channels_last=False")
+    p.add_argument("--compile", action="store_true", help="also time torch.compile (slow to compile on 2 cores)")
+    p.add_argument("--write", action="store_true", help=f"write the table into {RESULTS}")
+    args = p.parse_args(argv)
+    load0, t0 = os.getloadavg()[0], time.perf_counter()
+    rows = run(args)
+    text = markdown(rows, args, (load0, os.getloadavg()[0]), time.perf_counter() - t0)
+    print(text)
+    if args.write:
+        write_section(text)
+        print(f"wrote the '{SECTION}' section of {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

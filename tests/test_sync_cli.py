@@ -1,0 +1,73 @@
+"""``avlearn sync``: --help, plain and --json output on a tiny file, errors."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from avlearn.cli import main
+from avlearn.io import write_av
+from avlearn.models import create_model
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    d = tmp_path_factory.mktemp("sync_cli")
+    rng = np.random.default_rng(0)
+    video = rng.integers(0, 255, size=(32, 32, 32, 3), dtype=np.uint8)  # 2 s at 16 fps
+    audio = (rng.standard_normal((1, 32000)) * 0.1).astype(np.float32)  # 2 s at 16 kHz
+    media = write_av(d / "tiny.mp4", video, audio, fps=16, sample_rate=16000)
+    run = d / "run"
+    run.mkdir()
+    torch.manual_seed(0)
+    torch.save(create_model("multisensory_small").state_dict(), run / "weights.pt")
+    cfg = {"model": {"name": "multisensory_small", "kwargs": {}},
+           "data": {"fps": 16, "size": [32, 32], "sample_rate": 16000, "clip_duration": 0.5}}
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg))
+    return media, str(run / "weights.pt")
+
+
+def test_help(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["sync", "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "--max-offset" in out and "--json" in out and "late" in out
+
+
+def test_json_output(tiny, capsys):
+    media, weights = tiny
+    assert main(["sync", media, "--weights", weights, "--max-offset", "0.25", "--hop", "0.5", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert set(res) >= {"file", "offset", "confidence", "scores"}
+    assert abs(res["offset"]) <= 0.25 + 1 / 16 and res["confidence"] >= 0
+    assert len(res["scores"]) == 9  # -0.25..0.25 every frame (1/16 s)
+
+
+def test_plain_output_and_errors(tiny, capsys, tmp_path):
+    media, weights = tiny
+    assert main(["sync", media, "--weights", weights, "--max-offset", "0.125", "--hop", "0.5"]) == 0
+    assert "confidence" in capsys.readouterr().out
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video")
+    assert main(["sync", str(bad), "--weights", weights]) == 1
+    assert "bad.mp4" in capsys.readouterr().err
+    assert main(["sync", media, "--weights", str(tmp_path / "none.pt")]) == 2
+
+
+def test_eval_list_json(tiny, capsys):
+    media, weights = tiny
+    lists = os.path.join(os.path.dirname(media), "lists")
+    os.makedirs(lists, exist_ok=True)
+    path = os.path.join(lists, "sync_test.jsonl")
+    with open(path, "w") as fh:
+        for offset in (0.0, 0.25, -0.5):
+            fh.write(json.dumps({"clip": os.path.basename(media), "start": 0.5, "offset": offset}) + "\n")
+    assert main(["sync", "--eval-list", path, "--weights", weights, "--max-offset", "0.5", "--hop", "0.5", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["count"] == 3 and res["shifted"]["count"] == 2 and res["skipped"] == 0
+    assert [r["offset"] for r in res["rows"]] == [0.0, 0.25, -0.5]
+    assert all(abs(r["error"] - (r["estimate"] - r["offset"])) < 1e-9 for r in res["rows"])

@@ -1,0 +1,85 @@
+"""Shifted-negative sampling: shift bounds, minimum shift, and windows really moved (a click)."""
+
+import numpy as np
+import pytest
+import torch
+
+from avlearn.tasks.sync_data import ShiftedPairDataset, cut_pair, sample_shift, shift_audio
+
+FPS, SR = 16, 8000
+
+
+def test_sample_shift_bounds_and_both_signs():
+    rng = np.random.default_rng(0)
+    shifts = np.array([sample_shift(rng, min_shift=0.2, max_shift=0.7, available=2.0) for _ in range(2000)])
+    assert np.all(np.abs(shifts) >= 0.2) and np.all(np.abs(shifts) <= 0.7)
+    assert 0.4 < np.mean(shifts > 0) < 0.6
+    # capped by the room the clip leaves
+    capped = [sample_shift(rng, min_shift=0.1, max_shift=5.0, available=0.3) for _ in range(200)]
+    assert max(abs(s) for s in capped) <= 0.3
+    with pytest.raises(ValueError, match="cannot hold a shift"):
+        sample_shift(rng, min_shift=0.5, max_shift=1.0, available=0.4)
+
+
+def _click_clip(seconds=3.0, click_at=1.5):
+    """Frames whose brightness is the frame index, silence with one click at ``click_at``."""
+    t = int(seconds * FPS)
+    video = torch.arange(t, dtype=torch.uint8)[None, :, None, None].expand(3, t, 4, 4).contiguous()
+    audio = torch.zeros(1, int(seconds * SR))
+    audio[0, int(click_at * SR)] = 1.0
+    return video, audio
+
+
+def test_cut_pair_moves_audio_by_the_stated_shift():
+    video, audio = _click_clip(click_at=1.5)
+    v, a = cut_pair(video, audio, fps=FPS, sample_rate=SR, start=1.0, duration=1.0, shift=0.0)
+    assert v[0, 0, 0, 0] == 16 and v.shape[1] == 16  # frame 16 = 1.0 s
+    assert int(a.argmax()) == int(0.5 * SR)
+    _, a2 = cut_pair(video, audio, fps=FPS, sample_rate=SR, start=1.0, duration=1.0, shift=0.25)
+    assert int(a2.argmax()) == int(0.25 * SR)  # later audio: the click comes 0.25 s earlier in the window
+    with pytest.raises(ValueError, match="outside"):
+        cut_pair(video, audio, fps=FPS, sample_rate=SR, start=2.5, duration=1.0)
+
+
+def test_shift_audio_makes_audio_late():
+    _, audio = _click_clip(click_at=1.0)
+    late = shift_audio(audio, 0.3, SR)
+    assert int(late.argmax()) == int(1.3 * SR)
+    early = shift_audio(audio, -0.3, SR)
+    assert int(early.argmax()) == int(0.7 * SR)
+
+
+class MemoryStore:
+    """A ClipStore stand-in holding in-memory ``(video, audio, path)`` clips."""
+
+    def __init__(self, clips, fps=FPS, sample_rate=SR):
+        self.clips, self.fps, self.sample_rate = clips, float(fps), sample_rate
+
+    def __len__(self):
+        return len(self.clips)
+
+    def get(self, i):
+        return self.clips[i]
+
+
+def test_shifted_pair_dataset_windows_and_shift():
+    video, audio = _click_clip(seconds=3.0, click_at=1.5)
+    ds = ShiftedPairDataset(MemoryStore([(video, audio, "a.mp4")] * 50), clip_duration=1.0, min_shift=0.25, max_shift=0.75, seed=3)
+    seen = []
+    for i in range(len(ds)):
+        s = ds[i]
+        start, shift = s["start"], s["shift"]
+        assert 0.25 <= abs(shift) <= 0.75
+        assert start * FPS == pytest.approx(round(start * FPS))  # starts on a frame
+        frame0 = int(round(start * FPS))
+        assert s["video"][0, 0, 0, 0] == pytest.approx(frame0 / 255.0)
+        # the aligned window holds the click where the clock says, the shifted one moved by -shift
+        if 0 <= 1.5 - start < 1.0:
+            assert int(s["audio"].argmax()) == pytest.approx((1.5 - start) * SR, abs=1)
+        if 0 <= 1.5 - start - shift < 1.0:
+            assert int(s["audio_shifted"].argmax()) == pytest.approx((1.5 - start - shift) * SR, abs=1)
+        seen.append(shift)
+    assert ds[7]["shift"] == ds[7]["shift"]  # deterministic per (seed, epoch, index)
+    ds.set_epoch(1)
+    assert [ds[i]["shift"] for i in range(5)] != seen[:5]
+    assert min(seen) < 0 < max(seen)

@@ -1,0 +1,59 @@
+"""A briefly trained sync network is not constant, beats chance, and gets the offset sign right."""
+
+import numpy as np
+import pytest
+import torch
+
+from avlearn.data import collate
+from avlearn.io import AVClip
+from avlearn.models import create_model
+from avlearn.tasks.sync import SyncConfig, SyncTask, estimate_offset
+from avlearn.tasks.sync_data import ShiftedPairDataset, shift_audio
+from test_sync_sampling import MemoryStore
+
+FPS, SR, SIZE = 16, 16000, 16
+
+
+def flash_click(seed: int, seconds: float = 3.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Grey frames with full-frame flashes at random frames; a 20 ms noise burst at each flash."""
+    rng = np.random.default_rng(seed)
+    t = int(seconds * FPS)
+    frames = np.flatnonzero(rng.random(t) < 0.15)
+    video = torch.full((3, t, SIZE, SIZE), 40, dtype=torch.uint8)
+    audio = torch.from_numpy(rng.standard_normal((1, int(seconds * SR))).astype(np.float32) * 0.01)
+    for f in frames:
+        video[:, f] = 220
+        s = int(f / FPS * SR)
+        audio[0, s : s + SR // 50] += torch.from_numpy(rng.standard_normal(SR // 50).astype(np.float32) * 0.5)
+    return video, audio
+
+
+@pytest.mark.slow
+def test_trained_sync_model_is_not_constant_and_finds_the_offset():
+    torch.manual_seed(0)
+    train = ShiftedPairDataset(
+        MemoryStore([(*flash_click(i), f"c{i}") for i in range(24)], FPS, SR), clip_duration=0.5, min_shift=0.125, max_shift=1.0, seed=0
+    )
+    task = SyncTask(create_model("multisensory_small"), SyncConfig(objective="multisensory"))
+    opt = torch.optim.Adam(task.parameters(), lr=2e-3)
+    rng = np.random.default_rng(0)
+    for step in range(150):
+        train.set_epoch(step)
+        batch = collate([train[int(i)] for i in rng.choice(len(train), 8, replace=False)])
+        loss = task(batch)["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    task.eval()
+    held_out = ShiftedPairDataset(
+        MemoryStore([(*flash_click(100 + i), f"h{i}") for i in range(16)], FPS, SR), clip_duration=0.5, min_shift=0.125, max_shift=1.0, seed=1
+    )
+    with torch.no_grad():
+        out = task(collate([held_out[i] for i in range(len(held_out))]))
+    pred = out["logits"] > 0
+    assert out["logits"].std() > 0.1 and 0.1 < pred.float().mean() < 0.9  # not a constant prediction
+    assert (pred == out["labels"].bool()).float().mean() > 0.75  # chance is 0.5
+    video, audio = flash_click(999, seconds=4.0)
+    clip = AVClip(video=video.permute(1, 2, 3, 0), audio=shift_audio(audio, 0.375, SR), fps=FPS, sample_rate=SR, start=0.0, duration=4.0)
+    est, _, _ = estimate_offset(task.model, clip, 0.75, window=0.5, hop=0.25)
+    assert est == pytest.approx(0.375, abs=1.0 / FPS)  # audio late -> positive
