@@ -71,3 +71,15 @@ def test_eval_list_json(tiny, capsys):
     assert res["count"] == 3 and res["shifted"]["count"] == 2 and res["skipped"] == 0
     assert [r["offset"] for r in res["rows"]] == [0.0, 0.25, -0.5]
     assert all(abs(r["error"] - (r["estimate"] - r["offset"])) < 1e-9 for r in res["rows"])
+
+
+def test_long_files_are_read_in_chunks_with_the_same_result(tiny):
+    from avlearn.tasks.sync_offset import estimate_offset, load_sync_model
+
+    media, weights = tiny
+    model, data = load_sync_model(weights)
+    opts = dict(window=0.5, hop=0.25, fps=16, size=(32, 32), sample_rate=16000)
+    whole = estimate_offset(model, media, 0.25, **opts, chunk=30.0)
+    pieces = estimate_offset(model, media, 0.25, **opts, chunk=0.5)  # 3 reads of the 2 s file
+    assert whole[0] == pytest.approx(pieces[0]) and whole[1] == pytest.approx(pieces[1])
+    assert all(a == pytest.approx(b, abs=1e-5) for a, b in zip(whole[2].values(), pieces[2].values()))

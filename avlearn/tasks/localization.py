@@ -39,6 +39,7 @@ import torch.nn.functional as F
 import yaml
 from torch import Tensor, nn
 
+from avlearn.models.av.attention_loc import upsample_aligned
 from avlearn.tasks.base import ModelConfig, Task, register_task
 from avlearn.tasks.localization_eval import score_sums, summarize_scores
 
@@ -47,6 +48,8 @@ __all__ = [
     "LocalizationData",
     "LocalizationTask",
     "cam_heatmaps",
+    "guided_filter",
+    "refine_heatmaps",
     "correspondence_bce",
     "correspondence_nce",
     "background_loss",
@@ -59,13 +62,6 @@ __all__ = [
 
 
 # ----------------------------------------------------------------------------- heatmaps
-
-
-def _to_frames(maps: Tensor, frames: int, size: tuple[int, int]) -> Tensor:
-    """Resize (B, T', h, w) maps to (B, T, H, W): trilinear when T' differs, else bilinear."""
-    if maps.shape[1] != frames:
-        return F.interpolate(maps[:, None], size=(frames, *size), mode="trilinear", align_corners=False)[:, 0]
-    return F.interpolate(maps, size=size, mode="bilinear", align_corners=False)  # (B, T, H, W)
 
 
 def cam_heatmaps(model: nn.Module, video: Tensor, audio: Tensor, *, class_index: int = 0, size: tuple[int, int] | None = None) -> Tensor:
@@ -81,7 +77,8 @@ def cam_heatmaps(model: nn.Module, video: Tensor, audio: Tensor, *, class_index:
             trained at); the maps still come back at (H, W).
 
     Returns:
-        (B, T, H, W) class activation (logit units, not normalised).
+        (B, T, H, W) class activation (logit units, not normalised); each map cell lands on the
+        pixels at the centre of its receptive field (:func:`~avlearn.models.av.attention_loc.upsample_aligned`).
     """
     if not hasattr(model, "cam"):
         raise TypeError(f"{type(model).__name__} has no cam(video, audio); CAMs need a multisensory sync network")
@@ -90,8 +87,53 @@ def cam_heatmaps(model: nn.Module, video: Tensor, audio: Tensor, *, class_index:
     if size is not None and tuple(size) != (h, w):
         x = F.interpolate(video.flatten(1, 2), size=tuple(size), mode="bilinear", align_corners=False, antialias=True)
         x = x.view(b, 3, t, *size)  # (B, 3, T, H', W')
-    maps = model.cam(x, audio, class_index=class_index)  # (B, T', h', w')
-    return _to_frames(maps.float(), t, (h, w))
+    maps = model.cam(x, audio, class_index=class_index).float()  # (B, T', h', w')
+    if maps.shape[1] != t:  # the network pooled time: stretch the maps back to one per frame
+        _, t2, h2, w2 = maps.shape
+        seq = maps.permute(0, 2, 3, 1).reshape(b * h2 * w2, 1, t2)  # (B h' w', 1, T')
+        maps = F.interpolate(seq, size=t, mode="linear", align_corners=False).view(b, h2, w2, t).permute(0, 3, 1, 2)
+    reduction = x.shape[-1] / maps.shape[-1]  # input pixels per map cell
+    return upsample_aligned(maps, (h, w), reduction, scale=w / x.shape[-1])  # (B, T, H, W)
+
+
+def _box_mean(x: Tensor, radius: int) -> Tensor:
+    """Mean over the (2r+1)^2 window around each pixel of (N, C, H, W), windows cut at the border."""
+    return F.avg_pool2d(x, 2 * radius + 1, stride=1, padding=radius, count_include_pad=False)
+
+
+def guided_filter(guide: Tensor, src: Tensor, *, radius: int = 4, eps: float = 1e-2) -> Tensor:
+    """Colour guided filter (He, Sun & Tang, "Guided Image Filtering", ECCV 2010, Eq. 19-21).
+
+    In every (2r+1)^2 window the output is a linear function of the guide's colour fitted to
+    the source, ``q = a . I + b``, so a coarse map takes on the edges of the image: a peak on
+    part of an object spreads over the pixels of the object's colour and stops at its outline.
+
+    Args:
+        guide: (N, 3, H, W) images in [0, 1].
+        src: (N, 1, H, W) maps to filter.
+        radius: window radius r in pixels.
+        eps: regulariser of the fit (larger: smoother, less edge-aware).
+
+    Returns:
+        (N, 1, H, W) filtered maps.
+    """
+    guide, src = guide.float(), src.float()
+    m_i, m_p = _box_mean(guide, radius), _box_mean(src, radius)  # (N, 3, H, W), (N, 1, H, W)
+    cov_ip = _box_mean(guide * src, radius) - m_i * m_p  # (N, 3, H, W)
+    outer = guide[:, :, None] * guide[:, None]  # (N, 3, 3, H, W)
+    n, _, h, w = guide.shape
+    var = _box_mean(outer.reshape(n, 9, h, w), radius).view(n, 3, 3, h, w) - m_i[:, :, None] * m_i[:, None]
+    sigma = var.permute(0, 3, 4, 1, 2) + eps * torch.eye(3, device=guide.device)  # (N, H, W, 3, 3)
+    a = torch.linalg.solve(sigma, cov_ip.permute(0, 2, 3, 1)[..., None])[..., 0].permute(0, 3, 1, 2)  # (N, 3, H, W)
+    b = m_p - (a * m_i).sum(1, keepdim=True)  # (N, 1, H, W)
+    return (_box_mean(a, radius) * guide).sum(1, keepdim=True) + _box_mean(b, radius)
+
+
+def refine_heatmaps(heat: Tensor, video: Tensor, *, radius: int = 4, eps: float = 1e-2) -> Tensor:
+    """Guided-filter (B, T, H, W) heatmaps with their frames (B, 3, T, H, W) (:func:`guided_filter`)."""
+    b, t, h, w = heat.shape
+    guide = video.permute(0, 2, 1, 3, 4).reshape(b * t, 3, h, w)  # (BT, 3, H, W)
+    return guided_filter(guide, heat.reshape(b * t, 1, h, w), radius=radius, eps=eps).view(b, t, h, w)
 
 
 # ----------------------------------------------------------------------------- losses
@@ -143,6 +185,11 @@ class LocalizationConfig:
             pushed towards "does not match" with BCE, so the map contrasts objects with their
             own background and not only with other clips (0 disables it).
         background_fraction: share of each frame's locations treated as background.
+        refine: ``guided`` passes every heatmap through a colour guided filter with its frame
+            (:func:`guided_filter`), so maps follow object outlines; ``none`` keeps them as the
+            network (bilinearly upsampled) gives them.
+        refine_radius: guided filter window radius, pixels.
+        refine_eps: guided filter regulariser.
         cam_size: (H, W) the CAM network sees (default: ``data.size``); its maps are resized back.
         cam_class: the sync network's output whose CAM is taken (0: aligned).
         baseline_seed: seed of the random baseline (sample ``i`` uses ``seed + i``).
@@ -153,6 +200,9 @@ class LocalizationConfig:
     objective: Literal["bce", "nce"] = "bce"
     background_weight: float = 0.0
     background_fraction: float = 0.5
+    refine: Literal["none", "guided"] = "none"
+    refine_radius: int = 4
+    refine_eps: float = 1e-2
     cam_size: list[int] | None = None
     cam_class: int = 0
     baseline_seed: int = 0
@@ -206,11 +256,19 @@ class LocalizationTask(Task):
         self.model, self.cfg = model, cfg or LocalizationConfig()
 
     def heatmaps(self, video: Tensor, audio: Tensor) -> Tensor:
-        """(B, T, H, W) heatmaps of the configured method."""
+        """(B, T, H, W) heatmaps of the configured method (refined when configured)."""
         if self.cfg.method == "cam":
             size = tuple(self.cfg.cam_size) if self.cfg.cam_size else None
-            return cam_heatmaps(self.model, video, audio, class_index=self.cfg.cam_class, size=size)
-        return self.model.heatmaps(video, audio)
+            heat = cam_heatmaps(self.model, video, audio, class_index=self.cfg.cam_class, size=size)
+        else:
+            heat = self.model.heatmaps(video, audio)
+        return self.refine(heat, video)
+
+    def refine(self, heat: Tensor, video: Tensor) -> Tensor:
+        """Apply the configured refinement (``task.refine``) to (B, T, H, W) maps of ``video``."""
+        if self.cfg.refine == "guided":
+            return refine_heatmaps(heat, video, radius=self.cfg.refine_radius, eps=self.cfg.refine_eps)
+        return heat
 
     def forward(self, batch: dict[str, Any]) -> dict[str, Any]:
         video, audio = batch["video"], batch["audio"]
@@ -228,7 +286,7 @@ class LocalizationTask(Task):
                 loss = loss + self.cfg.background_weight * background_loss(logits, self.cfg.background_fraction)
             heat = None
             if "target" in batch:
-                heat = torch.sigmoid(self.model.upsample(logits, tuple(video.shape[-2:])))  # (B, T, H, W)
+                heat = self.refine(torch.sigmoid(self.model.upsample(logits, tuple(video.shape[-2:]))), video)  # (B, T, H, W)
         out: dict[str, Any] = {"loss": loss}
         if heat is not None:
             out["heatmaps"] = heat.detach()

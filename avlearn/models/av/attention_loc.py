@@ -45,11 +45,43 @@ from avlearn.models.av._towers import ConvBNAct, ResBlock
 
 __all__ = [
     "AttentionLocNet",
+    "upsample_aligned",
     "attention_loc_small",
     "attention_loc",
     "ATTENTION_MODELS",
     "create_attention_model",
 ]
+
+
+def upsample_aligned(maps: Tensor, size: tuple[int, int], reduction: float, *, scale: float = 1.0) -> Tensor:
+    """Bilinearly resize (B, T, h, w) maps of a fully convolutional network to (H, W) frames.
+
+    When every layer pads by half its (odd) kernel, map cell ``j`` is centred on input pixel
+    ``reduction * j``; plain resizing would put it at ``reduction * j + (reduction - 1) / 2``.
+    Here cell ``j`` lands on output pixel ``scale * (reduction * j + 0.5) - 0.5``, where
+    ``scale`` is the output size over the size the network saw (frames resized before the
+    network); the border value is repeated beyond the outer cells.
+
+    Args:
+        maps: (B, T, h, w).
+        size: output (H, W).
+        reduction: input pixels per map cell.
+        scale: output pixels per input pixel.
+
+    Returns:
+        (B, T, H, W).
+    """
+    b, t, h, w = maps.shape
+    step, offset = scale * reduction, 0.5 * scale - 0.5  # output position of cell j: step * j + offset
+
+    def axis(n_out: int, n_in: int) -> Tensor:
+        cells = (torch.arange(n_out, dtype=maps.dtype, device=maps.device) - offset) / step  # map coordinate
+        return 2 * cells / max(n_in - 1, 1) - 1
+
+    grid = torch.stack(torch.meshgrid(axis(size[1], w), axis(size[0], h), indexing="xy"), dim=-1)  # (H, W, 2) as (x, y)
+    out = F.grid_sample(maps.reshape(b * t, 1, h, w), grid.expand(b * t, *grid.shape), mode="bilinear",
+                        padding_mode="border", align_corners=True)  # (BT, 1, H, W)
+    return out.view(b, t, *size)
 
 
 class AttentionLocNet(nn.Module):
@@ -172,21 +204,9 @@ class AttentionLocNet(nn.Module):
         return torch.sigmoid(self.upsample(logits, tuple(video.shape[-2:])))
 
     def upsample(self, maps: Tensor, size: tuple[int, int]) -> Tensor:
-        """Bilinearly resize (B, T, h, w) maps to the frames' (H, W) where they belong.
-
-        Every layer pads by half its (odd) kernel, so map cell ``j`` is centred on input pixel
-        ``reduction * j``; plain resizing would place it at ``reduction * j + (reduction - 1) / 2``
-        instead. Beyond the last cell the border value is repeated.
-        """
-        b, t, h, w = maps.shape
-        ys = torch.arange(size[0], dtype=maps.dtype, device=maps.device) / self.reduction  # map rows
-        xs = torch.arange(size[1], dtype=maps.dtype, device=maps.device) / self.reduction
-        gy = 2 * ys / max(h - 1, 1) - 1
-        gx = 2 * xs / max(w - 1, 1) - 1
-        grid = torch.stack(torch.meshgrid(gx, gy, indexing="xy"), dim=-1)  # (H, W, 2) as (x, y)
-        out = F.grid_sample(maps.reshape(b * t, 1, h, w), grid.expand(b * t, *grid.shape), mode="bilinear",
-                            padding_mode="border", align_corners=True)  # (BT, 1, H, W)
-        return out.view(b, t, *size)
+        """Resize (B, T, h, w) maps to the frames' (H, W), each cell on the pixels it sees
+        (:func:`upsample_aligned` with this network's reduction)."""
+        return upsample_aligned(maps, size, self.reduction)
 
     def forward(self, x: dict) -> Tensor:
         """Correspondence logit of each given (video, audio) pair: (B, 1)."""

@@ -26,7 +26,7 @@ def demo_config(world: str, out_dir: str, *, task: str, quick: bool, seed: int =
     stft = {"n_fft": 256, "hop": 128, "win_length": 200, "drop_last_bin": True}
     return {
         "task": {"name": task, **stft},
-        "model": {"unet_levels": 3 if quick else 5, "unet_channels": 4 if quick else 16, "visual_width": 4 if quick else 16,
+        "model": {"unet_levels": 3 if quick else 5, "unet_channels": 4 if quick else 8, "visual_width": 4 if quick else 16,
                   "visual_channels": 8 if quick else 32, "max_outputs": 8},
         "data": {"world": world, "sources": "objects", "visual": "face" if task == "visualvoice" else "frames",
                  "size": 32 if quick else 64, "crop_size": 16 if quick else 32, "mouth_size": [8, 16] if quick else [16, 32],
@@ -34,7 +34,7 @@ def demo_config(world: str, out_dir: str, *, task: str, quick: bool, seed: int =
                  "train_clips": 8 if quick else None},
         "optim": {"name": "adam", "lr": 2e-3},
         "schedule": {"kind": "cosine", "warmup_steps": 1 if quick else 20},
-        "train": {"steps": 2 if quick else 250, "batch_size": 4 if quick else 8, "log_every": 1 if quick else 25,
+        "train": {"steps": 2 if quick else 150, "batch_size": 4 if quick else 8, "log_every": 1 if quick else 25,
                   "eval_every": 0, "final_eval": [], "seed": seed, "num_workers": 0, "out_dir": out_dir,
                   "tensorboard": False, "progress": not quick},
     }
