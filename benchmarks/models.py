@@ -2,7 +2,8 @@
 
 For each model and setting: a training step (forward, cross-entropy, backward, SGD step) and
 inference (eval, no grad) on a batch of 4 x 3x8x112x112 clips, in clips per second, with the
-ratio to torchvision's eager model. Settings:
+ratio to torchvision's eager model (for models torchvision lacks, e.g. ``--models r2plus1d_tiny``,
+to avlearn's model in torchvision's contiguous layout). Settings:
 
 * ``torchvision eager``        torchvision's model as shipped (the baseline);
 * ``torchvision channels_last`` the same model and input in ``channels_last_3d``;
@@ -16,11 +17,14 @@ ratio to torchvision's eager model. Settings:
   compile on 2 cores, so only the steady state after warm-up is timed).
 
 Also printed: achieved GFLOP/s of each setting (FLOPs counted by
-``torch.utils.flop_counter.FlopCounterMode`` on the meta device) against a large fp32 matmul
-timed in the same run. ``--write`` puts the table in the "Models" section of
-benchmarks/RESULTS.md with the exact command.
+``torch.utils.flop_counter.FlopCounterMode`` on the meta device) against a 2048^3 fp32 matmul
+timed in the same rounds, and the seconds each setting took (build, warm-up / compilation and
+timed steps; the default run is the sum without the optional settings). ``--write`` puts the
+table in the "Models" section (``--section``) of benchmarks/RESULTS.md with the exact command.
 
     OMP_NUM_THREADS=2 python benchmarks/models.py --write
+    OMP_NUM_THREADS=2 python benchmarks/models.py --models r2plus1d_tiny r3d_tiny i3d_resnet10 \
+        --batch 8 --size 64 --steps 3 --write --section "Models, CPU-recipe sizes"
 """
 
 from __future__ import annotations
@@ -42,7 +46,6 @@ from torch.utils.flop_counter import FlopCounterMode
 from avlearn.models import create_model
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
-SECTION = "## Models"
 
 
 def matmul_gflops(n: int = 2048, reps: int = 5) -> float:
@@ -82,16 +85,17 @@ class Setting:
 
 
 def _settings(name: str, *, contiguous: bool, do_compile: bool) -> list[Setting]:
-    tv_fn = getattr(torchvision.models.video, name)
+    """The settings to time; the first is the baseline of the ratios."""
     ours = partial(create_model, name)
-    out = [
-        Setting("torchvision eager", tv_fn),
-        Setting("torchvision channels_last", tv_fn, channels_last=True),
-        Setting("avlearn default", ours),
-        Setting("avlearn default + bf16 autocast", ours, bf16=True),
-    ]
+    plain = Setting("avlearn contiguous", partial(create_model, name, channels_last=False))
+    tv_fn = getattr(torchvision.models.video, name, None)
+    if tv_fn is not None:
+        out = [Setting("torchvision eager", tv_fn), Setting("torchvision channels_last", tv_fn, channels_last=True)]
+    else:  # models torchvision lacks (e.g. the tiny variants): avlearn in torchvision's layout
+        out, contiguous = [plain], False
+    out += [Setting("avlearn default", ours), Setting("avlearn default + bf16 autocast", ours, bf16=True)]
     if contiguous:
-        out.append(Setting("avlearn contiguous", partial(create_model, name, channels_last=False)))
+        out.append(plain)
     if do_compile:
         out.append(Setting("avlearn + compile", lambda: torch.compile(ours()), compiled=True))
     return out
@@ -130,17 +134,21 @@ def bench_model(settings: list[Setting], x: torch.Tensor, y: torch.Tensor, *, wa
     """clips/s per setting: warm-up, then ``steps`` rounds that time every setting in turn.
 
     Interleaving the settings and keeping each one's fastest step makes the ratios fair on a
-    shared machine whose load drifts during the run. The warm-up is train steps (they also
-    create the forward kernels); compiled models also warm up inference (a recompile).
+    shared machine whose load drifts during the run. The fp32 matmul reference is timed before
+    and after every round and its best is kept. The warm-up is train steps (they also create the
+    forward kernels); compiled models also warm up inference (a recompile).
     """
-    runners, out = {}, {}
+    runners, out, spent = {}, {}, {}
+    peak = matmul_gflops()
     for st in settings:
+        t0 = time.perf_counter()
         try:
             runner = Runner(st, x, y)
             for phase in ("train", "infer") if st.compiled else ("train",):
                 for _ in range(warmup):
                     runner.step(phase)  # torch.compile compiles here
             runners[st.label] = runner
+            spent[st.label] = time.perf_counter() - t0
         except Exception as exc:  # torch.compile can fail on some installs; report and go on
             out[st.label] = {"error": f"{type(exc).__name__}: {str(exc)[:120]}"}
             print(f"  {st.label}: FAILED {out[st.label]['error']}", flush=True)
@@ -148,9 +156,13 @@ def bench_model(settings: list[Setting], x: torch.Tensor, y: torch.Tensor, *, wa
         best = dict.fromkeys(runners, float("inf"))
         for _ in range(steps):
             for label, runner in runners.items():
-                best[label] = min(best[label], runner.step(phase))
+                dt = runner.step(phase)
+                best[label], spent[label] = min(best[label], dt), spent[label] + dt
+            peak = max(peak, matmul_gflops(reps=2))  # the matmul reference gets the same chances
         for label in runners:
             out.setdefault(label, {})[phase] = x.shape[0] / best[label]
+    for label in runners:
+        out[label].update(peak=peak, seconds=spent[label])
     return out
 
 
@@ -159,8 +171,7 @@ def run(args) -> list[dict]:
     shape = (args.batch, 3, args.frames, args.size, args.size)
     x = torch.randn(shape, generator=torch.Generator().manual_seed(0))
     y = torch.randint(0, 400, (args.batch,), generator=torch.Generator().manual_seed(1))
-    peak = matmul_gflops()
-    print(f"fp32 matmul 2048^3: {peak:.1f} GFLOP/s, {torch.get_num_threads()} threads", flush=True)
+    print(f"{torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.1f}", flush=True)
     rows = []
     for name in args.models:
         t0 = time.perf_counter()
@@ -168,7 +179,7 @@ def run(args) -> list[dict]:
         f_infer = count_flops(partial(create_model, name), shape, train=False)
         settings = _settings(name, contiguous=args.contiguous, do_compile=args.compile)
         results = bench_model(settings, x, y, warmup=args.warmup, steps=args.steps)
-        base = results["torchvision eager"]
+        base = results[settings[0].label]
         for label in (st.label for st in settings):
             r = results[label]
             if "error" in r:
@@ -182,13 +193,13 @@ def run(args) -> list[dict]:
                 "infer_x": r["infer"] / base["infer"],
                 "train_gflops": r["train"] / args.batch * f_train / 1e9,
                 "infer_gflops": r["infer"] / args.batch * f_infer / 1e9,
-                "peak": peak,
             }
             rows.append(row)
             print(
                 f"{name:12s} {label:26s} train {row['train']:.3f} clips/s ({row['train_x']:.2f}x)  "
                 f"infer {row['infer']:.3f} clips/s ({row['infer_x']:.2f}x)  "
-                f"{row['train_gflops']:.1f} / {row['infer_gflops']:.1f} GFLOP/s",
+                f"{row['train_gflops']:.1f} / {row['infer_gflops']:.1f} GFLOP/s (matmul {row['peak']:.1f})  "
+                f"[{row['seconds']:.0f}s]",
                 flush=True,
             )
         print(f"{name}: {time.perf_counter() - t0:.0f}s, load average {os.getloadavg()[0]:.1f}", flush=True)
@@ -196,9 +207,9 @@ def run(args) -> list[dict]:
 
 
 def markdown(rows: list[dict], args, load: tuple[float, float], elapsed: float) -> str:
-    peak = next((r["peak"] for r in rows if "peak" in r), float("nan"))
+    peaks = sorted({f"{r['peak']:.1f}" for r in rows if "peak" in r})
     lines = [
-        SECTION,
+        f"## {args.section}",
         "",
         f"Command: `OMP_NUM_THREADS={args.threads} python benchmarks/models.py {' '.join(sys.argv[1:])}`",
         "",
@@ -206,30 +217,37 @@ def markdown(rows: list[dict], args, load: tuple[float, float], elapsed: float) 
         f"{args.warmup} warm-up + best of {args.steps} interleaved steps per setting; "
         f"load average {load[0]:.1f} at the start, "
         f"{load[1]:.1f} at the end (the machine is shared, so ratios are the measure, not absolutes). "
-        f"fp32 matmul 2048^3 in the same run: {peak:.1f} GFLOP/s. The run took {elapsed / 60:.1f} min.",
+        f"fp32 matmul 2048^3, best over the same rounds: {' / '.join(peaks)} GFLOP/s. "
+        f"The run took {elapsed / 60:.1f} min.",
         "",
-        "| model | setting | train clips/s | vs tv eager | infer clips/s | vs tv eager | train GFLOP/s | % of matmul |",
-        "|---|---|---|---|---|---|---|---|",
+        "Ratios are to the first row of each model (torchvision eager; avlearn in torchvision's "
+        "contiguous layout for models torchvision lacks).",
+        "",
+        "| model | setting | train clips/s | vs first row | infer clips/s | vs first row | train GFLOP/s | "
+        "% of fp32 matmul | seconds |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['model']} | {r['setting']} | failed: {r['error']} | | | | | |")
+            lines.append(f"| {r['model']} | {r['setting']} | failed: {r['error']} | | | | | | |")
             continue
         lines.append(
             f"| {r['model']} | {r['setting']} | {r['train']:.3f} | {r['train_x']:.2f}x | {r['infer']:.3f} | "
-            f"{r['infer_x']:.2f}x | {r['train_gflops']:.1f} | {100 * r['train_gflops'] / r['peak']:.0f}% |"
+            f"{r['infer_x']:.2f}x | {r['train_gflops']:.1f} | {100 * r['train_gflops'] / r['peak']:.0f}% | "
+            f"{r['seconds']:.0f} |"
         )
     return "\n".join(lines) + "\n"
 
 
 def write_section(text: str, path: Path = RESULTS) -> None:
-    """Replace (or append) the "## Models" section of RESULTS.md, leaving other sections alone."""
+    """Replace (or append) the section whose heading is ``text``'s first line, leaving the others alone."""
+    heading = text.splitlines()[0]
     old = path.read_text() if path.exists() else "# Benchmarks\n"
-    start = old.find(SECTION + "\n")
+    start = old.find(heading + "\n")
     if start < 0:
         new = old.rstrip("\n") + "\n\n" + text
     else:
-        nxt = old.find("\n## ", start + len(SECTION))
+        nxt = old.find("\n## ", start + len(heading))
         new = old[:start] + text + (old[nxt:] if nxt >= 0 else "")
     path.write_text(new)
 
@@ -246,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--contiguous", action="store_true", help="also time avlearn with channels_last=False")
     p.add_argument("--compile", action="store_true", help="also time torch.compile (slow to compile on 2 cores)")
     p.add_argument("--write", action="store_true", help=f"write the table into {RESULTS}")
+    p.add_argument("--section", default="Models", help="heading of the RESULTS.md section to (re)write")
     args = p.parse_args(argv)
     load0, t0 = os.getloadavg()[0], time.perf_counter()
     rows = run(args)
@@ -253,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     if args.write:
         write_section(text)
-        print(f"wrote the '{SECTION}' section of {RESULTS}")
+        print(f"wrote the '## {args.section}' section of {RESULTS}")
     return 0
 
 

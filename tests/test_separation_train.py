@@ -40,6 +40,7 @@ CASES = {
     "coseparation": ("objects", {"name": "coseparation", "object_weight": 1.0}, {"sources": "objects", "visual": "object"}),
     "visualvoice": ("speakers", {"name": "visualvoice", "n_fft": 128, "hop": 40, "win_length": 100},
                     {"visual": "face", "rms": 0.1, "divide": False}),
+    "visualvoice_ratio": ("speakers", {"name": "visualvoice", "mask": "ratio", "win_length": 128}, {"visual": "face", "rms": 0.1, "divide": False}),
 }
 
 

@@ -14,7 +14,8 @@ scale plays the role of a temperature.
 Shapes (``attention_loc_small``: 64x64 frames, spatial reduction 4, D = 32):
 
     video (B, 3, T, H, W) -> visual grid (B, D, T, H/4, W/4), unit length over D
-    audio (B, C, N) -> log-mel (B, 1, n_mels, frames) -> ResNet2d -> embedding (B, D), unit length
+    audio (B, C, N) -> log-mel (B, 1, n_mels, frames) -> ResNet2d -> mean and max over time
+        -> embedding (B, D), unit length (the max keeps brief impacts as strong as sustained tones)
     logits (B, T, H/4, W/4) = scale * <v, a> + bias;   heatmap = sigmoid(logits) resized to (T, H, W)
     correspondence score (B,) = mean over t of the max over (h, w) of the logits (or of the mean of
     the top ``pool_fraction`` of the locations)
@@ -145,7 +146,7 @@ class AttentionLocNet(nn.Module):
         self.audio_tower = ResNet2d(
             num_classes=0, in_channels=1, widths=tuple(audio_widths), depths=tuple(audio_depths), stem="small"
         )
-        self.audio_proj = nn.Linear(self.audio_tower.num_features, embed_dim)
+        self.audio_proj = nn.Linear(2 * self.audio_tower.num_features, embed_dim)
         self.logit_scale = nn.Parameter(torch.tensor(float(init_scale)))
         self.logit_bias = nn.Parameter(torch.tensor(float(init_bias)))
         if not 0.0 <= pool_fraction <= 1.0:
@@ -166,8 +167,9 @@ class AttentionLocNet(nn.Module):
     def embed_audio(self, audio: Tensor) -> Tensor:
         """Unit-length audio embedding (B, D) from a waveform (B, C, N)."""
         spec = torch.log(self.melspec(audio.mean(dim=1, keepdim=True)) + 1e-6)  # (B, 1, n_mels, frames)
-        a = self.audio_tower.forward_features(spec)  # (B, C, F', frames')
-        return F.normalize(self.audio_proj(a.mean(dim=(2, 3))), dim=1)  # (B, D)
+        a = self.audio_tower.forward_features(spec).mean(dim=2)  # (B, C, frames')
+        pooled = torch.cat([a.mean(dim=2), a.amax(dim=2)], dim=1)  # (B, 2C): sustained and brief sounds
+        return F.normalize(self.audio_proj(pooled), dim=1)  # (B, D)
 
     def calibrate(self, cosine: Tensor) -> Tensor:
         """Cosine similarities -> logits with the learned scale and bias (AVOL's calibration)."""

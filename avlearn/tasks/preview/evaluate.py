@@ -198,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--runs", help="folder with teacher/, student/, skimming/ (and frames/, audio/) runs")
     p.add_argument("--bundle", help="a preview bundle instead of --runs")
+    p.add_argument("--teacher", help="a teacher run to use instead of RUNS/teacher (dense baseline, localization)")
     p.add_argument("--world", required=True, help="the actions world")
     p.add_argument("--split", default="test", help="split to evaluate (default test: the frozen test list)")
     p.add_argument("--out", required=True, help="output folder")
@@ -211,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.runs:
         runs = {r: os.path.join(args.runs, r) for r in ("teacher", "student", "skimming", "frames", "audio")
                 if os.path.isfile(os.path.join(args.runs, r, "weights.pt"))}
+        if args.teacher:
+            runs["teacher"] = args.teacher
         models = bundle_from_runs(runs)
         save_bundle(models, out / "preview.pt")
     else:

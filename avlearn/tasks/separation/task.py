@@ -159,6 +159,7 @@ class SeparationTask(Task):
 
     Args:
         cfg: the task section.
+        complex_mask: override the class's :attr:`complex_mask`.
 
     Batches are those of :mod:`avlearn.tasks.separation.data`. Outputs: ``loss``, ``masks``
     (network domain) and, in eval mode, ``estimates`` (B, S, N) waveforms.
@@ -169,9 +170,11 @@ class SeparationTask(Task):
     #: True for complex-mask models (no warp, no magnitude input).
     complex_mask = False
 
-    def __init__(self, cfg: SeparationConfig):
+    def __init__(self, cfg: SeparationConfig, *, complex_mask: bool | None = None):
         super().__init__()
         self.cfg = cfg
+        if complex_mask is not None:
+            self.complex_mask = complex_mask
         self.spec = Spectrogram(n_fft=cfg.n_fft, hop=cfg.hop, win_length=cfg.win_length,
                                 drop_last_bin=cfg.drop_last_bin, warp_rows=None if self.complex_mask else cfg.warp_rows)
 

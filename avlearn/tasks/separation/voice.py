@@ -26,7 +26,7 @@ Recipe: ``recipes/separate_voices.yaml``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -82,20 +82,22 @@ class VoiceNet(nn.Module):
         unet_levels, unet_channels: U-Net size.
         visual_width: first-stage channels of the face and lip encoders.
         visual_channels: channels of the identity vector and of the lip features each.
+        planes: input and output planes of the U-Net (2: complex; 1: magnitude).
     """
 
-    def __init__(self, *, unet_levels: int = 5, unet_channels: int = 16, visual_width: int = 16, visual_channels: int = 32):
+    def __init__(self, *, unet_levels: int = 5, unet_channels: int = 16, visual_width: int = 16, visual_channels: int = 32,
+                 planes: int = 2):
         super().__init__()
         self.face = FrameEncoder(width=visual_width, stages=3, out_channels=visual_channels)
         self.lips = LipStream(width=visual_width, out_channels=visual_channels)
-        self.audio = unet_small(in_channels=2, out_channels=2, levels=unet_levels, base_channels=unet_channels,
+        self.audio = unet_small(in_channels=planes, out_channels=planes, levels=unet_levels, base_channels=unet_channels,
                                 cond_channels=2 * visual_channels)
 
     def forward(self, spec_in: Tensor, face: Tensor, mouth: Tensor, valid: Tensor) -> Tensor:
-        """Raw complex-mask planes (M, 2, F, T) of the M valid speakers.
+        """Raw mask planes (M, planes, F, T) of the M valid speakers.
 
         Args:
-            spec_in: (B, 2, F, T) compressed mixture.
+            spec_in: (B, planes, F, T) mixture input.
             face: (B, S, 3, c, c) face crops.
             mouth: (B, S, 1, T, h, w) mouth crops.
             valid: (B, S) real speakers.
@@ -104,49 +106,62 @@ class VoiceNet(nn.Module):
         identity = self.face(face[valid])  # (M, C)
         lips = self.lips(mouth[valid])  # (M, C, Tv)
         cond = torch.cat([identity[:, :, None].expand(-1, -1, lips.shape[-1]), lips], dim=1)  # (M, 2C, Tv)
-        return self.audio(spec_in, cond, index=rows)  # (M, 2, F, T)
+        return self.audio(spec_in, cond, index=rows)  # (M, planes, F, T)
 
 
 @dataclass
 class VoiceConfig(SeparationConfig):
-    """Task section of ``visualvoice`` (STFT scaled from VisualVoice; ``mask`` and ``warp_rows`` unused)."""
+    """Task section of ``visualvoice`` (STFT scaled from VisualVoice; no warp).
+
+    Attributes:
+        mask: ``complex`` (VisualVoice), or ``ratio`` / ``binary`` magnitude masks on the
+            log magnitude with the mixture's phase (as :mod:`.sop`), for comparison.
+    """
 
     name: str = "visualvoice"
     n_fft: int = 256
     hop: int = 80
     win_length: int | None = 200
     drop_last_bin: bool = True
+    mask: Literal["complex", "ratio", "binary"] = "complex"
 
 
 class VoiceTask(SeparationTask):
-    """Complex-mask speech separation from faces (batch keys ``"face"`` and ``"mouth"``)."""
-
-    complex_mask = True
+    """Speech separation from faces (batch keys ``"face"`` and ``"mouth"``); complex masks by default."""
 
     def __init__(self, cfg: VoiceConfig, model: SeparatorModel):
-        super().__init__(cfg)
+        super().__init__(cfg, complex_mask=cfg.mask == "complex")
         self.net = VoiceNet(unet_levels=model.unet_levels, unet_channels=model.unet_channels,
-                            visual_width=model.visual_width, visual_channels=model.visual_channels)
+                            visual_width=model.visual_width, visual_channels=model.visual_channels,
+                            planes=2 if self.complex_mask else 1)
 
     def network_input(self, mix_spec: Tensor) -> Tensor:
-        return compress_spectrogram(mix_spec)  # (B, 2, F, T)
+        return compress_spectrogram(mix_spec) if self.complex_mask else super().network_input(mix_spec)
 
     def predict(self, net_input: Tensor, batch: dict[str, Any]) -> Tensor:
         valid = batch["valid"]
-        raw = self.net(net_input, batch["face"], batch["mouth"], valid)  # (M, 2, F, T)
-        out = raw.new_zeros(*valid.shape, *raw.shape[1:])
-        out[valid] = M.squash_complex_mask(raw)
-        return out  # (B, S, 2, F, T)
+        raw = self.net(net_input, batch["face"], batch["mouth"], valid)  # (M, planes, F, T)
+        if self.complex_mask:
+            out = raw.new_zeros(*valid.shape, *raw.shape[1:])
+            out[valid] = M.squash_complex_mask(raw)
+            return out  # (B, S, 2, F, T)
+        out = raw.new_zeros(*valid.shape, *raw.shape[2:])
+        out[valid] = torch.sigmoid(raw[:, 0])
+        return out  # (B, S, F, T)
 
     def compute_loss(self, pred: Tensor, mix_spec: Tensor, batch: dict[str, Any]) -> tuple[Tensor, dict[str, Tensor]]:
+        if not self.complex_mask:
+            return super().compute_loss(pred, mix_spec, batch)
         target = M.complex_ratio_mask(self.spec.stft(batch["sources"]), mix_spec.unsqueeze(1))  # (B, S, 2, F, T)
         return M.weighted_l2_complex(pred, target, mix_spec.abs().unsqueeze(1), valid=batch["valid"]), {}
 
     def linear_masks(self, pred: Tensor) -> Tensor:
-        """Magnitudes of the complex masks (B, S, F, T), for pictures."""
-        return torch.linalg.vector_norm(pred, dim=-3)
+        """Masks on linear frequency (B, S, F, T); the magnitude of complex masks."""
+        return torch.linalg.vector_norm(pred, dim=-3) if self.complex_mask else super().linear_masks(pred)
 
     def reconstruct(self, pred: Tensor, mix_spec: Tensor, length: int) -> Tensor:
+        if not self.complex_mask:
+            return super().reconstruct(pred, mix_spec, length)
         return self.spec.istft(M.apply_complex_mask(pred.float(), mix_spec.unsqueeze(1)), length)  # (B, S, N)
 
 
