@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -211,7 +212,7 @@ def markdown(rows: list[dict], args, load: tuple[float, float], elapsed: float) 
     lines = [
         f"## {args.section}",
         "",
-        f"Command: `OMP_NUM_THREADS={args.threads} python benchmarks/models.py {' '.join(sys.argv[1:])}`",
+        f"Command: `OMP_NUM_THREADS={args.threads} python benchmarks/models.py {shlex.join(sys.argv[1:])}`",
         "",
         f"Batch {args.batch} x 3x{args.frames}x{args.size}x{args.size}, {args.threads} threads, "
         f"{args.warmup} warm-up + best of {args.steps} interleaved steps per setting; "

@@ -119,3 +119,13 @@ def test_resnet18_trunk_is_the_2d_resnet_on_every_frame(tmp_path):
         emb = model.forward_head(model.forward_features(x), pre_logits=True)  # (1, 512)
         ref = (net2d(x[:, :, 0]) + net2d(x[:, :, 1])) / 2
     torch.testing.assert_close(emb, ref, atol=1e-5, rtol=1e-4)
+
+
+def test_channels_last_flag_reaches_the_trunk():
+    fast = create_model("single_frame_small", num_classes=5).eval()
+    plain = create_model("single_frame_small", num_classes=5, channels_last=False).eval()
+    plain.load_state_dict(fast.state_dict())
+    assert fast.trunk.channels_last and not plain.trunk.channels_last
+    x = torch.randn(2, 3, 4, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), plain(x), atol=1e-5, rtol=1e-4)

@@ -130,3 +130,22 @@ def test_window_dataset_samples_and_teacher_targets():
 def test_recipe_files_match_the_pipeline(stage):
     with open(f"recipes/preview_{stage}.yaml", encoding="utf-8") as f:
         assert yaml.safe_load(f) == preview_recipe(stage, "runs/world_preview", "runs/preview")
+
+
+def test_store_load_decodes_a_world_split_once_and_caches_it(tmp_path):
+    from avlearn.data.synthetic import WorldConfig, make_world
+    from avlearn.tasks.preview.steps import PreviewData, video_records
+
+    world = tmp_path / "w"
+    make_world(world, WorldConfig(kind="actions", size=32, duration=3.0, action_classes=2), clips={"train": 1, "val": 1, "test": 1},
+               seed=0, workers=1, progress=False)
+    data = PreviewData(world=str(world), fps=8.0, size=16, sample_rate=8000)
+    rec = video_records(world, "test")[0]
+    assert rec.duration == 3.0 and rec.segments and all(0 <= s < e <= 3.0 and lab in (0, 1) for s, e, lab in rec.segments)
+    store = VideoStore.load(data, "test")
+    assert store.frames[0].shape == (24, 16, 16, 3) and store.audio_pcm[0].shape == (24000,) and store.num_classes == 2
+    cached = list((world / "cache").glob("videos_test_*.pt"))
+    assert len(cached) == 1
+    again = VideoStore.load(data, "test")
+    assert torch.equal(again.frames[0], store.frames[0]) and again.key == store.key
+    assert len(list((world / "cache").glob("videos_test_*.pt"))) == 1

@@ -2,11 +2,12 @@
 
 Every video model of the zoo takes ``(B, C, T, H, W)`` float input and follows the contract of
 :mod:`avlearn.models._features`. The base class :class:`VideoNet` supplies ``forward`` and the
-input check; it also puts the input in the ``channels_last_3d`` memory format, which is the
-fastest layout for 3D convolutions on CPU (oneDNN): measured here on R(2+1)D-18, batch
-4 x 3x8x112x112, a train step runs 1.65x faster than in the default contiguous layout
-(see benchmarks/RESULTS.md). Builders call :func:`finish` so the weights are in the same
-layout and no conversion happens at each call.
+input check; it also puts the input in the ``channels_last_3d`` memory format, where oneDNN's
+3D convolutions are fastest on CPU. Measured here (benchmarks/RESULTS.md, "Models"): 1.03x /
+1.08x per train step on R3D-18 / R(2+1)D-18 at 4 x 3x8x112x112 and 0.94-2.14x on the
+CPU-recipe variants at 64x64, against the contiguous layout. Builders call :func:`finish` so the weights
+are in the same layout and no conversion happens at each call; ``channels_last=False`` in any
+builder gives torchvision's layout.
 
 Weight init follows torchvision's video ResNets (He et al., ICCV 2015 "Delving deep into
 rectifiers": Kaiming normal, fan-out) so all families start from the same scale.
@@ -107,8 +108,9 @@ def finish(model: nn.Module, *, channels_last: bool = True) -> nn.Module:
     """
     if channels_last:
         model.to(memory_format=torch.channels_last_3d)
-    if isinstance(model, VideoNet):
-        model.channels_last = channels_last
+    for m in model.modules():  # nested trunks convert their input the same way
+        if isinstance(m, VideoNet):
+            m.channels_last = channels_last
     return model
 
 

@@ -119,7 +119,8 @@ def compare(models: PreviewModels, store: VideoStore, *, dense: int = 10, frames
     for key, p in scores["probs"].items():
         if key.startswith("preview@"):
             n = int(key.split("@")[1])
-            name, looks, gf = f"preview (IMGAUD-SKIMMING, {n} moments)", f"{T} previews, {n} looks", strategy_gflops(costs[n], "preview")
+            name, looks = f"preview (IMGAUD-SKIMMING, {n} moment{'s' if n > 1 else ''})", f"{T} previews, {n} looks"
+            gf = strategy_gflops(costs[n], "preview")
         else:
             count = {"dense": dense, "frames": frames, "pairs": pairs}.get(key)
             name, looks, gf = names[key], f"{count or T}", strategy_gflops(base, key, count)
