@@ -9,7 +9,12 @@ import pytest
 import torch
 from torch import nn
 
-from avlearn.tasks.preview.budget import count_flops, stft_flops, strategy_gflops, unit_costs
+from avlearn.tasks.preview.budget import (
+    count_flops,
+    stft_flops,
+    strategy_gflops,
+    unit_costs,
+)
 from avlearn.tasks.preview.bundle import build_models, load_bundle, save_bundle
 
 DATA = {"window": 1.0, "hop": 0.5, "step": 1.0, "fps": 8.0, "size": 32, "sample_rate": 8000,

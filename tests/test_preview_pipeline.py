@@ -26,7 +26,7 @@ def test_demo_stage_quick(tmp_path, capsys):
     for stage_dir in ("teacher", "student", "frames", "audio", "skimming"):
         assert (tmp_path / "preview" / stage_dir / "weights.pt").is_file()
     world = tmp_path / "worlds" / "actions_quick"
-    video = sorted((world / "test" / "clips").glob("*.mp4"))[0]
+    video = min((world / "test" / "clips").glob("*.mp4"))
     assert main(["classify", str(video), "--weights", str(tmp_path / "preview" / "preview.pt"), "--preview",
                  "--segments", "--json"]) == 0
     r = json.loads(capsys.readouterr().out)

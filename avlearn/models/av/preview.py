@@ -32,7 +32,7 @@ zoo test runs every registered model as a media classifier); ``imgaud2vid_small`
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -42,7 +42,7 @@ from torch import Tensor, nn
 from avlearn.models._registry import register_model
 from avlearn.models.audio.spectrogram import ResNet2d
 
-__all__ = ["ImageAudioNet", "SkimmingNet", "imgaud2vid_small", "MODALITIES", "SELECTIONS"]
+__all__ = ["MODALITIES", "SELECTIONS", "ImageAudioNet", "SkimmingNet", "imgaud2vid_small"]
 
 MODALITIES = ("image", "audio")
 SELECTIONS = ("gumbel", "soft")

@@ -23,13 +23,13 @@ from avlearn.tasks.preview.skimming import SkimmingTask
 from avlearn.tasks.preview.steps import PreviewData, VideoStore
 
 __all__ = [
-    "PreviewData",
-    "VideoStore",
     "ImgAud2VidTask",
-    "SkimmingTask",
+    "PreviewData",
     "PreviewModels",
+    "SkimmingTask",
+    "VideoStore",
     "distillation_loss",
-    "localize",
     "load_bundle",
+    "localize",
     "save_bundle",
 ]

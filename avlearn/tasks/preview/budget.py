@@ -28,8 +28,9 @@ queries, attention and fusion, and the classifier), measured on banks of ``T`` s
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -37,7 +38,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from avlearn.models.av.preview import ImageAudioNet, SkimmingNet
 
-__all__ = ["count_flops", "stft_flops", "UnitCosts", "unit_costs", "strategy_gflops"]
+__all__ = ["UnitCosts", "count_flops", "stft_flops", "strategy_gflops", "unit_costs"]
 
 
 @torch.no_grad()
@@ -101,8 +102,8 @@ def unit_costs(models: Any, *, T: int, N: int | None = None) -> UnitCosts:
         N: moments the skimming network looks at (default: its own ``steps``).
     """
     d = models.data
-    F_ = int(round(d["window"] * d["fps"]))
-    n = int(round(d["window"] * d["sample_rate"]))
+    F_ = round(d["window"] * d["fps"])
+    n = round(d["window"] * d["sample_rate"])
     S = int(d["size"])
     clip = torch.zeros(1, 3, F_, S, S)
     image, audio = torch.zeros(1, 3, S, S), torch.zeros(1, 1, n)

@@ -20,6 +20,7 @@ File format: ``torch.save`` of ``{"format": "avlearn-preview", "version": 1, "cl
 from __future__ import annotations
 
 import os
+import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from torch import nn
 
 from avlearn.models.av.preview import ImageAudioNet, SkimmingNet
 
-__all__ = ["PreviewModels", "build_models", "save_bundle", "load_bundle", "bundle_from_runs", "BUNDLE_FORMAT", "ROLES"]
+__all__ = ["BUNDLE_FORMAT", "ROLES", "PreviewModels", "build_models", "bundle_from_runs", "load_bundle", "save_bundle"]
 
 BUNDLE_FORMAT = "avlearn-preview"
 ROLES = ("teacher", "student", "skimming", "frames", "audio")
@@ -115,7 +116,7 @@ def load_bundle(path: str | os.PathLike) -> PreviewModels:
         raise FileNotFoundError(f"{path}: weights file not found")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle and zip errors of a file that is not a checkpoint
+    except (RuntimeError, EOFError, pickle.UnpicklingError) as exc:  # not a torch checkpoint
         raise ValueError(f"{path}: not a torch checkpoint ({type(exc).__name__}: {exc})") from None
     if not isinstance(blob, dict) or blob.get("format") != BUNDLE_FORMAT:
         raise ValueError(f"{path}: not a preview bundle (write one with python -m avlearn.tasks.preview.evaluate "

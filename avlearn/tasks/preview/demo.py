@@ -15,7 +15,7 @@ import numpy as np
 
 from avlearn.demo import DemoContext, DemoSection, register_demo_stage, training_curves
 
-__all__ = ["preview_stage", "moments_strip", "DEMO_STEPS"]
+__all__ = ["DEMO_STEPS", "moments_strip", "preview_stage"]
 
 #: Optimizer steps per stage in the full demo (the recipes' are for the larger measurement world).
 DEMO_STEPS = {"teacher": 80, "student": 120, "frames": 60, "audio": 60, "skimming": 150}
@@ -54,7 +54,11 @@ def moments_strip(frames: np.ndarray, labels: list[int], chosen: list[int], *, p
 def preview_stage(ctx: DemoContext) -> DemoSection:
     """Train the pipeline, compare accuracy and GFLOPs, localize, show the moments looked at."""
     from avlearn.tasks.preview.bundle import bundle_from_runs, save_bundle
-    from avlearn.tasks.preview.evaluate import accuracy_plot, compare, localization_table
+    from avlearn.tasks.preview.evaluate import (
+        accuracy_plot,
+        compare,
+        localization_table,
+    )
     from avlearn.tasks.preview.pipeline import train_preview
     from avlearn.tasks.preview.steps import VideoStore, data_for
     from avlearn.viz.plots import PALETTE

@@ -31,16 +31,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from avlearn.tasks.preview.budget import strategy_gflops, unit_costs
 from avlearn.tasks.preview.bundle import PreviewModels
 from avlearn.tasks.preview.imgaud2vid import window_logits
-from avlearn.tasks.preview.localization import fixed_window_segments, localization_map, localize, whole_video_segments
+from avlearn.tasks.preview.localization import (
+    fixed_window_segments,
+    localization_map,
+    localize,
+    whole_video_segments,
+)
 from avlearn.tasks.preview.steps import VideoStore, uniform_starts
 
-__all__ = ["video_scores", "preview_predict", "compare", "localization_table", "accuracy_plot", "main"]
+__all__ = ["accuracy_plot", "compare", "localization_table", "main", "preview_predict", "video_scores"]
 
 
 def _action_mean(logits: torch.Tensor, K: int) -> torch.Tensor:
@@ -119,7 +123,7 @@ def compare(models: PreviewModels, store: VideoStore, *, dense: int = 10, frames
     for key, p in scores["probs"].items():
         if key.startswith("preview@"):
             n = int(key.split("@")[1])
-            name, looks = f"preview (IMGAUD-SKIMMING, {n} moment{'s' if n > 1 else ''})", f"{T} previews, {n} looks"
+            name, looks = f"preview (IMGAUD-SKIMMING, {n} moment{'s' if n > 1 else ''})", f"{T} previews, {n} look{'s' if n > 1 else ''}"
             gf = strategy_gflops(costs[n], "preview")
         else:
             count = {"dense": dense, "frames": frames, "pairs": pairs}.get(key)

@@ -38,18 +38,23 @@ from torch import Tensor, nn
 
 from avlearn.tasks.base import ModelConfig, register_task
 from avlearn.tasks.classification import ClassificationTask
-from avlearn.tasks.preview.steps import PreviewData, VideoStore, WindowDataset, class_names
+from avlearn.tasks.preview.steps import (
+    PreviewData,
+    VideoStore,
+    WindowDataset,
+    class_names,
+)
 
 __all__ = [
-    "distillation_loss",
-    "TeacherConfig",
+    "BACKGROUND",
     "ImgAud2VidConfig",
     "ImgAud2VidTask",
-    "build_teacher",
+    "TeacherConfig",
     "build_imgaud2vid",
+    "build_teacher",
+    "distillation_loss",
     "load_run",
     "window_logits",
-    "BACKGROUND",
 ]
 
 BACKGROUND = "background"

@@ -21,20 +21,26 @@ probabilities (:func:`fixed_window_segments`).
 
 from __future__ import annotations
 
-from typing import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 
 import numpy as np
 from torch import Tensor
 
-from avlearn.metrics.detection import TIOU_THRESHOLDS, DetectionScores, Segment, detection_map, nms_1d
+from avlearn.metrics.detection import (
+    TIOU_THRESHOLDS,
+    DetectionScores,
+    Segment,
+    detection_map,
+    nms_1d,
+)
 
 __all__ = [
-    "runs_above",
-    "group_proposals",
-    "localize",
     "fixed_window_segments",
-    "whole_video_segments",
+    "group_proposals",
     "localization_map",
+    "localize",
+    "runs_above",
+    "whole_video_segments",
 ]
 
 

@@ -23,10 +23,11 @@ import argparse
 import copy
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-__all__ = ["STAGES", "preview_recipe", "train_preview", "main"]
+__all__ = ["STAGES", "main", "preview_recipe", "train_preview"]
 
 STAGES = ("teacher", "student", "frames", "audio", "skimming")
 

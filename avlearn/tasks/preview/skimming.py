@@ -37,13 +37,13 @@ from avlearn.tasks.preview.imgaud2vid import load_run
 from avlearn.tasks.preview.steps import PreviewData, VideoStore, class_names
 
 __all__ = [
+    "BankDataset",
     "SkimmingConfig",
     "SkimmingModel",
     "SkimmingTask",
-    "BankDataset",
-    "compute_banks",
-    "collate_banks",
     "build_skimming",
+    "collate_banks",
+    "compute_banks",
 ]
 
 

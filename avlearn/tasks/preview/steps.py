@@ -28,9 +28,10 @@ import hashlib
 import json
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -41,13 +42,13 @@ __all__ = [
     "VideoRecord",
     "VideoStore",
     "WindowDataset",
-    "grid_starts",
-    "uniform_starts",
-    "window_label",
-    "video_records",
     "class_names",
-    "settings",
     "data_for",
+    "grid_starts",
+    "settings",
+    "uniform_starts",
+    "video_records",
+    "window_label",
 ]
 
 _CACHE_VERSION = 1
@@ -128,7 +129,7 @@ def video_records(world: str | os.PathLike, split: str) -> list[VideoRecord]:
 
 def grid_starts(duration: float, window: float, hop: float) -> np.ndarray:
     """Starts ``0, hop, 2 hop, ...`` of the windows lying inside ``[0, duration]`` (at least one)."""
-    n = int(math.floor((duration - window) / hop + 1e-6)) + 1 if duration >= window else 1
+    n = math.floor((duration - window) / hop + 1e-6) + 1 if duration >= window else 1
     return np.arange(max(n, 1), dtype=np.float64) * hop
 
 
@@ -154,7 +155,7 @@ def _decode(path: str, fps: float, size: int, sample_rate: int, window: float) -
 
     clip = read_clip(path, 0.0, None, fps=fps, size=(size, size), sample_rate=sample_rate, mono=True)
     frames, audio = clip.video, clip.audio[0]  # (T, H, W, 3), (N,)
-    need = int(round(window * fps))
+    need = round(window * fps)
     if frames.shape[0] < need:  # shorter than one window: hold the last frame
         frames = torch.cat([frames, frames[-1:].expand(need - frames.shape[0], -1, -1, -1)])
     pcm = (audio.clamp(-1, 1) * 32767).round().to(torch.int16)  # (N,)
@@ -193,7 +194,7 @@ class VideoStore:
 
     @classmethod
     def from_files(cls, paths: Sequence[str], *, fps: float, size: int, sample_rate: int, window: float,
-                   num_classes: int, mean: Sequence[float] = (0.45,) * 3, std: Sequence[float] = (0.225,) * 3) -> "VideoStore":
+                   num_classes: int, mean: Sequence[float] = (0.45,) * 3, std: Sequence[float] = (0.225,) * 3) -> VideoStore:
         """Decode unlabelled media files (e.g. for ``avlearn classify``).
 
         Raises:
@@ -208,7 +209,7 @@ class VideoStore:
         return cls(recs, frames, audio, fps=fps, sample_rate=sample_rate, num_classes=num_classes, mean=mean, std=std)
 
     @classmethod
-    def load(cls, data: PreviewData, split: str, *, progress: bool = False) -> "VideoStore":
+    def load(cls, data: PreviewData, split: str, *, progress: bool = False) -> VideoStore:
         """The videos of ``split`` of ``data.world``, decoded (or read from the cache).
 
         Raises:
@@ -270,26 +271,26 @@ class VideoStore:
     def clips(self, v: int, starts: Sequence[float], window: float) -> Tensor:
         """Normalised clips (J, 3, F, H, W) of the windows of video ``v``."""
         frames = self.frames[v]
-        n = int(round(window * self.fps))
+        n = round(window * self.fps)
         out = []
         for s in starts:
-            idx = (int(round(float(s) * self.fps)) + torch.arange(n)).clamp(max=frames.shape[0] - 1)  # (F,)
+            idx = (round(float(s) * self.fps) + torch.arange(n)).clamp(max=frames.shape[0] - 1)  # (F,)
             out.append(self._normalise(frames[idx]))
         return torch.stack(out)  # (J, 3, F, H, W)
 
     def images(self, v: int, starts: Sequence[float], window: float) -> Tensor:
         """Normalised frames (J, 3, H, W) shown at the windows' centres."""
         frames = self.frames[v]
-        idx = [min(int(math.floor((float(s) + window / 2) * self.fps + 1e-6)), frames.shape[0] - 1) for s in starts]
+        idx = [min(math.floor((float(s) + window / 2) * self.fps + 1e-6), frames.shape[0] - 1) for s in starts]
         return self._normalise(frames[idx]).permute(1, 0, 2, 3)  # (J, 3, H, W)
 
     def audio(self, v: int, starts: Sequence[float], window: float) -> Tensor:
         """Waveforms (J, 1, N) in [-1, 1] of the windows (zeros past the end)."""
         pcm = self.audio_pcm[v]
-        n = int(round(window * self.sample_rate))
+        n = round(window * self.sample_rate)
         out = torch.zeros(len(starts), 1, n)
         for j, s in enumerate(starts):
-            a0 = int(round(float(s) * self.sample_rate))
+            a0 = round(float(s) * self.sample_rate)
             piece = pcm[a0 : a0 + n]
             out[j, 0, : piece.shape[0]] = piece.float() / 32767.0
         return out  # (J, 1, N)
