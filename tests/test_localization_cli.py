@@ -7,12 +7,12 @@ import pytest
 import torch
 import yaml
 from PIL import Image
+from test_localization import TINY, one_thread  # noqa: F401  (the autouse one-thread fixture)
 
 from avlearn.cli import main
 from avlearn.io import probe, read_clip, write_av
 from avlearn.models import create_model
 from avlearn.models.av.attention_loc import create_attention_model
-from test_localization import TINY, one_thread  # noqa: F401  (the autouse one-thread fixture)
 
 DATA = {"fps": 4, "size": [32, 32], "sample_rate": 16000, "clip_duration": 1.0}
 

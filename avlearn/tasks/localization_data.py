@@ -25,11 +25,10 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
-from avlearn.data import ManifestRow
+from avlearn.data.synthetic import read_jsonl
 from avlearn.metrics import boxes_to_mask
-from avlearn.tasks.sync_data import ClipStore, ShiftedPairDataset
+from avlearn.tasks.sync_data import ClipStore, FrozenPairDataset, ShiftedPairDataset
 
 __all__ = ["load_localization_list", "WindowDataset", "FrozenFrameDataset", "frame_indices"]
 
@@ -40,29 +39,20 @@ def load_localization_list(path: str | os.PathLike) -> list[dict[str, Any]]:
     Paths in the list are relative to the world folder (the list's parent's parent).
 
     Raises:
-        FileNotFoundError: no such list.
-        ValueError: a line is not JSON or lacks ``clip``, ``frame``, ``time``, ``window`` or
-            ``boxes``; the message names file:line.
+        avlearn.data.synthetic.WorldFormatError: no such list, or a line that is not a JSON
+            object (a ValueError naming the file).
+        ValueError: a row lacks ``clip``, ``frame``, ``time``, ``window`` or ``boxes`` (the
+            message names file:row).
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: localization list not found")
     root = os.path.dirname(os.path.dirname(os.path.abspath(path)))
-    rows = []
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-                for key in ("clip", "frame", "time", "window", "boxes"):
-                    rec[key]
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise ValueError(f"{path}:{n}: bad localization list row ({exc!r})") from None
-            rec["path"] = rec["clip"] if os.path.isabs(rec["clip"]) else os.path.join(root, rec["clip"])
-            truth = rec.get("truth")
-            rec["truth_path"] = None if truth is None else (truth if os.path.isabs(truth) else os.path.join(root, truth))
-            rows.append(rec)
+    rows = read_jsonl(path)
+    for n, rec in enumerate(rows, 1):
+        missing = [k for k in ("clip", "frame", "time", "window", "boxes") if k not in rec]
+        if missing:
+            raise ValueError(f"{path}: row {n} lacks {', '.join(missing)}")
+        rec["path"] = os.path.join(root, rec["clip"])  # an absolute clip stays as it is
+        rec["truth_path"] = os.path.join(root, rec["truth"]) if rec.get("truth") else None
     return rows
 
 
@@ -111,8 +101,12 @@ def frame_indices(time: float, window: Sequence[float], *, fps: float, source_fp
     return [min(max(i, 0), num_frames - 1) for i in idx], target
 
 
-class FrozenFrameDataset(Dataset):
+class FrozenFrameDataset(FrozenPairDataset):
     """The rows of a frozen localization list as model inputs plus ground-truth masks.
+
+    Clips are decoded at the world's own frame rate (from the rows' truth files) through the
+    clip store of :class:`~avlearn.tasks.sync_data.FrozenPairDataset`, so every row's frame is
+    available exactly.
 
     Args:
         rows: from :func:`load_localization_list`.
@@ -128,18 +122,13 @@ class FrozenFrameDataset(Dataset):
     """
 
     def __init__(self, rows: list[dict[str, Any]], *, fps: float, size: Sequence[int], sample_rate: int, cache: bool = True):
-        self.rows, self.fps, self.size = rows, float(fps), tuple(size)
+        self.fps, self.size = float(fps), tuple(size)
         self._truth: dict[str, dict[str, Any]] = {}
-        paths = sorted({r["path"] for r in rows})
-        self._clip_index = {p: i for i, p in enumerate(paths)}
-        source_fps = {r["path"]: self.truth(r)["fps"] for r in rows}
-        rates = set(source_fps.values())
+        rates = {self.truth(r)["fps"] for r in rows}
         if len(rates) > 1:
             raise ValueError(f"localization list mixes frame rates {sorted(rates)}; give one world per list")
         self.source_fps = float(rates.pop()) if rates else self.fps
-        self.store = ClipStore(
-            [ManifestRow(path=p) for p in paths], fps=self.source_fps, size=self.size, sample_rate=sample_rate, cache=cache
-        )
+        super().__init__(rows, fps=self.source_fps, size=size, sample_rate=sample_rate, clip_duration=0.0, cache=cache)
 
     def truth(self, row: dict[str, Any]) -> dict[str, Any]:
         """The row's clip facts (``fps``, ``size``): its truth file, or the model's settings without one."""
@@ -155,9 +144,6 @@ class FrozenFrameDataset(Dataset):
                 info = {"fps": float(data["fps"]), "size": list(data["size"])}
             self._truth[key] = info
         return self._truth[key]
-
-    def __len__(self) -> int:
-        return len(self.rows)
 
     def __getitem__(self, index: int) -> dict[str, Any] | None:
         row = self.rows[index]

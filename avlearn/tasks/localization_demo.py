@@ -28,13 +28,14 @@ _SOUNDING, _SILENT = (255, 64, 64), (64, 128, 255)
 def demo_config(world: str, out_dir: str, *, quick: bool, seed: int = 0) -> dict:
     """The attention recipe the stage trains (a plain dict for :func:`avlearn.train.config.config_from_dict`)."""
     return {
-        "task": {"name": "localization", "method": "attention", "objective": "bce"},
+        "task": {"name": "localization", "method": "attention", "objective": "nce", "background_weight": 1.0,
+                 "refine": "guided", "refine_radius": 4, "refine_eps": 1e-3},
         "model": {"name": "attention_loc_small"},
         "data": {"world": world, "fps": 4, "size": [32, 32] if quick else [64, 64], "sample_rate": 16000, "clip_duration": 1.0},
         "optim": {"name": "adamw", "lr": 2e-3, "weight_decay": 1e-4},
         "schedule": {"kind": "cosine", "warmup_steps": 1 if quick else 20},
         "train": {
-            "steps": 3 if quick else 250, "batch_size": 2 if quick else 16, "log_every": 1 if quick else 25,
+            "steps": 3 if quick else 600, "batch_size": 2 if quick else 16, "log_every": 1 if quick else 25,
             "eval_every": 0, "final_eval": ["test"], "seed": seed, "num_workers": 0, "out_dir": out_dir,
             "tensorboard": False, "progress": not quick,
         },
