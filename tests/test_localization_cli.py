@@ -66,7 +66,7 @@ def test_writes_decodable_heatmap_video_with_audio_and_panel(tiny, tmp_path, cap
     assert np.corrcoef(src.audio[0, :n].numpy(), clip.audio[0, :n].numpy())[0, 1] > 0.9  # the original audio kept
     assert not torch.equal(clip.video, src.video)  # the heatmap is blended in
     panel = np.asarray(Image.open(png))
-    assert panel.shape[0] == 32 + 4 and panel.shape[1] == 4 * 48 + 5 * 2  # 4 frames in a row, 2 px padding
+    assert panel.shape[:2] == (4 * (32 + 4), 4 * (4 * 48 + 5 * 2))  # 4 frames in a row, 2 px padding, x4 to 128 px
 
 
 def test_sync_run_gives_cams(tiny, tmp_path, capsys):

@@ -32,7 +32,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("file", help="a media file with video and audio")
     p.add_argument("--weights", required=True, help="a localization or sync run's weights.pt (beside its config.yaml) or a checkpoint")
     p.add_argument("--out", required=True, help="output video (e.g. heat.mp4)")
-    p.add_argument("--frames-png", default=None, metavar="PATH", help="also write a PNG panel of frames with their heatmaps")
+    p.add_argument("--frames-png", default=None, metavar="PATH",
+                   help="also write a PNG panel of evenly spaced frames with their heatmaps (enlarged to >= 128 px high)")
     p.add_argument("--panel-frames", type=int, default=8, help="frames in the PNG panel (default 8)")
     p.add_argument("--alpha", type=float, default=0.5, help="weight of the heatmap colours (default 0.5)")
     p.add_argument("--cam-size", type=int, nargs=2, default=None, metavar=("H", "W"),
@@ -83,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
         out = write_heatmap_video(args.out, frames, per_frame, orig.audio, orig.fps, orig.sample_rate, alpha=args.alpha)
         png = None
         if args.frames_png:
-            png = save_image(args.frames_png, panel(frames, per_frame, count=args.panel_frames, alpha=args.alpha))
+            scale = max(1, 128 // frames.shape[1])  # small videos are enlarged (nearest neighbour) to >= 128 px
+            png = save_image(args.frames_png, panel(frames, per_frame, count=args.panel_frames, alpha=args.alpha), scale=scale)
     except (MediaError, OSError) as exc:
         print(f"avlearn localize: {exc}", file=sys.stderr)
         return 1

@@ -5,8 +5,9 @@ Two methods, both giving a (T, H, W) heatmap per clip at the input resolution:
 * ``cam`` -- class activation maps of the synchronization network (Owens & Efros, ECCV 2018,
   Sec. 5 and Fig. 5): the 1x1x1 "aligned" classifier of :class:`~avlearn.models.av.multisensory.
   MultisensoryNet` applied to its last feature map (:meth:`MultisensoryNet.cam`) before the
-  global pooling, resized to the frames (trilinear in time when the network pools time). The
-  network is trained by the ``sync`` task; here it is only evaluated.
+  global pooling, resized to the frames (linearly in time when the network pools time; each
+  cell on the pixels at the centre of its receptive field). The network is trained by the
+  ``sync`` task; here it is only evaluated.
 * ``attention`` -- audio-visual attention (Arandjelović & Zisserman, ECCV 2018, AVOL-Net;
   Senocak et al., CVPR 2018): the calibrated cosine similarity of an audio embedding with each
   spatial visual feature (:class:`~avlearn.models.av.attention_loc.AttentionLocNet`), trained

@@ -123,7 +123,7 @@ def localization_stage(ctx: DemoContext) -> DemoSection:
         ctx.log("localization: scoring the sync network's class activation maps")
         results["cam"] = evaluate(cam_cfg, sync_weights, split="test")
         methods["cam"] = (cam.task, FrozenFrameDataset(rows, fps=cam.fps, size=d.size, sample_rate=cam.sample_rate))
-    header, table = results_table(results["attention"], name="attention (AVOL-style)")
+    header, table = results_table(results["attention"], name="audio-visual attention")
     if "cam" in results:
         table.insert(1, results_table(results["cam"], name="CAM (sync network)")[1][0])
     images = [(example_figure(i, methods), f"{rows[i]['id']} frame {rows[i]['frame']}: true boxes (red sounding, blue "

@@ -18,7 +18,7 @@ from avlearn.demo import DemoContext, DemoSection, register_demo_stage, training
 __all__ = ["DEMO_STEPS", "moments_strip", "preview_stage"]
 
 #: Optimizer steps per stage in the full demo (the recipes' are for the larger measurement world).
-DEMO_STEPS = {"teacher": 80, "student": 120, "frames": 60, "audio": 60, "skimming": 150}
+DEMO_STEPS = {"teacher": 70, "student": 100, "frames": 40, "audio": 40, "skimming": 150}
 
 _CHOSEN = np.array([0, 0, 0], dtype=np.uint8)
 _BACKGROUND = np.array([200, 200, 200], dtype=np.uint8)

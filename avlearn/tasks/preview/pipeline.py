@@ -14,7 +14,7 @@ Each stage is a recipe for the training engine (:func:`preview_recipe`; the same
     python -m avlearn.tasks.preview.pipeline --world runs/world_preview --out runs/preview
 
 trains every stage (skipping those whose ``weights.pt`` exists, unless ``--retrain``), then
-runs :mod:`avlearn.tasks.preview.evaluate` on the test videos.
+runs :mod:`avlearn.tasks.preview.evaluate` on the test videos (looking at 1, 2, 4 and 8 moments).
 """
 
 from __future__ import annotations
@@ -140,7 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     train_preview(args.world, args.out, quick=args.quick, seed=args.seed, retrain=args.retrain,
                   log=lambda m: print(m, file=sys.stderr, flush=True))
-    return evaluate.main(["--runs", args.out, "--world", args.world, "--out", str(Path(args.out) / "eval")])
+    looks = sorted({1, 2, _RECIPES["skimming"]["task"]["steps"], 2 * _RECIPES["skimming"]["task"]["steps"]})
+    return evaluate.main(["--runs", args.out, "--world", args.world, "--out", str(Path(args.out) / "eval"),
+                          "--skim-steps", *map(str, looks)])
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -106,6 +106,7 @@ def evaluate_separation(
     cfg: Any,
     *,
     split_list: str | os.PathLike | None = None,
+    groups: list[dict[str, Any]] | None = None,
     pit: str | os.PathLike | SeparationTask | None = None,
     baselines: tuple[str, ...] = BASELINES,
     batch_size: int = 8,
@@ -118,6 +119,7 @@ def evaluate_separation(
         task: the trained separator (:func:`load_separator`).
         cfg: its recipe (the data section says how to read the clips).
         split_list: the frozen list (default the recipe's test list).
+        groups: the groups to mix instead of a list (as :func:`load_separation_list` returns).
         pit: an audio-only model (weights path or task) scored on the same mixtures.
         baselines: which of :data:`BASELINES` to add.
         batch_size: mixtures per forward pass.
@@ -133,8 +135,10 @@ def evaluate_separation(
     from avlearn.tasks.separation.data import ClipBank, FrozenMixDataset, load_separation_list
 
     d = cfg.data
-    path = split_list or d.test_list or os.path.join(d.world, "lists", "separation_test.jsonl")
-    groups = load_separation_list(path, d.world if split_list is None else None)[:limit]
+    if groups is None:
+        path = split_list or d.test_list or os.path.join(d.world, "lists", "separation_test.jsonl")
+        groups = load_separation_list(path, d.world if split_list is None else None)
+    groups = groups[:limit]
     bank = ClipBank([], sample_rate=d.sample_rate, fps=d.fps, size=d.size, cache=True)
     dataset = FrozenMixDataset(groups, bank, d)
     methods: dict[str, Callable[[dict[str, Any]], tuple[Tensor, bool, Callable | None]]] = {}

@@ -111,9 +111,10 @@ def score_separation(reference: np.ndarray, estimate: np.ndarray, mixture: np.nd
 
     Returns:
         ``{metric: (S,)}`` for :data:`METRICS` plus ``perm``; None when a reference is silent
-        or a value is not finite (the metric is undefined there). An all-zero estimate is
-        scored as faint white noise (BSS Eval is undefined for silence and scale-invariant, so
-        it scores like any noise estimate, far below the mixture).
+        or SDR / SI-SDR is not finite (the metric is undefined there). SIR and SAR may be +inf
+        (the mixture itself has no artifacts). An all-zero estimate is scored as faint white
+        noise (BSS Eval is undefined for silence and scale-invariant, so it scores like any
+        noise estimate, far below the mixture).
     """
     from avlearn.metrics import sdr_improvement, si_sdr
 
@@ -131,8 +132,8 @@ def score_separation(reference: np.ndarray, estimate: np.ndarray, mixture: np.nd
     sisdr_mix = si_sdr(r, torch.as_tensor(np.asarray(mixture, dtype=np.float64))[None].expand_as(r)).numpy()
     out = {"sdr": sc.sdr, "sir": sc.sir, "sar": sc.sar, "sdr_mix": sc.sdr_mixture, "sdri": sc.sdri,
            "sisdr": sisdr, "sisdri": sisdr - sisdr_mix, "perm": sc.perm}
-    if not all(np.isfinite(v).all() for k, v in out.items() if k != "perm"):
-        return None
+    if not all(np.isfinite(out[k]).all() for k in ("sdr", "sdr_mix", "sdri", "sisdr", "sisdri")):
+        return None  # SIR / SAR may be +inf (no interference / no artifacts, e.g. the mixture itself)
     return out
 
 
