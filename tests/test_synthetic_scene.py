@@ -191,3 +191,20 @@ def test_action_segments_carry_the_actors_sound():
         ys, xs = np.nonzero(pixels[t])
         x0, y0, x1, y1 = truth["sources"][0]["boxes"][t]
         assert x0 <= xs.min() and xs.max() < x1 and y0 <= ys.min() and ys.max() < y1
+
+
+def test_bounces_are_aperiodic_with_height_set_by_period():
+    """Constant hop periods would make A/V offsets of a whole period unidentifiable (issue 6)."""
+    from avlearn.data.synthetic.motion import bounce
+
+    cvs = []
+    for seed in range(20):
+        tr = bounce(np.random.default_rng(seed), 64, 16.0, (0.0, 0.0, 64.0, 64.0), 6.0)
+        gaps = np.diff(tr["contacts"])  # (K-1,) frames between contacts
+        assert len(gaps) >= 3 and gaps.min() >= 4
+        cvs.append(gaps.std() / gaps.mean())
+        lift = tr["cy"].max() - tr["cy"]  # (T,) height above the floor (squash aside)
+        between = [lift[a:b].max() for a, b in zip(tr["contacts"][:-1], tr["contacts"][1:])]
+        assert np.corrcoef(gaps.astype(float) ** 2, between)[0, 1] > 0.9  # longer hops rise higher
+        assert ((tr["strengths"] > 0) & (tr["strengths"] <= 1)).all()
+    assert np.mean(cvs) > 0.15 and min(cvs) > 0.0

@@ -4,8 +4,12 @@ A track is a set of (T,) arrays: centre ``cx, cy``, half sizes ``sx, sy`` and ``
 (plus the ``drive`` that the sound follows and the frames of visual events). The motions:
 
 - :func:`bounce` (impacts): piecewise-parabolic hops ``y = h_j 4u(1 - u)`` with ``u`` the
-  phase within a period of whole frames, so every contact falls exactly on a frame; the
-  sprite squashes (1.2 x 0.8) on its contact frame. Horizontal drift reflects off the cell.
+  phase within hop ``j``, whose period ``P_j`` (whole frames, drawn per hop from
+  :data:`BOUNCE_PERIOD`) sets its height ``h_j ~ P_j^2`` as in a free fall; every contact falls
+  exactly on a frame and is as loud as the fall before it (``sqrt(h)``). Hops are aperiodic
+  on purpose: a strictly periodic impact train makes audio-visual offsets of a whole period
+  indistinguishable. The sprite squashes (1.2 x 0.8) on its contact frame. Horizontal drift
+  reflects off the cell.
 - :func:`pulse` (tones): the sprite grows and brightens with the loudness envelope,
   ``s = r (1 + 0.45 e)``, ``b = 0.75 + 0.35 e``, while drifting slowly.
 - :func:`wander` (textures): the speed is ``v_max e(t)``, the heading a random walk; positions
@@ -20,9 +24,12 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["Cell", "note_envelope", "fold", "bounce", "pulse", "wander", "head", "layout"]
+__all__ = ["BOUNCE_PERIOD", "Cell", "note_envelope", "fold", "bounce", "pulse", "wander", "head", "layout"]
 
 Cell = tuple[float, float, float, float]  # x0, y0, x1, y1 in pixels
+
+#: Range of one hop's duration in seconds (each hop draws its own).
+BOUNCE_PERIOD = (0.3, 0.85)
 
 
 def layout(rng: np.random.Generator, count: int, height: int, width: int) -> list[Cell]:
@@ -112,15 +119,17 @@ def bounce(rng: np.random.Generator, num_frames: int, fps: float, cell: Cell, ra
         ``strengths`` (impact strength of each contact, in (0, 1]).
     """
     x0, y0, x1, y1 = cell
-    period = max(4, int(round(rng.uniform(0.35, 0.8) * fps)))
-    phase = int(rng.integers(period))
     floor = y1 - 1.0  # the sprite's bottom edge at contact
     top = y0 + 1.0 + 2 * radius
     max_h = max(floor - top, 1.0)
+    lo = max(4, int(round(BOUNCE_PERIOD[0] * fps)))
+    hi = max(lo + 2, int(round(BOUNCE_PERIOD[1] * fps)))
+    periods = rng.integers(lo, hi + 1, size=num_frames // lo + 3)  # (J,) frames per hop; [0] the hop before frame 0's
+    heights = max_h * (periods / hi) ** 2  # (J,) a free fall of duration P/2 rises g P^2 / 8: height ~ period^2
+    starts = -int(rng.integers(periods[1])) + np.concatenate([[0], np.cumsum(periods[1:-1])])  # (J-1,) contact frames
     frames = np.arange(num_frames)
-    hop = np.floor_divide(frames - phase, period) + 1  # index of the current hop (0 before the first contact)
-    u = np.mod(frames - phase, period) / period  # (T,) phase within the hop
-    heights = rng.uniform(0.55, 1.0, size=num_frames // period + 3) * max_h
+    hop = np.searchsorted(starts, frames, side="right")  # (T,) index into periods/heights of the current hop (>= 1)
+    u = (frames - starts[hop - 1]) / periods[hop]  # (T,) phase within the hop, in [0, 1)
     lift = heights[hop] * 4.0 * u * (1.0 - u)  # (T,) height above the floor
     contact = u == 0
     sx = np.where(contact, 1.2 * radius, radius).astype(np.float32)
@@ -128,7 +137,7 @@ def bounce(rng: np.random.Generator, num_frames: int, fps: float, cell: Cell, ra
     cy = floor - sy - lift
     cx = _drift(rng, num_frames, fps, x0 + 1.0 + 1.2 * radius, x1 - 1.0 - 1.2 * radius, 0.6 * (x1 - x0))
     contacts = frames[contact]
-    strengths = np.sqrt(heights[hop[contact] - 1] / max_h)  # speed of the fall that ends there
+    strengths = np.sqrt(heights[hop[contact] - 1] / max_h)  # speed of the fall that ends there, in (0, 1]
     return {"cx": cx.astype(np.float32), "cy": cy.astype(np.float32), "sx": sx, "sy": sy,
             "brightness": np.ones(num_frames, np.float32), "contacts": contacts, "strengths": strengths}
 
