@@ -25,9 +25,8 @@ from avlearn.tasks.localization_data import (
     frame_indices,
     load_localization_list,
 )
+from avlearn.metrics import binarize_area, oracle_heatmap
 from avlearn.tasks.localization_eval import (
-    binarize_area,
-    oracle_heatmap,
     score_sums,
     summarize_scores,
 )

@@ -96,3 +96,19 @@ def test_baselines_whole_image_centre_random():
     assert evaluate_baselines(corner_gt)["centre prior"].mean_ciou == 0.0
     c = center_prior_heatmap(2, (5, 7))
     assert c.shape == (2, 5, 7) and c[0].argmax() == 2 * 7 + 3
+
+
+def test_area_rule_keeps_top_g_pixels_and_lifts_the_median_ceiling():
+    from avlearn.metrics import binarize_area, oracle_heatmap
+
+    gt = torch.zeros(1, 10, 10, dtype=torch.bool)
+    gt[0, 1:4, 2:6] = True  # |G| = 12 pixels, 12% of the image
+    heat = torch.arange(100, dtype=torch.float32).reshape(1, 10, 10)
+    kept = binarize_area(heat, gt)
+    assert kept.sum() == 12 and kept[0, 9].all() and kept[0, 8, 8:].all()  # the 12 largest values
+    perfect = oracle_heatmap(gt)
+    assert ciou(perfect, gt, rule="area").item() == pytest.approx(1.0)
+    assert ciou(perfect, gt, rule="median").item() <= 2 * 0.12 + 1e-6  # the protocol's ceiling for small G
+    assert ciou(torch.ones(1, 10, 10), gt, rule="area").item() == pytest.approx(0.12)  # constant map keeps all
+    with pytest.raises(ValueError, match="rule"):
+        ciou(heat, gt, rule="mean")

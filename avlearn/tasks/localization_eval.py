@@ -14,6 +14,7 @@ the pointing game (Zhang et al., ECCV 2016). Two binarisation rules for P are re
 * ``area`` -- the same rule with the median replaced by the quantile that keeps exactly |G|
   pixels (the top-|G| pixels of the heatmap; all pixels of a constant map). It equals the
   median rule when G covers half the image, and a perfect heatmap scores cIoU = 1 on it.
+  Both rules live in :mod:`avlearn.metrics.localization` (``ciou(..., rule=...)``).
 
 Methods scored on every sample: the model; the baselines of the protocol, ``whole image``,
 ``centre prior`` and ``random`` (:data:`avlearn.metrics.BASELINES`; the random map of sample
@@ -33,22 +34,19 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.ndimage import distance_transform_edt
 from torch import Tensor
 
 from avlearn.metrics import (
     BASELINES,
     CIOU_THRESHOLDS,
+    RULES,
     ciou,
-    normalize_heatmap,
+    oracle_heatmap,
     pointing_game,
 )
 
 __all__ = [
-    "RULES",
     "METHODS",
-    "binarize_area",
-    "oracle_heatmap",
     "baseline_heatmaps",
     "score_maps",
     "score_sums",
@@ -56,38 +54,8 @@ __all__ = [
     "results_table",
 ]
 
-RULES = ("median", "area")
 METHODS = ("model", "whole image", "centre prior", "random", "oracle")
 _THR = torch.as_tensor(CIOU_THRESHOLDS, dtype=torch.float64)  # (21,)
-
-
-def binarize_area(heatmap, gt_mask) -> Tensor:
-    """Keep the top-|G| pixels of each heatmap (resized to the mask, bilinear).
-
-    Args:
-        heatmap: (B, h, w) scores.
-        gt_mask: (B, H, W) binary masks; |G| is each mask's pixel count.
-
-    Returns:
-        bool (B, H, W): ``heat >= the |G|-th largest value`` (ties kept, so a constant map keeps
-        every pixel; an empty G keeps the maximum's ties).
-    """
-    gt = torch.as_tensor(gt_mask) > 0  # (B, H, W)
-    heat = normalize_heatmap(heatmap, tuple(gt.shape[-2:]))  # (B, H, W)
-    flat = heat.flatten(1)  # (B, HW)
-    k = gt.flatten(1).sum(1).clamp_min(1)  # (B,)
-    ranked = flat.sort(dim=1, descending=True).values  # (B, HW)
-    thr = ranked.gather(1, (k - 1)[:, None])  # (B, 1)
-    return heat >= thr[:, :, None]
-
-
-def oracle_heatmap(gt_mask) -> Tensor:
-    """The best heatmap for a mask: 0 inside G, minus the Euclidean distance to G outside. (B, H, W)."""
-    gt = (torch.as_tensor(gt_mask) > 0).cpu().numpy()
-    if gt.ndim == 2:
-        gt = gt[None]
-    out = np.stack([-distance_transform_edt(~g) if g.any() else np.zeros(g.shape) for g in gt])
-    return torch.from_numpy(out.astype(np.float32))
 
 
 def baseline_heatmaps(name: str, gt_mask: Tensor, indices, *, seed: int = 0) -> Tensor:
@@ -113,7 +81,7 @@ def score_maps(heatmap: Tensor, gt_mask: Tensor, silent_mask: Tensor | None = No
     hit = pointing_game(heat, gt)
     out = {
         "median": ciou(heat, gt),
-        "area": ciou(binarize_area(heat, gt), gt, binarize=False),
+        "area": ciou(heat, gt, rule="area"),
         "hit": hit.float(),
     }
     if silent_mask is not None:
