@@ -85,3 +85,26 @@ def test_wrong_input_names_the_model():
     model = create_model("r3d_tiny")
     with pytest.raises(ValueError, match=r"VideoResNet: expected video input \(B, 3, T, H, W\)"):
         model(torch.randn(2, 3, 32, 32))
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last_3d"])
+@pytest.mark.parametrize("stride,groups", [(1, 1), (2, 1), (1, 2)])
+def test_temporal_conv_equals_conv3d(layout, stride, groups):
+    from avlearn.models.video._timeconv import TemporalConv3d
+
+    torch.manual_seed(0)
+    ref = torch.nn.Conv3d(4, 6, (3, 1, 1), stride=(stride, 1, 1), padding=(1, 0, 0), groups=groups, bias=True)
+    ours = TemporalConv3d(4, 6, (3, 1, 1), stride=(stride, 1, 1), padding=(1, 0, 0), groups=groups, bias=True)
+    ours.load_state_dict(ref.state_dict())
+    x = torch.randn(2, 4, 7, 5, 6, requires_grad=True)
+    if layout == "channels_last_3d":
+        x = x.detach().contiguous(memory_format=torch.channels_last_3d).requires_grad_()
+    x2 = x.detach().clone().requires_grad_()
+    y_ref, y = ref(x), ours(x2)
+    assert y.shape == y_ref.shape and torch.allclose(y, y_ref, atol=1e-5)
+    y_ref.square().sum().backward()
+    y.square().sum().backward()
+    assert torch.allclose(x2.grad, x.grad, atol=1e-4) and torch.allclose(ours.weight.grad, ref.weight.grad, atol=1e-4)
+    spatial = TemporalConv3d(4, 6, (3, 3, 3), padding=1)  # not temporal-only: falls back to conv3d
+    spatial.load_state_dict(torch.nn.Conv3d(4, 6, 3, padding=1).state_dict())
+    assert spatial(x2.detach()).shape == (2, 6, 7, 5, 6)
