@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from avlearn.data import RandomClipSampler, SlidingWindowSampler, UniformClipSampler
+from avlearn.data import ClipSampler, RandomClipSampler, SlidingWindowSampler, UniformClipSampler
 
 EPS = 1e-9
 
@@ -74,3 +74,20 @@ def test_bad_arguments():
         UniformClipSampler(1.0, 0)
     with pytest.raises(ValueError, match="duration"):
         UniformClipSampler(1.0, 2)(-1.0)
+
+
+def test_sampler_without_starts_cannot_be_built():
+    class NoStarts(ClipSampler):
+        pass
+
+    with pytest.raises(TypeError, match="starts"):
+        NoStarts(1.0)
+
+
+def test_duration_dependent_count_needs_num_clips():
+    class EveryFrame(ClipSampler):  # clips_per_video=None but no num_clips of its own
+        def starts(self, duration, rng):
+            return [0.0]
+
+    with pytest.raises(NotImplementedError, match="num_clips"):
+        EveryFrame(1.0, clips_per_video=None)(0.5)

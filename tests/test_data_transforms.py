@@ -8,6 +8,8 @@ import pytest
 import torch
 
 from avlearn.data import transforms as T
+from avlearn.data.transforms.av import _TemporalCropBase
+from avlearn.data.transforms.video import _Crop
 
 
 def _frames(t=8, h=32, w=48):
@@ -154,3 +156,25 @@ def test_temporal_crop_audio_only_and_errors():
         T.RandomTemporalCrop(2.0)(sample)
     with pytest.raises(TypeError, match="sample dict"):
         T.TemporalCrop(0.5)(torch.zeros(1, 10))
+
+
+class _NoApply(T.SampleTransform):
+    pass
+
+
+class _NoCorner(_Crop):
+    pass
+
+
+class _NoPick(_TemporalCropBase):
+    pass
+
+
+@pytest.mark.parametrize(
+    "make, hook",
+    [(lambda: _NoApply(key="video"), "apply"), (lambda: _NoCorner(4), "corner"), (lambda: _NoPick(0.5), "pick")],
+    ids=["SampleTransform", "_Crop", "_TemporalCropBase"],
+)
+def test_incomplete_transform_cannot_be_built(make, hook):
+    with pytest.raises(TypeError, match=hook):
+        make()

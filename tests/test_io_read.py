@@ -26,6 +26,7 @@ from media import (
 )
 
 from avlearn.io import ClipOutOfRangeError, read_audio, read_clip
+from avlearn.io._collect import Collector
 
 EXTS = ["mp4", "webm", "mkv", "avi"]
 # click position tolerance in samples beyond the +-0.5 of a start between samples
@@ -291,3 +292,15 @@ def test_read_audio_from_stems_is_exact(tmp_path, ext):
     assert np.array_equal(audio.numpy(), np.round(written * 32768) / 32768)  # s16 is k / 32768
     mono, _ = read_audio(m.path, sample_rate=16000, mono=True)
     assert mono.shape == (1, 16000)
+
+
+def test_collector_without_hooks_cannot_be_built():
+    class NoFeed(Collector):
+        def need_time(self) -> float:
+            return 0.0
+
+        def reset(self) -> None:
+            pass
+
+    with pytest.raises(TypeError, match="feed"):
+        NoFeed(path="x.mp4", stream=None, expected_end=1.0, media_start=0.0)

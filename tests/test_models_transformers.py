@@ -6,12 +6,9 @@ import pytest
 import torch
 
 from avlearn.models import create_model
-from avlearn.models.video.transformers import (
-    DividedBlock,
-    PoolingAttention,
-    PosEmbed,
-    interpolate_pos,
-)
+from avlearn.models.video._transformer import PatchEmbed, PosEmbed, interpolate_pos
+from avlearn.models.video.mvit import PoolingAttention
+from avlearn.models.video.timesformer import DividedBlock
 
 
 def _changed(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -136,3 +133,12 @@ def test_timesformer_shapes():
         feats = model(torch.randn(1, 3, 8, 64, 64))
     assert [tuple(f.shape) for f in feats] == [(1, 128, 8, 8, 8)] * 2
     assert all(isinstance(b, DividedBlock) for stage in model.model.stages for b in stage.blocks)
+
+
+def test_patch_embed_tiles_by_default_and_keeps_conv_keys():
+    pe = PatchEmbed(3, 8, (2, 4, 4))  # ViViT tubelets: kernel = stride
+    assert pe.stride == (2, 4, 4) and pe.padding == (0, 0, 0)
+    assert list(pe.state_dict()) == ["weight", "bias"]  # the keys of the nn.Conv3d it replaced
+    assert pe(torch.randn(1, 3, 4, 16, 16)).shape == (1, 8, 2, 4, 4)
+    cube = PatchEmbed(3, 8, (3, 7, 7), stride=(2, 4, 4), padding=(1, 3, 3))  # MViT: overlapping cubes
+    assert cube(torch.randn(1, 3, 8, 32, 32)).shape == (1, 8, 4, 8, 8)

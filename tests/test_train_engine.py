@@ -240,6 +240,26 @@ def test_incompatible_checkpoint_names_keys(tmp_path):
         ckpt.load_task_weights(trainer.task, _write_state(tmp_path / "w.pt", {"bogus": torch.zeros(1)}))
 
 
+def test_task_without_forward_cannot_be_built():
+    class NoForward(Task):
+        def summarize(self, sums):
+            return {}
+
+    with pytest.raises(TypeError, match="forward"):
+        NoForward()
+    assert isinstance(ToyTask(dim=2, classes=2, hidden=4, dropout=0.0, sleep=0.0), Task)
+
+
+def test_separation_task_without_predict_cannot_be_built():
+    from avlearn.tasks.separation.task import SeparationConfig, SeparationTask
+
+    class NoPredict(SeparationTask):
+        pass
+
+    with pytest.raises(TypeError, match="predict"):
+        NoPredict(SeparationConfig())
+
+
 def _write_state(path, state):
     torch.save(state, path)
     return path
@@ -280,3 +300,11 @@ def _dump_first_grads(trainer: Trainer, prefix: str) -> None:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def test_every_task_family_is_registered():
+    from avlearn.tasks import list_tasks
+
+    expected = {"classification", "sync", "localization", "sop", "coseparation", "visualvoice", "audio_only_pit",
+                "preview_teacher", "imgaud2vid", "imgaud_skimming"}
+    assert expected <= set(list_tasks())

@@ -21,6 +21,7 @@ the missing frames and audio and reports the padding in the clip's metadata.
 
 from __future__ import annotations
 
+import abc
 import math
 
 import numpy as np
@@ -39,8 +40,11 @@ Window = tuple[float, float]
 _EPS = 1e-9
 
 
-class ClipSampler:
-    """Base class: a policy mapping a video's span to clip windows.
+class ClipSampler(abc.ABC):
+    """Abstract base class: a policy mapping a video's span to clip windows.
+
+    Subclasses implement :meth:`starts`; one whose number of windows depends on the span
+    (``clips_per_video=None``) also overrides :meth:`num_clips`.
 
     Args:
         clip_duration: length of every clip in seconds (> 0).
@@ -60,12 +64,16 @@ class ClipSampler:
     def num_clips(self, duration: float) -> int:
         """How many windows :meth:`__call__` returns for a span of ``duration`` seconds."""
         if self.clips_per_video is None:
-            raise NotImplementedError
+            # Not an abstract hook: only a policy built with clips_per_video=None needs its own
+            # count, which a constructor argument decides at run time, not the class.
+            raise NotImplementedError(
+                f"{type(self).__name__}: clips_per_video is None, so num_clips must be overridden"
+            )
         return self.clips_per_video
 
+    @abc.abstractmethod
     def starts(self, duration: float, rng: np.random.Generator) -> list[float]:
-        """Window starts relative to the span's beginning; overridden by each policy."""
-        raise NotImplementedError
+        """Window starts relative to the span's beginning (one per window)."""
 
     def __call__(
         self,

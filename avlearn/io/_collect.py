@@ -18,6 +18,7 @@ data, falls inside the window that was asked for.
 
 from __future__ import annotations
 
+import abc
 import math
 
 import av
@@ -31,11 +32,12 @@ __all__ = ["Collector", "decode_streams"]
 _BACKOFF_S = (0.0, 0.5, 2.0, 8.0, 32.0)
 
 
-class Collector:
+class Collector(abc.ABC):
     """Decodes one stream for one clip; subclasses say which packets and frames matter.
 
-    Times are raw presentation seconds (pts x time base). Subclasses implement
-    :meth:`need_time`, :meth:`wants`, :meth:`feed` and :meth:`reset`.
+    Times are raw presentation seconds (pts x time base). Abstract: subclasses implement
+    :meth:`need_time`, :meth:`feed` and :meth:`reset`, and may override :meth:`wants` and
+    :meth:`seek_time`.
 
     Attributes:
         path: the file (for error messages).
@@ -59,25 +61,25 @@ class Collector:
         self.begin_pass(from_beginning=True)
 
     # -- implemented by subclasses -------------------------------------------------------------
+    @abc.abstractmethod
     def need_time(self) -> float:
         """Earliest time whose decoded data this collector must see (raw seconds)."""
-        raise NotImplementedError
 
     def seek_time(self) -> float:
         """Where a pass led by this stream seeks to (default: :meth:`need_time`)."""
         return self.need_time()
 
+    @abc.abstractmethod
     def reset(self) -> None:
         """Forget everything decoded in an earlier pass."""
-        raise NotImplementedError
 
     def wants(self, packet, t: float | None) -> bool:
         """Whether to decode ``packet`` (presentation time ``t``) at all."""
         return True
 
+    @abc.abstractmethod
     def feed(self, frame, t: float) -> None:
         """Take one decoded frame shown at ``t``; set ``self.done`` when nothing more is needed."""
-        raise NotImplementedError
 
     # -- shared machinery ----------------------------------------------------------------------
     def begin_pass(self, *, from_beginning: bool) -> None:

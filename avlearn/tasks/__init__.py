@@ -29,19 +29,14 @@ __all__ = [
     "build_datasets",
 ]
 
-# Task files register their builders on import. Listed here so list_tasks() sees them all;
-# files that do not exist yet are skipped.
+# Task files register their builders on import, so list_tasks() sees them all. Temporal action
+# localization lives with the preview task (avlearn.tasks.preview.localization).
 _TASK_MODULES = (
     "avlearn.tasks.classification",
     "avlearn.tasks.sync",
     "avlearn.tasks.localization",
     "avlearn.tasks.separation",
     "avlearn.tasks.preview",
-    "avlearn.tasks.temporal_localization",
 )
 for _m in _TASK_MODULES:
-    try:
-        importlib.import_module(_m)
-    except ModuleNotFoundError as _exc:
-        if _exc.name != _m:
-            raise
+    importlib.import_module(_m)

@@ -33,6 +33,7 @@ collate, which drops ``None`` samples and reports their number as ``batch["skipp
 
 from __future__ import annotations
 
+import abc
 import fnmatch
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -69,12 +70,15 @@ class ModelConfig:
     strict: bool = True
 
 
-class Task(nn.Module):
-    """Base class of every task: a model with its loss and metrics (see the module docstring)."""
+class Task(nn.Module, abc.ABC):
+    """Base class of every task: a model with its loss and metrics (see the module docstring).
 
+    Abstract: a subclass that does not implement :meth:`forward` cannot be instantiated.
+    """
+
+    @abc.abstractmethod
     def forward(self, batch: dict[str, Any]) -> dict[str, Any]:
         """Compute ``{"loss": scalar tensor, ...outputs}`` for a collated batch."""
-        raise NotImplementedError(f"{type(self).__name__} must implement forward(batch)")
 
     def metric_sums(self, outputs: dict[str, Any], batch: dict[str, Any]) -> dict[str, Tensor]:
         """Per-batch sums and counts (tensors) that :meth:`summarize` turns into metrics."""

@@ -20,6 +20,7 @@ keeps exactly the samples ``[round(f0 * sr / fps), round(f0 * sr / fps) + round(
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -31,10 +32,10 @@ __all__ = ["SampleTransform", "Compose", "TemporalCrop", "RandomTemporalCrop", "
 Sample = dict[str, Any]
 
 
-class SampleTransform(nn.Module):
-    """Base class: a tensor function that also applies to one key of a sample dict.
+class SampleTransform(nn.Module, abc.ABC):
+    """Abstract base class: a tensor function that also applies to one key of a sample dict.
 
-    Subclasses implement :meth:`apply` (tensor in, tensor out) and may override
+    Subclasses must implement :meth:`apply` (tensor in, tensor out) and may override
     :meth:`check` to validate a sample (e.g. its sample rate) before applying.
 
     Args:
@@ -45,9 +46,9 @@ class SampleTransform(nn.Module):
         super().__init__()
         self.key = key
 
+    @abc.abstractmethod
     def apply(self, x: torch.Tensor) -> torch.Tensor:
         """Transform one tensor."""
-        raise NotImplementedError
 
     def check(self, sample: Mapping[str, Any]) -> None:
         """Raise ValueError if ``sample`` does not suit this transform (default: no check)."""
@@ -107,8 +108,11 @@ def video_time_dim(video: torch.Tensor) -> int:
     return 0 if video.dtype == torch.uint8 else -3
 
 
-class _TemporalCropBase(nn.Module):
-    """Crop ``duration`` seconds of video frames and the audio samples that play with them."""
+class _TemporalCropBase(nn.Module, abc.ABC):
+    """Crop ``duration`` seconds of video frames and the audio samples that play with them.
+
+    Abstract: subclasses implement :meth:`pick` (where the crop starts).
+    """
 
     def __init__(self, duration: float):
         super().__init__()
@@ -116,9 +120,9 @@ class _TemporalCropBase(nn.Module):
             raise ValueError(f"{type(self).__name__}: duration must be > 0, got {duration}")
         self.duration = float(duration)
 
+    @abc.abstractmethod
     def pick(self, available: int, wanted: int, rate: float) -> int:
         """The first kept unit (frame, or sample for audio-only clips; ``rate`` per second)."""
-        raise NotImplementedError
 
     def forward(self, sample: Mapping[str, Any]) -> Sample:
         """Crop ``sample["video"]`` and ``sample["audio"]`` together; update start/duration.

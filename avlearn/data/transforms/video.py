@@ -17,6 +17,7 @@ which :class:`avlearn.data.AVDataset` seeds per item.
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Sequence
 
 import torch
@@ -110,14 +111,15 @@ class Resize(SampleTransform):
 
 
 class _Crop(SampleTransform):
-    """Crop a (h, w) window from the last two dims; subclasses choose its corner."""
+    """Crop a (h, w) window from the last two dims; subclasses choose its corner (abstract)."""
 
     def __init__(self, size: Size, *, key: str = "video"):
         super().__init__(key=key)
         self.size = _pair(size, type(self).__name__)
 
+    @abc.abstractmethod
     def corner(self, spare_h: int, spare_w: int) -> tuple[int, int]:
-        raise NotImplementedError
+        """``(top, left)`` of the window, given the spare rows and columns around it."""
 
     def apply(self, x: torch.Tensor) -> torch.Tensor:
         h, w = self.size

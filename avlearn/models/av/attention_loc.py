@@ -22,7 +22,7 @@ Shapes (``attention_loc_small``: 64x64 frames, spatial reduction 4, D = 32):
 
 The visual tower is a small 3D CNN that keeps the frame rate (one (3, 3, 3) convolution gives
 each location a little temporal context; all others are per frame), so a clip gets one map per
-frame. The audio tower is the zoo's log-mel ResNet (:class:`~avlearn.models.audio.spectrogram.ResNet2d`).
+frame. The audio tower is the zoo's log-mel ResNet (:class:`~avlearn.models._resnet2d.ResNet2d`).
 
 The network is not registered in the model zoo (its output is a map, not class logits); build
 it with :func:`create_attention_model` (``attention_loc_small`` or ``attention_loc``).
@@ -41,7 +41,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from avlearn.models._registry import load_weights
-from avlearn.models.audio.spectrogram import ResNet2d
+from avlearn.models._resnet2d import ResNet2d
 from avlearn.models.av._towers import ConvBNAct, ResBlock
 
 __all__ = [

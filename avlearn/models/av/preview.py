@@ -3,7 +3,7 @@ Previewing Audio", CVPR 2020).
 
 * :class:`ImageAudioNet` is IMGAUD2VID's student (Sec. 3.1, Fig. 2): one frame and the audio
   around it go through an image tower and an audio tower (2D ResNets on the frame and on a
-  log-mel spectrogram, :class:`~avlearn.models.audio.spectrogram.ResNet2d`); the two pooled
+  log-mel spectrogram, :class:`~avlearn.models._resnet2d.ResNet2d`); the two pooled
   features are concatenated and fused by a fully connected layer into a feature that stands in
   for the clip feature of a 3D teacher, followed by the classifier. The teacher's softened
   predictions supervise it (the loss lives in :mod:`avlearn.tasks.preview.imgaud2vid`). With one
@@ -40,7 +40,7 @@ import torchaudio
 from torch import Tensor, nn
 
 from avlearn.models._registry import register_model
-from avlearn.models.audio.spectrogram import ResNet2d
+from avlearn.models._resnet2d import ResNet2d
 
 __all__ = ["MODALITIES", "SELECTIONS", "ImageAudioNet", "SkimmingNet", "imgaud2vid_small"]
 

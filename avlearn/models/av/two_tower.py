@@ -14,7 +14,7 @@ Zisserman (ICCV 2017: vision and audio subnetworks, concatenation, fc 128 -> 2-w
 
 The video tower reuses the multisensory video stem and residual stages
 (:mod:`avlearn.models.av._towers`); the audio tower is the zoo's log-mel ResNet
-(:class:`~avlearn.models.audio.spectrogram.ResNet2d`) on a log-mel spectrogram computed in the
+(:class:`~avlearn.models._resnet2d.ResNet2d`) on a log-mel spectrogram computed in the
 model (``torchaudio.transforms.MelSpectrogram``, 25 ms window, 10 ms hop), so both sync
 networks take the same input: ``{"video": (B, 3, T, H, W), "audio": (B, C, N) waveform}``.
 """
@@ -29,7 +29,7 @@ import torchaudio
 from torch import Tensor, nn
 
 from avlearn.models._registry import register_model
-from avlearn.models.audio.spectrogram import ResNet2d
+from avlearn.models._resnet2d import ResNet2d
 from avlearn.models.av._towers import VideoTower, residual_stages
 
 __all__ = ["TwoTowerNet", "avts", "avts_small"]

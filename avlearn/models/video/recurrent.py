@@ -18,7 +18,7 @@
   (downsampling like a CNN stage) and is followed by batch norm, computed for all steps at once;
   the hidden-to-hidden convolutions keep the resolution.
 
-The CNN+LSTM's frame encoder is :class:`~avlearn.models.audio.spectrogram.ResNet2d`; its
+The CNN+LSTM's frame encoder is :class:`~avlearn.models._resnet2d.ResNet2d`; its
 ``feature_info`` stage maps are per frame, ``(B*T, C, h, w)``. Both models take
 ``(B, C, T, H, W)`` and their ``forward_features`` returns the top-layer sequence: ``(B, hidden, T)``
 (CNN+LSTM) or ``(B, C, T, h, w)`` (RCN).
@@ -33,7 +33,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from avlearn.models._registry import register_model
-from avlearn.models.audio.spectrogram import ResNet2d
+from avlearn.models._resnet2d import ResNet2d
 
 __all__ = [
     "CNNLSTM",

@@ -11,7 +11,7 @@ pooled features (their "fusion by SVM", replaced by a linear layer trained end t
 Input is a dict ``{"rgb": (B, 3, T, H, W), "flow": (B, 2L, H, W)}``; the flow comes from
 :func:`avlearn.flow.optical_flow` + :func:`avlearn.flow.stack_flow` (or a cache written by
 ``data_prep/cache_flow.py``), ``(B, L, 2, H, W)`` is stacked here. Both streams are
-:class:`~avlearn.models.audio.spectrogram.ResNet2d` (ResNet-18 at the standard size instead of
+:class:`~avlearn.models._resnet2d.ResNet2d` (ResNet-18 at the standard size instead of
 the paper's CNN-M-2048, a small ResNet for CPU training).
 
 With ``fusion="average"`` the logits returned are ``log((softmax(s) + softmax(t)) / 2)``: the
@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from avlearn.flow import stack_flow
 from avlearn.models._registry import register_model
-from avlearn.models.audio.spectrogram import ResNet2d
+from avlearn.models._resnet2d import ResNet2d
 
 __all__ = ["TwoStreamNet", "two_stream_resnet18", "two_stream_small"]
 

@@ -18,6 +18,7 @@ permutation. Means over all sources and per mixture size (2 and 3 clips).
 
 from __future__ import annotations
 
+import abc
 import math
 from dataclasses import dataclass
 from typing import Any, Callable, Literal
@@ -85,6 +86,8 @@ class SeparatorModel:
         visual_width: first-stage channels of the visual encoders.
         visual_channels: channels of a visual feature (SoP: K).
         max_outputs: masks of the audio-only model.
+        conditioning: how SoP's frame features reach the masks: ``synthesizer`` (SoP's
+            ``sigmoid(sum_k w_k i_k s_k + b)``) or ``bottleneck`` (tiled at the U-Net bottleneck).
         weights: a local ``weights.pt`` or checkpoint to start from.
         strict: require an exact key match when loading ``weights``.
     """
@@ -95,6 +98,7 @@ class SeparatorModel:
     visual_width: int = 16
     visual_channels: int = 32
     max_outputs: int = 3
+    conditioning: Literal["synthesizer", "bottleneck"] = "synthesizer"
     weights: str | None = None
     strict: bool = True
 
@@ -220,9 +224,9 @@ class SeparationTask(Task):
 
     # ------------------------------------------------------------------ model hooks
 
+    @abc.abstractmethod
     def predict(self, net_input: Tensor, batch: dict[str, Any]) -> Tensor:
         """Masks (B, S, R, T) in the network's domain from the input and the batch's visual keys."""
-        raise NotImplementedError(f"{type(self).__name__} must implement predict")
 
     def compute_loss(self, pred: Tensor, mix_spec: Tensor, batch: dict[str, Any]) -> tuple[Tensor, dict[str, Tensor]]:
         """``(loss, extra outputs)``; default: the mask loss over the valid sources."""
