@@ -83,3 +83,37 @@ def test_shifted_pair_dataset_windows_and_shift():
     ds.set_epoch(1)
     assert [ds[i]["shift"] for i in range(5)] != seen[:5]
     assert min(seen) < 0 < max(seen)
+
+
+def test_jitter_moves_the_aligned_window_by_under_half_a_frame():
+    """Positives whose audio always starts on a frame give away their label by the audio's
+    sub-frame phase in a frame-locked world; jitter spreads that phase (issue 6)."""
+    video, audio = _click_clip(seconds=3.0, click_at=1.5)
+    store = MemoryStore([(video, audio, "a.mp4")] * 60)
+    ds = ShiftedPairDataset(store, clip_duration=1.0, min_shift=0.25, max_shift=0.75, seed=3, jitter=0.5)
+    moves = []
+    for i in range(len(ds)):
+        s = ds[i]
+        start, jit = s["start"], s["jitter"]
+        assert abs(jit) <= 0.5 / FPS + 1e-12 and 0.25 <= abs(s["shift"]) <= 0.75
+        if 0 <= 1.5 - start - jit < 1.0:  # the click sits where the moved window puts it
+            assert int(s["audio"].argmax()) == pytest.approx((1.5 - start - jit) * SR, abs=1)
+        if 0 <= 1.5 - start - s["shift"] < 1.0:  # negatives are still shifted from the true alignment
+            assert int(s["audio_shifted"].argmax()) == pytest.approx((1.5 - start - s["shift"]) * SR, abs=1)
+        moves.append(jit * FPS)
+    assert min(moves) < -0.3 and max(moves) > 0.3  # the phase is spread over the frame
+    assert ShiftedPairDataset(store, clip_duration=1.0, min_shift=0.25, max_shift=0.75)[0]["jitter"] == 0.0
+    with pytest.raises(ValueError, match="jitter"):
+        ShiftedPairDataset(store, clip_duration=1.0, min_shift=0.25, max_shift=0.75, jitter=-1.0)
+
+
+def test_jitter_fits_tight_clips():
+    """2 s clips, 1 s windows, shifts up to the whole spare second: every window stays inside."""
+    video, audio = _click_clip(seconds=2.0, click_at=1.0)
+    ds = ShiftedPairDataset(MemoryStore([(video, audio, "a.mp4")] * 200), clip_duration=1.0, min_shift=1 / FPS,
+                            max_shift=1.0, seed=0, jitter=0.5)
+    for i in range(len(ds)):
+        s = ds[i]
+        a0 = s["start"] + s["jitter"]
+        assert -1e-9 <= a0 <= 1.0 + 1e-9 and abs(s["jitter"]) <= 0.5 / FPS + 1e-12
+        assert s["audio"].shape[-1] == SR and s["audio_shifted"].shape[-1] == SR

@@ -2,6 +2,7 @@
 
 import logging
 import math
+import os
 
 import pytest
 import torch
@@ -98,3 +99,17 @@ def test_l3_uses_other_videos_and_frozen_pairs_scored_as_given():
     assert out["logits"].shape == (4,) and out["labels"].tolist() == [1, 0, 0, 1]
     m = task.summarize(task.metric_sums(out, frozen))
     assert m["chance"] == 0.5 and set(m) >= {"accuracy", "acc_aligned", "acc_shifted"}
+
+
+def test_recipe_and_demo_jitter_positives_and_start_with_easy_negatives(tmp_path):
+    """The shipped settings (issue 6): jittered positives (no sub-frame phase cue) and a curriculum."""
+    from avlearn.tasks.sync import SyncData
+    from avlearn.tasks.sync_demo import demo_config
+    from avlearn.train.config import config_from_dict, load_config
+
+    assert SyncData().jitter == 0.5
+    recipe = load_config(os.path.join(os.path.dirname(__file__), "..", "recipes", "sync_multisensory.yaml"))
+    demo = config_from_dict(demo_config(str(tmp_path), str(tmp_path / "run"), quick=False), source="test")
+    for cfg in (recipe, demo):
+        assert cfg.data.jitter == 0.5 and 0 < cfg.task.curriculum_steps < cfg.train.steps
+        assert cfg.task.hard_fraction == 1.0 and cfg.data.min_shift >= cfg.data.jitter / cfg.data.fps

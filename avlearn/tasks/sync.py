@@ -175,6 +175,9 @@ class SyncData:
         clip_duration: window length in seconds.
         min_shift: smallest |shift| of a shifted negative, seconds.
         max_shift: largest |shift|, seconds.
+        jitter: largest move of the aligned audio window, in video frames (0.5: positives are
+            in sync to the nearest frame, so the audio's sub-frame phase cannot tell them from
+            negatives; see :class:`avlearn.tasks.sync_data.ShiftedPairDataset`).
         cache: keep decoded clips in memory.
     """
 
@@ -188,6 +191,7 @@ class SyncData:
     clip_duration: float = 1.0
     min_shift: float = 0.125
     max_shift: float = 1.0
+    jitter: float = 0.5
     cache: bool = True
 
 
@@ -299,7 +303,8 @@ def build_sync_datasets(cfg) -> dict[str, Any]:
     store = ClipStore(_world_path(d, d.train_manifest, "train/manifest.jsonl"), cache=d.cache, **read)
     out: dict[str, Any] = {
         "train": ShiftedPairDataset(
-            store, clip_duration=d.clip_duration, min_shift=d.min_shift, max_shift=d.max_shift, seed=cfg.train.seed
+            store, clip_duration=d.clip_duration, min_shift=d.min_shift, max_shift=d.max_shift, seed=cfg.train.seed,
+            jitter=d.jitter,
         )
     }
     for split, value in (("val", d.val_list), ("test", d.test_list)):

@@ -171,21 +171,34 @@ class ShiftedPairDataset(Dataset):
     window start is then drawn so both audio windows lie inside the clip. Draws depend only on
     ``(seed, epoch, index)``.
 
+    ``jitter`` (in video frames) moves the *aligned* audio window by a uniform amount in
+    ``[-jitter, jitter]`` frames (less at a clip's ends, where the window cannot move out).
+    Without it, every positive's audio starts on a frame boundary while negatives start
+    anywhere, and a world whose sounds are tied to frames (impacts at contact frames, envelopes
+    at frame rate) lets a network tell them apart by the sub-frame phase of the audio alone,
+    without looking at the video; half a frame makes that phase uniform for both classes
+    (positives are then "in sync to the nearest frame").
+
     Args:
         store: the decoded clips.
         clip_duration: window length in seconds.
         min_shift: smallest |shift| of a negative in seconds.
         max_shift: largest |shift| in seconds.
         seed: sampling seed.
+        jitter: largest |move| of the aligned audio window, in video frames (0: exact).
 
     A sample is ``{"video": (3, T, H, W) float in [0, 1], "audio": (1, N), "audio_shifted":
-    (1, N), "shift": s (seconds), "start": t, "index": i, "path": str}``, or None for an
-    unreadable clip.
+    (1, N), "shift": s (seconds), "jitter": j (seconds, the aligned window's move), "start": t,
+    "index": i, "path": str}``, or None for an unreadable clip.
     """
 
-    def __init__(self, store: ClipStore, *, clip_duration: float, min_shift: float, max_shift: float, seed: int = 0):
+    def __init__(self, store: ClipStore, *, clip_duration: float, min_shift: float, max_shift: float, seed: int = 0,
+                 jitter: float = 0.0):
+        if jitter < 0:
+            raise ValueError(f"ShiftedPairDataset: jitter must be >= 0 frames, got {jitter}")
         self.store, self.seed, self.epoch = store, int(seed), 0
         self.clip_duration, self.min_shift, self.max_shift = float(clip_duration), float(min_shift), float(max_shift)
+        self.jitter = float(jitter)
 
     def set_epoch(self, epoch: int) -> None:
         """Draw new windows and shifts for ``epoch``."""
@@ -202,16 +215,21 @@ class ShiftedPairDataset(Dataset):
         fps, sr = self.store.fps, self.store.sample_rate
         length = min(video.shape[1] / fps, audio.shape[-1] / sr)
         rng = np.random.default_rng([self.seed, self.epoch, index])
+        jmax = self.jitter / fps  # seconds
         available = length - self.clip_duration
-        shift = sample_shift(rng, min_shift=self.min_shift, max_shift=self.max_shift, available=available)
+        room = available - 2 * jmax if available - 2 * jmax >= self.min_shift else available
+        shift = sample_shift(rng, min_shift=self.min_shift, max_shift=self.max_shift, available=room)
         lo, hi = max(0.0, -shift), available - max(0.0, shift)  # keeps both audio windows inside
-        frame = int(rng.integers(math.ceil(lo * fps - 1e-6), math.floor(hi * fps + 1e-6) + 1))
-        start = frame / fps
-        v, a = cut_pair(video, audio, fps=fps, sample_rate=sr, start=start, duration=self.clip_duration)
+        k0, k1 = math.ceil((lo + jmax) * fps - 1e-6), math.floor((hi - jmax) * fps + 1e-6)  # room for any jitter
+        if k0 > k1:  # a tight clip: any frame that fits, and the jitter the room there allows
+            k0, k1 = math.ceil(lo * fps - 1e-6), math.floor(hi * fps + 1e-6)
+        start = int(rng.integers(k0, k1 + 1)) / fps
+        jit = float(rng.uniform(max(-jmax, -start), min(jmax, available - start))) if jmax > 0 else 0.0
+        v, a = cut_pair(video, audio, fps=fps, sample_rate=sr, start=start, duration=self.clip_duration, shift=jit)
         _, a_shift = cut_pair(video, audio, fps=fps, sample_rate=sr, start=start, duration=self.clip_duration, shift=shift)
         return {
             "video": _to_float(v), "audio": a, "audio_shifted": a_shift,
-            "shift": shift, "start": start, "index": index, "path": path,
+            "shift": shift, "jitter": jit, "start": start, "index": index, "path": path,
         }
 
 
