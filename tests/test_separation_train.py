@@ -25,8 +25,8 @@ def worlds(tmp_path_factory):
     return root
 
 
-def _config(world, task: dict, data: dict, out_dir=None, steps: int = 2):
-    raw = {"task": {**TINY_STFT, **task}, "model": dict(TINY_MODEL), "data": {**TINY_DATA, "world": str(world), **data},
+def _config(world, task: dict, data: dict, out_dir=None, steps: int = 2, model: dict | None = None):
+    raw = {"task": {**TINY_STFT, **task}, "model": {**TINY_MODEL, **(model or {})}, "data": {**TINY_DATA, "world": str(world), **data},
            "optim": {"name": "adam", "lr": 3e-3},
            "train": {"steps": steps, "batch_size": 4, "log_every": 1, "final_eval": ["test"], "tensorboard": False,
                      "progress": False, "out_dir": str(out_dir or world / "run"), "device": "cpu"}}
@@ -35,6 +35,7 @@ def _config(world, task: dict, data: dict, out_dir=None, steps: int = 2):
 
 CASES = {
     "sop": ("objects", {"name": "sop"}, {"visual": "frames"}),
+    "sop_bottleneck": ("objects", {"name": "sop"}, {"visual": "frames"}, {"conditioning": "bottleneck"}),
     "sop_binary": ("objects", {"name": "sop", "mask": "binary", "warp_rows": 32}, {"visual": "frames"}),
     "audio_only_pit": ("objects", {"name": "audio_only_pit"}, {}),
     "coseparation": ("objects", {"name": "coseparation", "object_weight": 1.0}, {"sources": "objects", "visual": "object"}),
@@ -46,8 +47,8 @@ CASES = {
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_tiny_model_loss_decreases_and_scores(worlds, case):
-    kind, task_cfg, data = CASES[case]
-    cfg = _config(worlds / kind, task_cfg, data)
+    kind, task_cfg, data, *model = CASES[case]
+    cfg = _config(worlds / kind, task_cfg, data, model=model[0] if model else None)
     torch.manual_seed(0)
     task, ds = build_task(cfg), build_datasets(cfg)
     batch = task.collate([ds["train"][i] for i in range(4)])
@@ -101,3 +102,12 @@ def test_separate_command_writes_the_files_it_lists(worlds, tmp_path, capsys):
     table = json.loads(capsys.readouterr().out)
     assert set(table) == {"coseparation", "mixture", "oracle_irm", "oracle_ibm"}
     assert table["oracle_irm"]["sdri"] > table["mixture"]["sdri"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_num_mix_warmup_draws_the_smallest_mixtures_first(worlds):
+    cfg = _config(worlds / "objects", {"name": "sop"}, {"visual": "frames", "num_mix": [2, 3], "num_mix_warmup": 1})
+    ds = build_datasets(cfg)["train"]
+    warm = {ds[i]["num_clips"] for i in range(len(ds))}
+    ds.set_epoch(1)
+    after = {ds[i]["num_clips"] for i in range(len(ds))}
+    assert warm == {2} and after == {2, 3}

@@ -87,6 +87,10 @@ class SeparationData:
         crop_size: side of object and face crops.
         mouth_size: (height, width) of mouth crops.
         num_mix: clips mixed per training sample, or a list of sizes drawn uniformly per sample.
+        num_mix_warmup: epochs during which only the smallest of ``num_mix`` is drawn (a
+            curriculum: with more clips, a bin belongs to any one source less often than not, so
+            before the visual features tell the sources apart the L1-optimal ratio mask is all
+            zero, and a separator trained on 3-clip mixtures from the start can collapse there).
         max_sources: sources a sample is padded to.
         gain: training gain range per clip (null: 1).
         divide: divide each clip by the number of clips (SoP); False sums them (VisualVoice).
@@ -109,6 +113,7 @@ class SeparationData:
     crop_size: int = 32
     mouth_size: list[int] = field(default_factory=lambda: [16, 32])
     num_mix: int | list[int] = 2
+    num_mix_warmup: int = 0
     max_sources: int = 3
     gain: list[float] | None = field(default_factory=lambda: [0.5, 1.5])
     divide: bool = True
@@ -398,6 +403,8 @@ class MixDataset(Dataset):
         d = self.d
         rng = np.random.default_rng([self.seed, self.epoch, index])
         sizes = d.num_mix if isinstance(d.num_mix, list) else [d.num_mix]
+        if self.epoch < d.num_mix_warmup:
+            sizes = [min(sizes)]
         picks = [index] + draw_partners(rng, self.labels, index, int(rng.choice(sizes)) - 1)
         recs = [self.bank.get(self.ids[i]) for i in picks]
         if any(r is None for r in recs):

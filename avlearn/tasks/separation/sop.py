@@ -13,13 +13,17 @@ Sec. 3.2-3.3 of the paper and its released code:
   :mod:`avlearn.tasks.separation.masks`, over the warped spectrogram.
 
 The audio network runs once per mixture; only the K-dimensional visual vector differs per
-source, so separating N sources costs one U-Net pass. Recipe: ``recipes/separate_instruments.yaml``.
+source, so separating N sources costs one U-Net pass. ``model.conditioning: bottleneck``
+replaces the synthesizer by the conditioning of Co-Separation / VisualVoice (Gao & Grauman
+ICCV 2019, Sec. 3.2): the K visual features are tiled and concatenated at the U-Net
+bottleneck, and the decoder (run once per source on the shared encoder features) outputs that
+source's mask logit directly. Recipe: ``recipes/separate_instruments.yaml``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -30,7 +34,12 @@ from avlearn.tasks.separation.data import SeparationData, build_separation_datas
 from avlearn.tasks.separation.task import SeparationConfig, SeparationTask, SeparatorModel, build_separator
 from avlearn.tasks.separation.visual import FrameEncoder, encode_sources
 
-__all__ = ["SoundOfPixelsNet", "SoundOfPixelsTask", "SoPConfig", "build_sop"]
+__all__ = ["SoundOfPixelsNet", "SoundOfPixelsTask", "SoPConfig", "build_sop", "CONDITIONINGS"]
+
+#: How the visual features reach the masks: SoP's synthesizer, or concatenation at the bottleneck.
+CONDITIONINGS = ("synthesizer", "bottleneck")
+#: Mask logit of padded sources in ``bottleneck`` mode (sigmoid 0).
+_PAD_LOGIT = -1e4
 
 
 class SoundOfPixelsNet(nn.Module):
@@ -41,15 +50,23 @@ class SoundOfPixelsNet(nn.Module):
         unet_levels: U-Net levels (SoP 7).
         unet_channels: first-level U-Net channels (SoP 64).
         visual_width: first-stage channels of the frame encoder.
+        conditioning: ``synthesizer`` (SoP) or ``bottleneck`` (see the module docstring).
     """
 
-    def __init__(self, *, sound_channels: int = 16, unet_levels: int = 5, unet_channels: int = 16, visual_width: int = 16):
+    def __init__(self, *, sound_channels: int = 16, unet_levels: int = 5, unet_channels: int = 16, visual_width: int = 16,
+                 conditioning: Literal["synthesizer", "bottleneck"] = "synthesizer"):
         super().__init__()
+        if conditioning not in CONDITIONINGS:
+            raise ValueError(f"SoundOfPixelsNet: conditioning must be one of {CONDITIONINGS}, got {conditioning!r}")
         k = sound_channels
-        self.audio = unet_small(in_channels=1, out_channels=k, levels=unet_levels, base_channels=unet_channels)
+        self.conditioning = conditioning
+        bottleneck = conditioning == "bottleneck"
+        self.audio = unet_small(in_channels=1, out_channels=1 if bottleneck else k, levels=unet_levels,
+                                base_channels=unet_channels, cond_channels=k if bottleneck else 0)
         self.visual = FrameEncoder(width=visual_width, out_channels=k)
-        self.weight = nn.Parameter(torch.ones(k))  # w_k of the synthesizer
-        self.bias = nn.Parameter(torch.zeros(1))  # b
+        if not bottleneck:
+            self.weight = nn.Parameter(torch.ones(k))  # w_k of the synthesizer
+            self.bias = nn.Parameter(torch.zeros(1))  # b
 
     def visual_features(self, frames: Tensor, valid: Tensor, regions: Tensor | None = None) -> Tensor:
         """(B, S, 3, F, H, W) frames of the valid (B, S) sources -> (B, S, K) features in (0, 1).
@@ -80,8 +97,14 @@ class SoundOfPixelsNet(nn.Module):
 
     def forward(self, log_mag: Tensor, frames: Tensor, valid: Tensor, regions: Tensor | None = None) -> Tensor:
         """Mask logits (B, S, R, T) of every source from the mixture (B, 1, R, T) and frames."""
-        snd = self.audio(log_mag)  # (B, K, R, T)
         img = self.visual_features(frames, valid, regions)  # (B, S, K)
+        if self.conditioning == "bottleneck":
+            rows = valid.nonzero()[:, 0]  # (M,) mixture of each valid source
+            logits = self.audio(log_mag, img[valid], index=rows)[:, 0]  # (M, R, T)
+            out = logits.new_full((*valid.shape, *logits.shape[-2:]), _PAD_LOGIT)
+            out[valid] = logits
+            return out  # (B, S, R, T); padded sources get a zero mask
+        snd = self.audio(log_mag)  # (B, K, R, T)
         return torch.einsum("bsk,bkrt->bsrt", img * self.weight, snd) + self.bias  # (B, S, R, T)
 
 
@@ -100,7 +123,8 @@ class SoundOfPixelsTask(SeparationTask):
     def __init__(self, cfg: SeparationConfig, model: SeparatorModel):
         super().__init__(cfg)
         self.net = SoundOfPixelsNet(sound_channels=model.sound_channels, unet_levels=model.unet_levels,
-                                    unet_channels=model.unet_channels, visual_width=model.visual_width)
+                                    unet_channels=model.unet_channels, visual_width=model.visual_width,
+                                    conditioning=model.conditioning)
 
     def predict(self, net_input: Tensor, batch: dict[str, Any]) -> Tensor:
         return torch.sigmoid(self.net(net_input, batch["frames"], batch["valid"], batch.get("regions")))  # (B, S, R, T)
