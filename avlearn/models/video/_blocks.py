@@ -3,9 +3,9 @@
 Every video model of the zoo takes ``(B, C, T, H, W)`` float input and follows the contract of
 :mod:`avlearn.models._features`. The base class :class:`VideoNet` supplies ``forward`` and the
 input check; it also puts the input in the ``channels_last_3d`` memory format, where oneDNN's
-3D convolutions are fastest on CPU. Measured here (benchmarks/RESULTS.md, "Models"): 1.03x /
-1.08x per train step on R3D-18 / R(2+1)D-18 at 4 x 3x8x112x112 and 0.94-2.14x on the
-CPU-recipe variants at 64x64, against the contiguous layout. Builders call :func:`finish` so the weights
+3D convolutions are fastest on CPU. Measured here (benchmarks/RESULTS.md, "Models", idle
+machine): 1.12x / 0.98x per train step on R(2+1)D-18 / R3D-18 at 4 x 3x8x112x112 and
+0.94-2.14x on the CPU-recipe variants at 64x64 (under load), against the contiguous layout. Builders call :func:`finish` so the weights
 are in the same layout and no conversion happens at each call; ``channels_last=False`` in any
 builder gives torchvision's layout.
 
