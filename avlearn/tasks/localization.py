@@ -42,7 +42,6 @@ from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
-import yaml
 from torch import Tensor, nn
 
 from avlearn.models.av.attention_loc import upsample_aligned
@@ -408,17 +407,6 @@ class Localizer:
         return out
 
 
-def _find_config(path: str, obj: Any) -> dict | None:
-    if isinstance(obj, dict) and isinstance(obj.get("config"), dict):
-        return obj["config"]
-    here = os.path.dirname(os.path.abspath(path))
-    for cand in (os.path.join(here, "config.yaml"), os.path.join(os.path.dirname(here), "config.yaml")):
-        if os.path.isfile(cand):
-            with open(cand, encoding="utf-8") as fh:
-                return yaml.safe_load(fh)
-    return None
-
-
 def load_localizer(weights: str | os.PathLike, *, cam_size: list[int] | None = None) -> Localizer:
     """A :class:`Localizer` from a run's ``weights.pt`` (beside its ``config.yaml``) or checkpoint.
 
@@ -431,13 +419,14 @@ def load_localizer(weights: str | os.PathLike, *, cam_size: list[int] | None = N
             weights that do not fit (the message names the file).
     """
     from avlearn.models import load_weights
+    from avlearn.train.checkpoint import network_state, run_recipe
     from avlearn.train.config import config_from_dict
 
     path = os.fspath(weights)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: weights file not found")
     obj = torch.load(path, map_location="cpu", weights_only=True)
-    raw = _find_config(path, obj)
+    raw = run_recipe(path, obj)
     if raw is None:
         raise ValueError(f"{path}: no recipe found (no config in the checkpoint, no config.yaml beside it)")
     kind = (raw.get("task") or {}).get("name")
@@ -451,11 +440,8 @@ def load_localizer(weights: str | os.PathLike, *, cam_size: list[int] | None = N
     raw.setdefault("model", {})["weights"] = None
     cfg = config_from_dict({k: raw[k] for k in ("task", "model", "data") if k in raw}, source=path)
     task = LocalizationTask(build_localization_model(cfg.model), cfg.task)
-    state = obj["model"] if isinstance(obj, dict) and isinstance(obj.get("model"), dict) else obj
-    if any(k.startswith("model.") for k in state):  # a training checkpoint: the task's state, keep the network's
-        state = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
     try:
-        load_weights(task.model, state)
+        load_weights(task.model, network_state(obj))
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None
     d = cfg.data

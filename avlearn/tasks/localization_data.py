@@ -146,8 +146,7 @@ class FrozenFrameDataset(FrozenPairDataset):
         return self._truth[key]
 
     def __getitem__(self, index: int) -> dict[str, Any] | None:
-        row = self.rows[index]
-        clip = self.store.get(self._clip_index[row["path"]])
+        row, clip = self.row_clip(index)
         if clip is None:
             return None
         video, audio, path = clip

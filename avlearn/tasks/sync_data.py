@@ -282,9 +282,13 @@ class FrozenPairDataset(Dataset):
     def __len__(self) -> int:
         return len(self.rows)
 
-    def __getitem__(self, index: int) -> dict[str, Any] | None:
+    def row_clip(self, index: int) -> tuple[dict[str, Any], tuple[Tensor, Tensor, str] | None]:
+        """Row ``index`` and its decoded clip ``(video, audio, path)`` (None when unreadable)."""
         row = self.rows[index]
-        clip = self.store.get(self._clip_index[row["path"]])
+        return row, self.store.get(self._clip_index[row["path"]])
+
+    def __getitem__(self, index: int) -> dict[str, Any] | None:
+        row, clip = self.row_clip(index)
         if clip is None:
             return None
         video, audio, path = clip

@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 from torch import Tensor, nn
 
 __all__ = ["sync_scores", "window_scores", "score_shifts", "estimate_offset", "load_sync_model", "evaluate_offsets"]
@@ -206,28 +205,19 @@ def load_sync_model(weights: str | os.PathLike, *, model_name: str | None = None
             names the file and the missing/unexpected keys).
     """
     from avlearn.models import create_model, load_weights
+    from avlearn.train.checkpoint import network_state, run_recipe
 
     path = os.fspath(weights)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: weights file not found")
     obj = torch.load(path, map_location="cpu", weights_only=True)
-    cfg = obj.get("config") if isinstance(obj, dict) and isinstance(obj.get("config"), dict) else None
-    if cfg is None:
-        here = os.path.dirname(os.path.abspath(path))
-        for cand in (os.path.join(here, "config.yaml"), os.path.join(os.path.dirname(here), "config.yaml")):
-            if os.path.isfile(cand):
-                with open(cand, encoding="utf-8") as fh:
-                    cfg = yaml.safe_load(fh)
-                break
+    cfg = run_recipe(path, obj)
     model_cfg = (cfg or {}).get("model", {})
     name = model_name or model_cfg.get("name")
     if name is None:
         raise ValueError(f"{path}: no recipe found (no config in the checkpoint, no config.yaml beside it); pass the model name")
     model = create_model(name, **(model_cfg.get("kwargs") or {}))
-    state = obj["model"] if isinstance(obj, dict) and isinstance(obj.get("model"), dict) else obj
-    if any(k.startswith("model.") for k in state):  # a task state dict: keep the network's part
-        state = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
-    load_weights(model, state)
+    load_weights(model, network_state(obj))
     data = {k: (cfg or {}).get("data", {}).get(k, v) for k, v in _DATA_DEFAULTS.items()}
     return model.eval(), data
 

@@ -43,6 +43,8 @@ __all__ = [
     "rng_state",
     "set_rng_state",
     "load_task_weights",
+    "run_recipe",
+    "network_state",
 ]
 
 FORMAT = "avlearn-checkpoint"
@@ -201,3 +203,35 @@ def load_task_weights(task: nn.Module, weights: str | os.PathLike, *, strict: bo
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None
     return task
+
+
+def run_recipe(path: str | os.PathLike, obj: Any = None) -> dict[str, Any] | None:
+    """The raw recipe a weights file was trained with, or None when there is none.
+
+    A training checkpoint (``<run>/checkpoints/step_*.pt``) holds it under ``"config"``; an
+    exported ``<run>/weights.pt`` has the run's ``config.yaml`` beside it (a checkpoint copied
+    out of ``checkpoints/`` finds it one folder up).
+
+    Args:
+        path: the weights file.
+        obj: its already loaded contents (``torch.load``), to avoid reading it twice.
+    """
+    import yaml
+
+    if isinstance(obj, dict) and isinstance(obj.get("config"), dict):
+        return obj["config"]
+    here = os.path.dirname(os.path.abspath(os.fspath(path)))
+    for cand in (os.path.join(here, "config.yaml"), os.path.join(os.path.dirname(here), "config.yaml")):
+        if os.path.isfile(cand):
+            with open(cand, encoding="utf-8") as fh:
+                return yaml.safe_load(fh)
+    return None
+
+
+def network_state(obj: Any) -> dict[str, Any]:
+    """The network's state dict from a loaded weights file: a checkpoint's task state (its
+    ``"model."`` entries, prefix removed) or an exported state dict as is."""
+    state = obj["model"] if isinstance(obj, dict) and isinstance(obj.get("model"), dict) else obj
+    if any(k.startswith("model.") for k in state):
+        state = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
+    return state

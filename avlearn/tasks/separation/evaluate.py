@@ -47,22 +47,22 @@ def load_separator(weights: str | os.PathLike, *, config: str | os.PathLike | No
         ValueError: the weights do not fit the recipe's model (keys named).
     """
     from avlearn.tasks.base import build_task
-    from avlearn.train.checkpoint import load_task_weights
+    from avlearn.train.checkpoint import load_task_weights, run_recipe
     from avlearn.train.config import config_from_dict, load_config
 
     path = os.fspath(weights)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: weights file not found")
     obj = torch.load(path, map_location="cpu", weights_only=True)
-    if config is None and isinstance(obj, dict) and isinstance(obj.get("config"), dict):
-        cfg = config_from_dict(obj["config"], source=path)
+    if config is not None:
+        if not os.path.isfile(config):
+            raise FileNotFoundError(f"{config}: recipe not found")
+        cfg = load_config(config)
     else:
-        here = os.path.dirname(os.path.abspath(path))
-        cands = [config] if config is not None else [os.path.join(here, "config.yaml"), os.path.join(os.path.dirname(here), "config.yaml")]
-        found = next((c for c in cands if c is not None and os.path.isfile(c)), None)
-        if found is None:
+        raw = run_recipe(path, obj)
+        if raw is None:
             raise FileNotFoundError(f"{path}: no recipe found (no config in the file, no config.yaml beside it); pass config=")
-        cfg = load_config(found)
+        cfg = config_from_dict(raw, source=path)
     cfg.model.weights = None  # the weights come from ``path``, not from the recipe's starting point
     task = build_task(cfg)
     if not isinstance(task, SeparationTask):
