@@ -9,8 +9,8 @@ to avlearn's model in torchvision's contiguous layout). Settings:
 * ``torchvision channels_last`` the same model and input in ``channels_last_3d``;
 * ``avlearn default``           ``create_model(name)`` as is (channels_last_3d built in);
 * ``avlearn default + bf16 autocast`` the same under ``torch.autocast("cpu", torch.bfloat16)``,
-  what the trainer's ``precision: bf16`` does (not bit-equal to fp32; fast on CPUs with
-  AVX512-BF16/AMX);
+  what the trainer's ``precision: bf16`` does, and ``precision: auto`` (the recipes' setting)
+  on CPUs with AVX512-BF16/AMX (not bit-equal to fp32; emulated, hence slow, elsewhere);
 * ``avlearn contiguous``        ``create_model(name, channels_last=False)``, torchvision's layout
   (``--contiguous``);
 * ``avlearn + compile``         ``torch.compile`` of the default model (``--compile``; slow to

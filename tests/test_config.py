@@ -46,7 +46,7 @@ def test_values_are_typed_and_converted(tmp_path):
         ("train", {"stepz": 3}, "train.stepz", "unknown key (known: steps, batch_size"),
         ("train", {"steps": "many"}, "train.steps", "expected int, got str 'many'"),
         ("train", {"steps": True}, "train.steps", "expected int, got bool True"),
-        ("train", {"precision": "fp8"}, "train.precision", "expected one of ['fp32', 'bf16', 'fp16']"),
+        ("train", {"precision": "fp8"}, "train.precision", "expected one of ['fp32', 'bf16', 'fp16', 'auto']"),
         ("optim", {"betas": [0.9]}, "optim.betas", "expected 2 items"),
         ("optim", {"lr": "fast"}, "optim.lr", "expected float"),
         ("task", {"name": "classification", "topk": ["one"]}, "task.topk[0]", "expected int"),

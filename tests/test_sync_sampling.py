@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from avlearn.tasks.sync_data import ShiftedPairDataset, cut_pair, sample_shift, shift_audio
+from avlearn.tasks.sync_data import FrozenPairDataset, ShiftedPairDataset, cut_pair, sample_shift, shift_audio
 
 FPS, SR = 16, 8000
 
@@ -117,3 +117,29 @@ def test_jitter_fits_tight_clips():
         a0 = s["start"] + s["jitter"]
         assert -1e-9 <= a0 <= 1.0 + 1e-9 and abs(s["jitter"]) <= 0.5 / FPS + 1e-12
         assert s["audio"].shape[-1] == SR and s["audio_shifted"].shape[-1] == SR
+
+
+def test_frozen_pairs_scored_with_a_longer_model_window():
+    """A model trained on 2 s windows scores a list of 1 s pairs on the 2 s window around each
+    pair, moved inside the clip; the pair's offset is kept exactly; rows that cannot fit are skipped."""
+    video, audio = _click_clip(seconds=3.0, click_at=1.5)
+    rows = [
+        {"path": "a.mp4", "start": 1.0, "duration": 1.0, "offset": 0.0},  # centred: [0.5, 2.5)
+        {"path": "a.mp4", "start": 2.0, "duration": 1.0, "offset": 0.0},  # centred 1.5 -> moved to 1.0
+        {"path": "a.mp4", "start": 1.5, "duration": 1.0, "offset": 0.5, "audio_start": 1.0},  # audio late by 0.5 s
+        {"path": "a.mp4", "start": 1.0, "duration": 1.0, "offset": 1.5, "audio_start": -0.5},  # no 2 s window fits
+    ]
+    ds = FrozenPairDataset(rows, fps=FPS, size=(4, 4), sample_rate=SR, clip_duration=2.0, cache=False)
+    ds.store = MemoryStore([(video, audio, "a.mp4")])
+    starts = [0.5, 1.0, 1.0]
+    for i, start in enumerate(starts):
+        s = ds[i]
+        assert s["video"].shape[1] == 2 * FPS and s["audio"].shape[-1] == 2 * SR
+        assert s["video"][0, 0, 0, 0] == pytest.approx(round(start * FPS) / 255.0)
+        audio_start = start - rows[i]["offset"]  # the pair's own shift, whatever the window
+        assert int(s["audio"].argmax()) == pytest.approx((1.5 - audio_start) * SR, abs=1)
+    assert [ds[i]["label"] for i in range(3)] == [1, 1, 0]
+    assert ds[3] is None
+    same = FrozenPairDataset(rows[:1], fps=FPS, size=(4, 4), sample_rate=SR, clip_duration=1.0, cache=False)
+    same.store = MemoryStore([(video, audio, "a.mp4")])
+    assert same[0]["video"][0, 0, 0, 0] == pytest.approx(FPS / 255.0)  # equal lengths: the row's own start

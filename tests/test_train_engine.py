@@ -26,7 +26,7 @@ from avlearn.train.config import ScheduleConfig, config_from_dict
 from avlearn.train.loader import ResumableBatchSampler, SeededDataset, build_loader
 from avlearn.train.log import read_metrics
 from avlearn.train.optim import lr_factor
-from avlearn.train.trainer import Trainer, fit
+from avlearn.train.trainer import Trainer, fit, resolve_precision
 
 TOY = "toy_engine_test"
 
@@ -193,7 +193,7 @@ def test_fit_learns_logs_and_skips_bad_samples(tmp_path):
     assert [r["step"] for r in read_metrics(tmp_path / "run" / "metrics.jsonl", "val")] == [15, 30]
     assert [s for s, _ in ckpt.list_checkpoints(tmp_path / "run" / "checkpoints")] == [20, 30]
     final = json.loads((tmp_path / "run" / "final_metrics.json").read_text())
-    assert final["step"] == 30 and set(final) == {"step", "val", "test"}
+    assert final["step"] == 30 and final["precision"] == "fp32" and set(final) == {"step", "precision", "val", "test"}
     assert (tmp_path / "run" / "config.yaml").is_file()
 
 
@@ -227,6 +227,25 @@ def test_mixed_precision_runs(tmp_path, precision):
     assert math.isfinite(res["val"]["loss"])
     rec = read_metrics(tmp_path / precision / "metrics.jsonl", "train")[-1]
     assert math.isfinite(rec["grad_norm"])
+
+
+def test_auto_precision_resolves_per_device(tmp_path, monkeypatch):
+    cpu, cuda = torch.device("cpu"), torch.device("cuda", 0)
+    assert [resolve_precision(p, cpu) for p in ("fp32", "bf16", "fp16")] == ["fp32", "bf16", "fp16"]
+    for native, want in ((True, "bf16"), (False, "fp32")):
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native, raising=False)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+        assert resolve_precision("auto", cpu) == want
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: native)
+        assert resolve_precision("auto", cuda) == want
+        trainer = Trainer(toy_config(tmp_path / "probe", precision="auto"))
+        with trainer._autocast():
+            assert torch.is_autocast_enabled("cpu") == native
+            assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == (torch.bfloat16 if native else torch.float32)
+        trainer.close()
+        res = fit(toy_config(tmp_path / want, steps=2, precision="auto", final_eval=["val"]))
+        assert json.loads((tmp_path / want / "final_metrics.json").read_text())["precision"] == want
+        assert math.isfinite(res["val"]["loss"])
 
 
 def test_incompatible_checkpoint_names_keys(tmp_path):

@@ -287,14 +287,29 @@ class FrozenPairDataset(Dataset):
         row = self.rows[index]
         return row, self.store.get(self._clip_index[row["path"]])
 
+    def window_start(self, row: dict[str, Any], shift: float, length: float) -> float | None:
+        """Start of the model's window for a row: the row's own start when the lengths agree, else
+        the ``clip_duration`` window centred on the row's window, moved (by whole frames) to keep
+        the video and the shifted audio inside the clip (a model trained on 2 s windows scored on
+        a list of 1 s pairs sees each pair with its context); None when no such window fits (the
+        evaluation skips and counts the row)."""
+        start, fps = row["start"], self.store.fps
+        if abs(row.get("duration", self.clip_duration) - self.clip_duration) < 1e-6:
+            return start
+        centred = start + (row["duration"] - self.clip_duration) / 2
+        lo, hi = max(0.0, -shift), length - self.clip_duration - max(0.0, shift)
+        frames = math.ceil(lo * fps - 1e-6), math.floor(hi * fps + 1e-6)
+        return min(max(round(centred * fps), frames[0]), frames[1]) / fps if frames[0] <= frames[1] else None
+
     def __getitem__(self, index: int) -> dict[str, Any] | None:
         row, clip = self.row_clip(index)
         if clip is None:
             return None
         video, audio, path = clip
         shift = row.get("audio_start", row["start"] - row["offset"]) - row["start"]  # = -offset
-        v, a = cut_pair(
-            video, audio, fps=self.store.fps, sample_rate=self.store.sample_rate,
-            start=row["start"], duration=self.clip_duration, shift=shift,
-        )
+        fps, sr = self.store.fps, self.store.sample_rate
+        start = self.window_start(row, shift, min(video.shape[1] / fps, audio.shape[-1] / sr))
+        if start is None:
+            return None
+        v, a = cut_pair(video, audio, fps=fps, sample_rate=sr, start=start, duration=self.clip_duration, shift=shift)
         return {"video": _to_float(v), "audio": a, "label": int(row["offset"] == 0.0), "offset": row["offset"], "index": index, "path": path}

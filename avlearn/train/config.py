@@ -120,7 +120,9 @@ class TrainConfig:
         eval_batch_size: clips per evaluation batch per process (default ``batch_size``).
         grad_accum: micro-batches accumulated per optimizer step.
         clip_grad: max global gradient norm (0 disables clipping).
-        precision: ``fp32``, ``bf16`` (autocast) or ``fp16`` (autocast + GradScaler).
+        precision: ``fp32``, ``bf16`` (autocast), ``fp16`` (autocast + GradScaler) or ``auto``
+            (bf16 where the device computes it natively, else fp32; see
+            :func:`avlearn.train.trainer.resolve_precision`).
         log_every: optimizer steps between training-log lines.
         ckpt_every: optimizer steps between checkpoints (0: only at the end).
         keep_ckpts: how many of the newest checkpoints to keep.
@@ -140,7 +142,7 @@ class TrainConfig:
     eval_batch_size: int | None = None
     grad_accum: int = 1
     clip_grad: float = 0.0
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    precision: Literal["fp32", "bf16", "fp16", "auto"] = "fp32"
     log_every: int = 10
     ckpt_every: int = 0
     keep_ckpts: int = 3
