@@ -83,3 +83,20 @@ def test_long_files_are_read_in_chunks_with_the_same_result(tiny):
     pieces = estimate_offset(model, media, 0.25, **opts, chunk=0.5)  # 3 reads of the 2 s file
     assert whole[0] == pytest.approx(pieces[0]) and whole[1] == pytest.approx(pieces[1])
     assert all(a == pytest.approx(b, abs=1e-5) for a, b in zip(whole[2].values(), pieces[2].values()))
+
+
+def test_window_option_scores_files_shorter_than_the_trained_window(tiny, capsys, tmp_path):
+    media, weights = tiny  # a 2 s file
+    long_run = tmp_path / "long"
+    long_run.mkdir()
+    (long_run / "weights.pt").write_bytes(open(weights, "rb").read())
+    cfg = {"model": {"name": "multisensory_small", "kwargs": {}},
+           "data": {"fps": 16, "size": [32, 32], "sample_rate": 16000, "clip_duration": 4.0}}
+    (long_run / "config.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["sync", media, "--weights", str(long_run / "weights.pt")]) == 1
+    err = capsys.readouterr().err
+    assert "shorter than the 4.0 s sync window" in err and "--window" in err
+    assert main(["sync", media, "--weights", str(long_run / "weights.pt"), "--window", "1.0", "--max-offset", "0.25",
+                 "--hop", "0.5", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["scores"]) == 9
+    assert main(["sync", media, "--weights", str(long_run / "weights.pt"), "--window", "0"]) == 2

@@ -31,6 +31,11 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--max-offset", type=float, default=1.0, help="largest |offset| searched, seconds (default 1.0)")
     p.add_argument("--step", type=float, default=None, help="shift grid step, seconds (default one video frame)")
     p.add_argument("--hop", type=float, default=0.25, help="seconds between scored video windows (default 0.25)")
+    p.add_argument(
+        "--window", type=float, default=None,
+        help="seconds per scored window (default: the length the network was trained on; the networks are fully "
+        "convolutional, so a shorter window scores clips shorter than that, less reliably)",
+    )
     p.add_argument("--eval-list", default=None, help="evaluate on a frozen sync list (JSONL: clip, offset) instead of FILE")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
@@ -50,11 +55,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"avlearn sync: {exc}", file=sys.stderr)
         return 2
     opts = dict(fps=data["fps"], size=tuple(data["size"]), sample_rate=data["sample_rate"])
+    window = data["clip_duration"] if args.window is None else args.window
+    if window <= 0:
+        print(f"avlearn sync: --window must be positive, got {window}", file=sys.stderr)
+        return 2
     if args.eval_list:
         from avlearn.tasks.sync_data import load_sync_list
 
         res = evaluate_offsets(
-            model, load_sync_list(args.eval_list), window=data["clip_duration"], max_offset=args.max_offset,
+            model, load_sync_list(args.eval_list), window=window, max_offset=args.max_offset,
             hop=args.hop, progress=not args.json, **opts,
         )
         if args.json:
@@ -70,10 +79,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
     try:
         offset, confidence, scores = estimate_offset(
-            model, args.file, args.max_offset, args.step, window=data["clip_duration"], hop=args.hop, **opts
+            model, args.file, args.max_offset, args.step, window=window, hop=args.hop, **opts
         )
     except (MediaError, ValueError) as exc:
-        print(f"avlearn sync: {exc}", file=sys.stderr)
+        hint = " (--window sets a shorter one)" if "shorter than" in str(exc) else ""
+        print(f"avlearn sync: {exc}{hint}", file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps({
