@@ -24,12 +24,18 @@ The visual tower is a small 3D CNN that keeps the frame rate (one (3, 3, 3) conv
 each location a little temporal context; all others are per frame), so a clip gets one map per
 frame. The audio tower is the zoo's log-mel ResNet (:class:`~avlearn.models._resnet2d.ResNet2d`).
 
+The scoring (calibration, pooling, heatmaps) lives in :class:`AttentionScoring`, so other
+towers can share it: :mod:`avlearn.models.av.attention_loc_sync` puts the towers of the
+multisensory sync network under it (``attention_loc_sync_small``).
+
 The network is not registered in the model zoo (its output is a map, not class logits); build
-it with :func:`create_attention_model` (``attention_loc_small`` or ``attention_loc``).
+it with :func:`create_attention_model` (``attention_loc_small``, ``attention_loc`` or
+``attention_loc_sync_small``).
 """
 
 from __future__ import annotations
 
+import abc
 import math
 import os
 from typing import Callable, Sequence
@@ -43,8 +49,10 @@ from torch import Tensor, nn
 from avlearn.models._registry import load_weights
 from avlearn.models._resnet2d import ResNet2d
 from avlearn.models.av._towers import ConvBNAct, ResBlock
+from avlearn.models.av.sync_towers import load_towers
 
 __all__ = [
+    "AttentionScoring",
     "AttentionLocNet",
     "upsample_aligned",
     "attention_loc_small",
@@ -85,91 +93,37 @@ def upsample_aligned(maps: Tensor, size: tuple[int, int], reduction: float, *, s
     return out.view(b, t, *size)
 
 
-class AttentionLocNet(nn.Module):
-    """Visual grid x audio embedding similarity (AVOL-Net / Senocak et al. attention).
+class AttentionScoring(nn.Module, abc.ABC):
+    """The attention scoring shared by the towers: calibrated cosine maps, pooling, heatmaps.
+
+    Subclasses provide :meth:`embed_video` (unit-length (B, D, T, h, w) grids), :meth:`embed_audio`
+    (unit-length (B, D) embeddings) and set :attr:`reduction`.
 
     Args:
-        in_channels: video channels.
-        audio_channels: waveform channels (averaged to mono before the spectrogram).
-        sample_rate: audio rate the spectrogram assumes.
-        n_mels: mel bands.
-        hop_ms: spectrogram hop in milliseconds (25 ms windows).
-        embed_dim: D, the width of the shared embedding space.
-        video_widths: channels of the four visual layers (stem, temporal conv, two residual blocks).
-        video_strides: spatial stride of each of the four layers (their product is the map's reduction).
-        temporal_kernel: temporal extent of the second visual layer (1 makes the tower 2D per frame).
-        audio_widths: channels of the audio ResNet's stages.
-        audio_depths: basic blocks per audio stage.
         init_scale: initial calibration scale of the cosine similarity.
         init_bias: initial calibration bias.
         pool_fraction: 0 pools each frame's map by its maximum (AVOL's multiple-instance rule);
             a fraction in (0, 1] averages the top ``ceil(fraction * h * w)`` locations instead, so
             an object-sized region, not one location, has to match the sound.
-
-    Attributes:
-        reduction: spatial reduction of the map (input H / map H).
     """
 
-    def __init__(
-        self,
-        *,
-        in_channels: int = 3,
-        audio_channels: int = 1,
-        sample_rate: int = 16000,
-        n_mels: int = 40,
-        hop_ms: float = 20.0,
-        embed_dim: int = 32,
-        video_widths: Sequence[int] = (16, 32, 32, 32),
-        video_strides: Sequence[int] = (2, 2, 1, 1),
-        temporal_kernel: int = 3,
-        audio_widths: Sequence[int] = (16, 32, 64),
-        audio_depths: Sequence[int] = (1, 1, 1),
-        init_scale: float = 5.0,
-        init_bias: float = 0.0,
-        pool_fraction: float = 0.0,
-    ):
+    reduction: float = 1.0
+
+    def __init__(self, *, init_scale: float = 5.0, init_bias: float = 0.0, pool_fraction: float = 0.0):
         super().__init__()
-        if len(video_widths) != 4 or len(video_strides) != 4:
-            raise ValueError(f"video_widths and video_strides need 4 entries, got {video_widths}, {video_strides}")
-        w, s = tuple(video_widths), tuple(video_strides)
-        self.stem = nn.Sequential(  # per frame (2D): frames folded into the batch
-            ConvBNAct(in_channels, w[0], 5, s[0], dims=2),
-            ConvBNAct(w[0], w[1], 3, s[1], dims=2),
-        )
-        self.temporal = ConvBNAct(w[1], w[1], (temporal_kernel, 1, 1), dims=3)  # across frames, per location
-        self.blocks = nn.Sequential(ResBlock(w[1], w[2], 3, s[2], dims=2), ResBlock(w[2], w[3], 3, s[3], dims=2))
-        self.video_proj = nn.Conv2d(w[3], embed_dim, 1)
-        self.melspec = torchaudio.transforms.MelSpectrogram(
-            sample_rate=sample_rate, n_fft=int(round(sample_rate * 0.025)),
-            hop_length=int(round(sample_rate * hop_ms / 1000)), n_mels=n_mels,
-        )
-        self.audio_tower = ResNet2d(
-            num_classes=0, in_channels=1, widths=tuple(audio_widths), depths=tuple(audio_depths), stem="small"
-        )
-        self.audio_proj = nn.Linear(2 * self.audio_tower.num_features, embed_dim)
         self.logit_scale = nn.Parameter(torch.tensor(float(init_scale)))
         self.logit_bias = nn.Parameter(torch.tensor(float(init_bias)))
         if not 0.0 <= pool_fraction <= 1.0:
             raise ValueError(f"pool_fraction must lie in [0, 1], got {pool_fraction}")
-        self.embed_dim, self.audio_channels, self.pool_fraction = embed_dim, audio_channels, pool_fraction
-        self.reduction = s[0] * s[1] * s[2] * s[3]
+        self.pool_fraction = pool_fraction
 
+    @abc.abstractmethod
     def embed_video(self, video: Tensor) -> Tensor:
-        """Unit-length visual grid (B, D, T, H/r, W/r) from frames (B, 3, T, H, W)."""
-        b, t = video.shape[0], video.shape[2]
-        x = self.stem(rearrange(video, "b c t h w -> (b t) c h w"))  # (BT, C1, H/r1, W/r1)
-        x = rearrange(x, "(b t) c h w -> b c t h w", b=b, t=t)
-        x = x + self.temporal(x)  # (B, C1, T, H/r1, W/r1): each location sees its neighbouring frames
-        x = self.blocks(rearrange(x, "b c t h w -> (b t) c h w"))  # (BT, C, H/r, W/r)
-        v = F.normalize(self.video_proj(x), dim=1)  # (BT, D, H/r, W/r)
-        return rearrange(v, "(b t) d h w -> b d t h w", b=b, t=t)
+        """Unit-length visual grid (B, D, T, h, w) from frames (B, 3, T, H, W)."""
 
+    @abc.abstractmethod
     def embed_audio(self, audio: Tensor) -> Tensor:
         """Unit-length audio embedding (B, D) from a waveform (B, C, N)."""
-        spec = torch.log(self.melspec(audio.mean(dim=1, keepdim=True)) + 1e-6)  # (B, 1, n_mels, frames)
-        a = self.audio_tower.forward_features(spec).mean(dim=2)  # (B, C, frames')
-        pooled = torch.cat([a.mean(dim=2), a.amax(dim=2)], dim=1)  # (B, 2C): sustained and brief sounds
-        return F.normalize(self.audio_proj(pooled), dim=1)  # (B, D)
 
     def calibrate(self, cosine: Tensor) -> Tensor:
         """Cosine similarities -> logits with the learned scale and bias (AVOL's calibration)."""
@@ -216,6 +170,85 @@ class AttentionLocNet(nn.Module):
         return self.pool(self.logit_maps(vis, aud))[:, None]  # (B, 1)
 
 
+class AttentionLocNet(AttentionScoring):
+    """Visual grid x audio embedding similarity (AVOL-Net / Senocak et al. attention).
+
+    Args:
+        in_channels: video channels.
+        audio_channels: waveform channels (averaged to mono before the spectrogram).
+        sample_rate: audio rate the spectrogram assumes.
+        n_mels: mel bands.
+        hop_ms: spectrogram hop in milliseconds (25 ms windows).
+        embed_dim: D, the width of the shared embedding space.
+        video_widths: channels of the four visual layers (stem, temporal conv, two residual blocks).
+        video_strides: spatial stride of each of the four layers (their product is the map's reduction).
+        temporal_kernel: temporal extent of the second visual layer (1 makes the tower 2D per frame).
+        audio_widths: channels of the audio ResNet's stages.
+        audio_depths: basic blocks per audio stage.
+        init_scale, init_bias, pool_fraction: the scoring's (:class:`AttentionScoring`).
+
+    Attributes:
+        reduction: spatial reduction of the map (input H / map H).
+    """
+
+    def __init__(
+        self,
+        *,
+        in_channels: int = 3,
+        audio_channels: int = 1,
+        sample_rate: int = 16000,
+        n_mels: int = 40,
+        hop_ms: float = 20.0,
+        embed_dim: int = 32,
+        video_widths: Sequence[int] = (16, 32, 32, 32),
+        video_strides: Sequence[int] = (2, 2, 1, 1),
+        temporal_kernel: int = 3,
+        audio_widths: Sequence[int] = (16, 32, 64),
+        audio_depths: Sequence[int] = (1, 1, 1),
+        init_scale: float = 5.0,
+        init_bias: float = 0.0,
+        pool_fraction: float = 0.0,
+    ):
+        super().__init__(init_scale=init_scale, init_bias=init_bias, pool_fraction=pool_fraction)
+        if len(video_widths) != 4 or len(video_strides) != 4:
+            raise ValueError(f"video_widths and video_strides need 4 entries, got {video_widths}, {video_strides}")
+        w, s = tuple(video_widths), tuple(video_strides)
+        self.stem = nn.Sequential(  # per frame (2D): frames folded into the batch
+            ConvBNAct(in_channels, w[0], 5, s[0], dims=2),
+            ConvBNAct(w[0], w[1], 3, s[1], dims=2),
+        )
+        self.temporal = ConvBNAct(w[1], w[1], (temporal_kernel, 1, 1), dims=3)  # across frames, per location
+        self.blocks = nn.Sequential(ResBlock(w[1], w[2], 3, s[2], dims=2), ResBlock(w[2], w[3], 3, s[3], dims=2))
+        self.video_proj = nn.Conv2d(w[3], embed_dim, 1)
+        self.melspec = torchaudio.transforms.MelSpectrogram(
+            sample_rate=sample_rate, n_fft=int(round(sample_rate * 0.025)),
+            hop_length=int(round(sample_rate * hop_ms / 1000)), n_mels=n_mels,
+        )
+        self.audio_tower = ResNet2d(
+            num_classes=0, in_channels=1, widths=tuple(audio_widths), depths=tuple(audio_depths), stem="small"
+        )
+        self.audio_proj = nn.Linear(2 * self.audio_tower.num_features, embed_dim)
+        self.embed_dim, self.audio_channels = embed_dim, audio_channels
+        self.reduction = s[0] * s[1] * s[2] * s[3]
+
+    def embed_video(self, video: Tensor) -> Tensor:
+        """Unit-length visual grid (B, D, T, H/r, W/r) from frames (B, 3, T, H, W)."""
+        b, t = video.shape[0], video.shape[2]
+        x = self.stem(rearrange(video, "b c t h w -> (b t) c h w"))  # (BT, C1, H/r1, W/r1)
+        x = rearrange(x, "(b t) c h w -> b c t h w", b=b, t=t)
+        x = x + self.temporal(x)  # (B, C1, T, H/r1, W/r1): each location sees its neighbouring frames
+        x = self.blocks(rearrange(x, "b c t h w -> (b t) c h w"))  # (BT, C, H/r, W/r)
+        v = F.normalize(self.video_proj(x), dim=1)  # (BT, D, H/r, W/r)
+        return rearrange(v, "(b t) d h w -> b d t h w", b=b, t=t)
+
+    def embed_audio(self, audio: Tensor) -> Tensor:
+        """Unit-length audio embedding (B, D) from a waveform (B, C, N)."""
+        spec = torch.log(self.melspec(audio.mean(dim=1, keepdim=True)) + 1e-6)  # (B, 1, n_mels, frames)
+        a = self.audio_tower.forward_features(spec).mean(dim=2)  # (B, C, frames')
+        pooled = torch.cat([a.mean(dim=2), a.amax(dim=2)], dim=1)  # (B, 2C): sustained and brief sounds
+        return F.normalize(self.audio_proj(pooled), dim=1)  # (B, D)
+
+
 def attention_loc_small(**kwargs) -> AttentionLocNet:
     """CPU-sized: 64x64 frames -> 16x16 maps, D = 32, 40-band log-mel, clip scores from the top
     5% of each frame's locations; trains in minutes."""
@@ -232,7 +265,7 @@ def attention_loc(**kwargs) -> AttentionLocNet:
 
 
 #: Builders of the attention networks, by name (the ``model.name`` of localization recipes).
-ATTENTION_MODELS: dict[str, Callable[..., AttentionLocNet]] = {
+ATTENTION_MODELS: dict[str, Callable[..., AttentionScoring]] = {
     "attention_loc_small": attention_loc_small,
     "attention_loc": attention_loc,
 }
@@ -240,22 +273,34 @@ ATTENTION_MODELS: dict[str, Callable[..., AttentionLocNet]] = {
 
 def create_attention_model(
     name: str, *, weights: str | os.PathLike | dict | None = None, strict: bool = True, **kwargs
-) -> AttentionLocNet:
+) -> AttentionScoring:
     """Build an attention network by name and optionally load local weights.
 
     Args:
         name: a key of :data:`ATTENTION_MODELS`.
-        weights: a local state dict file (a localization run's ``weights.pt``) or a dict.
+        weights: a local state dict file (a localization run's ``weights.pt``) or a dict; for a
+            network with ``pretrained`` towers (``attention_loc_sync_small``) and ``strict=False``,
+            a sync run's ``weights.pt`` whose towers start the network
+            (:func:`~avlearn.models.av.sync_towers.load_towers`: every tower tensor required,
+            the rest of the file skipped and reported).
         strict: require an exact key match when loading.
         **kwargs: builder arguments.
 
     Raises:
         KeyError: an unknown name.
-        FileNotFoundError, ValueError: from :func:`avlearn.models.load_weights`.
+        FileNotFoundError, ValueError: from :func:`avlearn.models.load_weights`;
+            :class:`~avlearn.models.av.sync_towers.TowerWeightsError` for a file without the towers.
     """
     if name not in ATTENTION_MODELS:
         raise KeyError(f"unknown attention model {name!r} (known: {sorted(ATTENTION_MODELS)})")
     model = ATTENTION_MODELS[name](**kwargs)
-    if weights is not None:
+    towers = getattr(model, "pretrained", None)
+    if weights is not None and towers and not strict:
+        load_towers(model, weights, towers)
+    elif weights is not None:
         load_weights(model, weights, strict=strict)
     return model
+
+
+# Last: the sync-tower network imports this module and registers itself in ATTENTION_MODELS.
+from avlearn.models.av import attention_loc_sync as _attention_loc_sync

@@ -13,7 +13,12 @@ Sec. 3.2-3.3 of the paper and its released code:
   :mod:`avlearn.tasks.separation.masks`, over the warped spectrogram.
 
 The audio network runs once per mixture; only the K-dimensional visual vector differs per
-source, so separating N sources costs one U-Net pass. ``model.conditioning: bottleneck``
+source, so separating N sources costs one U-Net pass. ``model.visual: sync_tower`` swaps the
+frame CNN for the video tower of the multisensory sync network (Owens & Efros, ECCV 2018,
+Sec. 6: sync features as the start of separation; :class:`~avlearn.tasks.separation.visual.
+SyncTowerEncoder`), started from ``model.visual_weights`` (a sync run's ``weights.pt``). The
+audio U-Net keeps its own start: the sync net's audio tower is a 1D network on the waveform and
+has no place in a U-Net over the mixture's spectrogram. ``model.conditioning: bottleneck``
 replaces the synthesizer by the conditioning of Co-Separation / VisualVoice (Gao & Grauman
 ICCV 2019, Sec. 3.2): the K visual features are tiled and concatenated at the U-Net
 bottleneck, and the decoder (run once per source on the shared encoder features) outputs that
@@ -31,13 +36,24 @@ from torch import Tensor, nn
 from avlearn.models.av.unet import unet_small
 from avlearn.tasks.base import register_task
 from avlearn.tasks.separation.data import SeparationData, build_separation_datasets
-from avlearn.tasks.separation.task import SeparationConfig, SeparationTask, SeparatorModel, build_separator
-from avlearn.tasks.separation.visual import FrameEncoder, encode_sources
+from avlearn.tasks.separation.task import (
+    SeparationConfig,
+    SeparationTask,
+    SeparatorModel,
+    build_separator,
+)
+from avlearn.tasks.separation.visual import (
+    FrameEncoder,
+    SyncTowerEncoder,
+    encode_sources,
+)
 
-__all__ = ["SoundOfPixelsNet", "SoundOfPixelsTask", "SoPConfig", "build_sop", "CONDITIONINGS"]
+__all__ = ["SoundOfPixelsNet", "SoundOfPixelsTask", "SoPConfig", "SoPModel", "build_sop", "CONDITIONINGS", "VISUALS"]
 
 #: How the visual features reach the masks: SoP's synthesizer, or concatenation at the bottleneck.
 CONDITIONINGS = ("synthesizer", "bottleneck")
+#: Visual encoders: SoP's per-frame CNN, or the sync network's 3D video tower.
+VISUALS = ("frames", "sync_tower")
 #: Mask logit of padded sources in ``bottleneck`` mode (sigmoid 0).
 _PAD_LOGIT = -1e4
 
@@ -51,19 +67,25 @@ class SoundOfPixelsNet(nn.Module):
         unet_channels: first-level U-Net channels (SoP 64).
         visual_width: first-stage channels of the frame encoder.
         conditioning: ``synthesizer`` (SoP) or ``bottleneck`` (see the module docstring).
+        visual: ``frames`` (:class:`FrameEncoder`) or ``sync_tower`` (:class:`SyncTowerEncoder`).
     """
 
     def __init__(self, *, sound_channels: int = 16, unet_levels: int = 5, unet_channels: int = 16, visual_width: int = 16,
-                 conditioning: Literal["synthesizer", "bottleneck"] = "synthesizer"):
+                 conditioning: Literal["synthesizer", "bottleneck"] = "synthesizer",
+                 visual: Literal["frames", "sync_tower"] = "frames"):
         super().__init__()
         if conditioning not in CONDITIONINGS:
             raise ValueError(f"SoundOfPixelsNet: conditioning must be one of {CONDITIONINGS}, got {conditioning!r}")
+        if visual not in VISUALS:
+            raise ValueError(f"SoundOfPixelsNet: visual must be one of {VISUALS}, got {visual!r}")
         k = sound_channels
         self.conditioning = conditioning
         bottleneck = conditioning == "bottleneck"
         self.audio = unet_small(in_channels=1, out_channels=1 if bottleneck else k, levels=unet_levels,
                                 base_channels=unet_channels, cond_channels=k if bottleneck else 0)
-        self.visual = FrameEncoder(width=visual_width, out_channels=k)
+        self.visual: FrameEncoder | SyncTowerEncoder = (
+            SyncTowerEncoder(out_channels=k) if visual == "sync_tower" else FrameEncoder(width=visual_width, out_channels=k)
+        )
         if not bottleneck:
             self.weight = nn.Parameter(torch.ones(k))  # w_k of the synthesizer
             self.bias = nn.Parameter(torch.zeros(1))  # b
@@ -78,9 +100,8 @@ class SoundOfPixelsNet(nn.Module):
         if regions is None:
             return torch.sigmoid(encode_sources(self.visual, frames, valid))  # (B, S, K)
         x = frames[valid]  # (M, 3, F, H, W)
-        m, _, f = x.shape[:3]
-        maps = self.visual.forward_map(x.transpose(1, 2).flatten(0, 1))  # (M*F, K, h, w)
-        maps = maps.view(m, f, *maps.shape[1:])  # (M, F, K, h, w)
+        m = x.shape[0]
+        maps = self.visual.frame_maps(x)  # (M, F, K, h, w)
         h, w = maps.shape[-2:]
         r = regions[valid].to(maps.dtype)  # (M, 4)
         ys = (torch.arange(h, device=maps.device) + 0.5) / h
@@ -115,22 +136,49 @@ class SoPConfig(SeparationConfig):
     name: str = "sop"
 
 
+@dataclass
+class SoPModel(SeparatorModel):
+    """Model section of ``sop`` (see :class:`SeparatorModel`).
+
+    Attributes:
+        visual: ``frames`` (SoP's frame CNN) or ``sync_tower`` (the sync net's video tower).
+        visual_weights: a sync run's ``weights.pt`` to start the ``sync_tower`` from (null:
+            random init). Loaded before ``weights``, which (a whole separator) overrides it.
+    """
+
+    visual: Literal["frames", "sync_tower"] = "frames"
+    visual_weights: str | None = None
+
+
 class SoundOfPixelsTask(SeparationTask):
     """Sound of Pixels: masks ``sigmoid(synthesizer)`` from frames (batch key ``"frames"``; an
     optional ``"regions"`` (B, S, 4) pools the visual features inside boxes, for files with
     several objects in one frame)."""
 
-    def __init__(self, cfg: SeparationConfig, model: SeparatorModel):
+    def __init__(self, cfg: SeparationConfig, model: SoPModel):
         super().__init__(cfg)
         self.net = SoundOfPixelsNet(sound_channels=model.sound_channels, unet_levels=model.unet_levels,
                                     unet_channels=model.unet_channels, visual_width=model.visual_width,
-                                    conditioning=model.conditioning)
+                                    conditioning=model.conditioning, visual=model.visual)
 
     def predict(self, net_input: Tensor, batch: dict[str, Any]) -> Tensor:
         return torch.sigmoid(self.net(net_input, batch["frames"], batch["valid"], batch.get("regions")))  # (B, S, R, T)
 
 
-@register_task("sop", config=SoPConfig, model=SeparatorModel, data=SeparationData, datasets=build_separation_datasets)
+def _sop_task(task_cfg: SoPConfig, model: SoPModel) -> SoundOfPixelsTask:
+    """The task, its sync tower started from ``model.visual_weights`` when given."""
+    task = SoundOfPixelsTask(task_cfg, model)
+    if model.visual_weights:
+        if not isinstance(task.net.visual, SyncTowerEncoder):
+            from avlearn.train.config import ConfigError
+
+            raise ConfigError("task sop", "model.visual_weights", f"needs model.visual: sync_tower, got {model.visual!r}")
+        task.net.visual.load_sync_weights(model.visual_weights)
+    return task
+
+
+@register_task("sop", config=SoPConfig, model=SoPModel, data=SeparationData, datasets=build_separation_datasets)
 def build_sop(cfg) -> SoundOfPixelsTask:
-    """Build :class:`SoundOfPixelsTask` from a validated recipe (``weights`` loaded if given)."""
-    return build_separator(SoundOfPixelsTask, cfg, visual="frames")
+    """Build :class:`SoundOfPixelsTask` from a validated recipe (``visual_weights``, then ``weights``
+    loaded if given)."""
+    return build_separator(_sop_task, cfg, visual="frames")

@@ -10,14 +10,25 @@ Trained from scratch on CPU here, the ResNet-18 is replaced by :class:`FrameEnco
 stack of 3x3 stride-2 convolutions (BatchNorm, ReLU) ending in a 1x1 projection, with the same
 pooling rules: max over space, then max over frames. :func:`encode_sources` runs an encoder
 on the valid sources of a padded batch only.
+
+:class:`SyncTowerEncoder` is the alternative start of Owens & Efros (ECCV 2018, Sec. 6: the
+self-supervised sync features as the start of separation): the video tower of the
+``multisensory_small`` sync network (:mod:`avlearn.models.av.sync_towers`, 3D convolutions over
+consecutive frames at the sync net's 16 fps, made dense to reduction 4) and a 1x1x1
+projection to K, with the same max pooling over space and frames; its tower loads from a sync
+run's ``weights.pt`` (``model.visual: sync_tower``, ``model.visual_weights``).
 """
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import Tensor, nn
 
-__all__ = ["FrameEncoder", "encode_sources"]
+from avlearn.models.av.sync_towers import load_towers, sync_video_tower
+
+__all__ = ["FrameEncoder", "SyncTowerEncoder", "encode_sources"]
 
 
 class FrameEncoder(nn.Module):
@@ -46,14 +57,56 @@ class FrameEncoder(nn.Module):
         """(B, C, H, W) -> (B, out_channels, H / 2^stages, W / 2^stages)."""
         return self.proj(self.body(x))
 
+    def frame_maps(self, x: Tensor) -> Tensor:
+        """(B, C, F, H, W) frames -> (B, F, out_channels, h, w), each frame on its own."""
+        b, f = x.shape[0], x.shape[2]
+        maps = self.forward_map(x.transpose(1, 2).flatten(0, 1))  # (B*F, K, h, w)
+        return maps.view(b, f, *maps.shape[1:])
+
     def forward(self, x: Tensor) -> Tensor:
         """(B, C, H, W) or (B, C, F, H, W) frames -> (B, out_channels): max over space, then frames."""
         if x.dim() == 4:
             return self.forward_map(x).amax(dim=(-2, -1))  # (B, K)
-        b, c, f, h, w = x.shape
-        frames = x.transpose(1, 2).reshape(b * f, c, h, w)  # (B*F, C, H, W)
-        feats = self.forward_map(frames).amax(dim=(-2, -1))  # (B*F, K) spatial max pool
-        return feats.view(b, f, -1).amax(dim=1)  # (B, K) temporal max pool
+        return self.frame_maps(x).amax(dim=(-2, -1)).amax(dim=1)  # (B, K): space, then frames
+
+
+class SyncTowerEncoder(nn.Module):
+    """The sync network's video tower as the visual encoder: consecutive frames to K features.
+
+    Args:
+        out_channels: K.
+        dense: the tower at reduction 4 (:func:`~avlearn.models.av.sync_towers.densify`), else 8.
+
+    The tower's 5-frame temporal kernel was trained on consecutive frames at 16 fps: feed
+    every frame of the window (``data.num_frames`` at least the window's frame count) at the
+    sync run's frame size (32 px for ``recipes/sync_multisensory.yaml``).
+
+    Attributes:
+        pretrained: sync-run prefix -> this module's prefix, for
+            :func:`~avlearn.models.av.sync_towers.load_towers`.
+    """
+
+    pretrained: ClassVar[dict[str, str]] = {"video_tower.": "tower."}
+
+    def __init__(self, *, out_channels: int = 32, dense: bool = True):
+        super().__init__()
+        self.tower = sync_video_tower(dense=dense)
+        self.proj = nn.Conv3d(self.tower.out_channels, out_channels, 1)
+        self.out_channels = out_channels
+
+    def load_sync_weights(self, weights) -> dict[str, list[str]]:
+        """Start the tower from a sync run's ``weights.pt`` (see :func:`load_towers`)."""
+        return load_towers(self, weights, self.pretrained)
+
+    def frame_maps(self, x: Tensor) -> Tensor:
+        """(B, 3, F, H, W) consecutive frames -> (B, F, out_channels, H / r, W / r)."""
+        return self.proj(self.tower(x)).transpose(1, 2)  # (B, F, K, h, w)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(B, 3, F, H, W) -> (B, out_channels): max over space, then frames."""
+        if x.dim() != 5:
+            raise ValueError(f"SyncTowerEncoder needs (B, 3, F, H, W) frames, got shape {tuple(x.shape)}")
+        return self.frame_maps(x).amax(dim=(-2, -1)).amax(dim=1)  # (B, K)
 
 
 def encode_sources(encoder: nn.Module, x: Tensor, valid: Tensor) -> Tensor:
