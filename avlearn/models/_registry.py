@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import pickle
 from dataclasses import dataclass
 from typing import Callable
 
@@ -114,6 +115,30 @@ def _unwrap_state_dict(obj) -> dict[str, torch.Tensor]:
     raise ValueError("no state dict found (expected a tensor dict or one under 'model'/'state_dict')")
 
 
+def read_state_dict(weights: str | os.PathLike | dict) -> tuple[str, dict[str, torch.Tensor]]:
+    """``(name, state dict)`` of a local weights file (``torch.load(weights_only=True)``; an avlearn
+    checkpoint's ``"model"`` or a plain tensor dict, DDP / compile prefixes stripped) or of a dict.
+
+    Raises:
+        FileNotFoundError: the path does not exist.
+        ValueError: the file is not a torch file, or holds no state dict (the message names it).
+    """
+    if not isinstance(weights, (str, os.PathLike)):
+        path, obj = "<state dict>", weights
+    else:
+        path = os.fspath(weights)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"{path}: weights file not found")
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:  # not a torch file at all
+            raise ValueError(f"{path}: not a torch weights file ({type(exc).__name__}: {exc})") from None
+    try:
+        return path, _unwrap_state_dict(obj)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+
+
 def load_weights(model: nn.Module, weights: str | os.PathLike | dict, *, strict: bool = True) -> nn.Module:
     """Load a local checkpoint or state dict into ``model``.
 
@@ -125,14 +150,7 @@ def load_weights(model: nn.Module, weights: str | os.PathLike | dict, *, strict:
         ValueError: shapes or keys do not match; the message names the missing and
             unexpected keys.
     """
-    if isinstance(weights, (str, os.PathLike)):
-        path = os.fspath(weights)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"{path}: weights file not found")
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    else:
-        path, obj = "<state dict>", weights
-    state = _unwrap_state_dict(obj)
+    path, state = read_state_dict(weights)
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]

@@ -27,13 +27,11 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
 from collections.abc import Mapping
 
-import torch
 from torch import Tensor, nn
 
-from avlearn.models._registry import _unwrap_state_dict
+from avlearn.models._registry import read_state_dict
 from avlearn.models.audio.waveform import WaveformNet
 from avlearn.models.av._towers import VideoTower
 from avlearn.models.av.multisensory import _SMALL
@@ -102,20 +100,12 @@ def sync_audio_tower() -> WaveformNet:
 
 
 def _read_state(weights: str | os.PathLike | Mapping[str, Tensor]) -> tuple[str, dict[str, Tensor]]:
-    if not isinstance(weights, (str, os.PathLike)):
-        path, obj = "<state dict>", weights
-    else:
-        path = os.fspath(weights)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"{path}: weights file not found")
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-        except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:  # not a torch file at all
-            raise TowerWeightsError(f"{path}: not a torch weights file ({type(exc).__name__}: {exc})") from None
     try:
-        return path, _unwrap_state_dict(obj)
+        return read_state_dict(weights)
+    except FileNotFoundError:
+        raise
     except ValueError as exc:
-        raise TowerWeightsError(f"{path}: {exc}") from None
+        raise TowerWeightsError(str(exc)) from None
 
 
 def load_towers(module: nn.Module, weights: str | os.PathLike | Mapping[str, Tensor],
