@@ -5,9 +5,16 @@
 
 import importlib
 
-from avlearn.models._registry import create_model, list_models, load_weights, model_entry, register_model
+from avlearn.models._registry import (
+    create_model,
+    list_models,
+    load_weights,
+    load_weights_file,
+    model_entry,
+    register_model,
+)
 
-__all__ = ["create_model", "list_models", "load_weights", "model_entry", "register_model"]
+__all__ = ["create_model", "list_models", "load_weights", "load_weights_file", "model_entry", "register_model"]
 
 # Model files register their builders on import. Listed here so list_models() sees them all.
 _MODEL_MODULES = (

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import pickle
 from dataclasses import dataclass
 from typing import Callable
 
@@ -115,24 +114,36 @@ def _unwrap_state_dict(obj) -> dict[str, torch.Tensor]:
     raise ValueError("no state dict found (expected a tensor dict or one under 'model'/'state_dict')")
 
 
+def load_weights_file(path: str | os.PathLike):
+    """The contents of a local weights file, read with ``torch.load(weights_only=True)`` on the CPU.
+
+    Raises:
+        FileNotFoundError: the path does not exist.
+        ValueError: the file is not a torch file (the message names it).
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: weights file not found")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except OSError:
+        raise
+    except Exception as exc:  # torch's unpicklers raise pickle, struct, zip and runtime errors on foreign bytes
+        raise ValueError(f"{path}: not a torch weights file ({type(exc).__name__}: {exc})") from None
+
+
 def read_state_dict(weights: str | os.PathLike | dict) -> tuple[str, dict[str, torch.Tensor]]:
-    """``(name, state dict)`` of a local weights file (``torch.load(weights_only=True)``; an avlearn
+    """``(name, state dict)`` of a local weights file (:func:`load_weights_file`; an avlearn
     checkpoint's ``"model"`` or a plain tensor dict, DDP / compile prefixes stripped) or of a dict.
 
     Raises:
         FileNotFoundError: the path does not exist.
         ValueError: the file is not a torch file, or holds no state dict (the message names it).
     """
-    if not isinstance(weights, (str, os.PathLike)):
-        path, obj = "<state dict>", weights
+    if isinstance(weights, (str, os.PathLike)):
+        path, obj = os.fspath(weights), load_weights_file(weights)
     else:
-        path = os.fspath(weights)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"{path}: weights file not found")
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-        except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:  # not a torch file at all
-            raise ValueError(f"{path}: not a torch weights file ({type(exc).__name__}: {exc})") from None
+        path, obj = "<state dict>", weights
     try:
         return path, _unwrap_state_dict(obj)
     except ValueError as exc:

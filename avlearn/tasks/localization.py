@@ -418,14 +418,12 @@ def load_localizer(weights: str | os.PathLike, *, cam_size: list[int] | None = N
         ValueError: no recipe beside or inside the weights, a task that cannot localize, or
             weights that do not fit (the message names the file).
     """
-    from avlearn.models import load_weights
+    from avlearn.models import load_weights, load_weights_file
     from avlearn.train.checkpoint import network_state, run_recipe
     from avlearn.train.config import config_from_dict
 
     path = os.fspath(weights)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: weights file not found")
-    obj = torch.load(path, map_location="cpu", weights_only=True)
+    obj = load_weights_file(path)
     raw = run_recipe(path, obj)
     if raw is None:
         raise ValueError(f"{path}: no recipe found (no config in the checkpoint, no config.yaml beside it)")

@@ -204,13 +204,11 @@ def load_sync_model(weights: str | os.PathLike, *, model_name: str | None = None
         ValueError: no recipe and no ``model_name``, or weights that do not fit (the message
             names the file and the missing/unexpected keys).
     """
-    from avlearn.models import create_model, load_weights
+    from avlearn.models import create_model, load_weights, load_weights_file
     from avlearn.train.checkpoint import network_state, run_recipe
 
     path = os.fspath(weights)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: weights file not found")
-    obj = torch.load(path, map_location="cpu", weights_only=True)
+    obj = load_weights_file(path)
     cfg = run_recipe(path, obj)
     model_cfg = (cfg or {}).get("model", {})
     name = model_name or model_cfg.get("name")

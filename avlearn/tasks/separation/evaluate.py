@@ -46,14 +46,13 @@ def load_separator(weights: str | os.PathLike, *, config: str | os.PathLike | No
         FileNotFoundError: no weights file, or no recipe to rebuild the model from.
         ValueError: the weights do not fit the recipe's model (keys named).
     """
+    from avlearn.models import load_weights_file
     from avlearn.tasks.base import build_task
     from avlearn.train.checkpoint import load_task_weights, run_recipe
     from avlearn.train.config import config_from_dict, load_config
 
     path = os.fspath(weights)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: weights file not found")
-    obj = torch.load(path, map_location="cpu", weights_only=True)
+    obj = load_weights_file(path)
     if config is not None:
         if not os.path.isfile(config):
             raise FileNotFoundError(f"{config}: recipe not found")
