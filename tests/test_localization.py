@@ -62,6 +62,27 @@ def test_attention_map_cells_land_on_the_pixels_they_see():
     assert up.shape == (64, 64) and divmod(int(up.argmax()), 64) == (20, 28) and float(up.max()) == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("refine", ["none", "guided"])
+def test_flip_tta_maps_are_mirror_equivariant(refine):
+    torch.manual_seed(0)
+    net = create_attention_model("attention_loc_small", **TINY).eval()  # reduction 4: cells 4 px apart
+    video, audio = torch.rand(2, 3, 4, 32, 32), torch.randn(2, 1, 8000) * 0.1
+    plain = LocalizationTask(net, LocalizationConfig(refine=refine)).eval()
+    tta = LocalizationTask(net, LocalizationConfig(refine=refine, tta_flip=True)).eval()
+    with torch.no_grad():
+        h, hf = tta.heatmaps(video, audio), tta.heatmaps(video.flip(-1), audio)
+        p, pf = plain.heatmaps(video, audio), plain.heatmaps(video.flip(-1), audio)
+    assert torch.allclose(hf, h.flip(-1), atol=1e-5)  # mirrored back at frame resolution, not per cell
+    assert not torch.allclose(pf, p.flip(-1), atol=1e-3)  # the network alone is not mirror-symmetric
+    if refine == "none":  # the average of the two logit maps, then the sigmoid
+        logit = lambda x: torch.logit(x.clamp(1e-6, 1 - 1e-6))
+        assert torch.allclose(h, torch.sigmoid(0.5 * (logit(p) + logit(pf).flip(-1))), atol=1e-4)
+    batch = {"video": video, "audio": audio, "target": torch.tensor([1, 2])}
+    with torch.no_grad():
+        out = tta(batch)
+    assert torch.allclose(out["heatmaps"], h, atol=1e-5)  # evaluation batches get the same maps
+
+
 def test_cam_heatmaps_are_one_per_frame_at_input_resolution():
     torch.manual_seed(0)
     net = create_model("multisensory_small").eval()

@@ -69,6 +69,19 @@ def test_writes_decodable_heatmap_video_with_audio_and_panel(tiny, tmp_path, cap
     assert panel.shape[:2] == (4 * (32 + 4), 4 * (4 * 48 + 5 * 2))  # 4 frames in a row, 2 px padding, x4 to 128 px
 
 
+def test_tta_flip_follows_the_run_unless_overridden(tiny, tmp_path, capsys):
+    media, weights, _ = tiny  # the run's config leaves task.tta_flip at its default, off
+    runs = {}
+    for flag in ([], ["--tta-flip"], ["--no-tta-flip"]):
+        out = tmp_path / f"heat{len(runs)}.mp4"
+        assert main(["localize", media, "--weights", weights, "--out", str(out), "--json", *flag]) == 0
+        res = json.loads(capsys.readouterr().out)
+        runs[tuple(flag)] = res
+    assert runs[()]["tta_flip"] is False and runs[("--no-tta-flip",)]["tta_flip"] is False
+    assert runs[("--tta-flip",)]["tta_flip"] is True
+    assert runs[("--tta-flip",)]["peaks"] != runs[()]["peaks"] and runs[("--no-tta-flip",)]["peaks"] == runs[()]["peaks"]
+
+
 def test_sync_run_gives_cams(tiny, tmp_path, capsys):
     media, _, weights = tiny
     out = tmp_path / "cam.mp4"

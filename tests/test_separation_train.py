@@ -36,6 +36,7 @@ def _config(world, task: dict, data: dict, out_dir=None, steps: int = 2, model: 
 CASES = {
     "sop": ("objects", {"name": "sop"}, {"visual": "frames"}),
     "sop_bottleneck": ("objects", {"name": "sop"}, {"visual": "frames"}, {"conditioning": "bottleneck"}),
+    "sop_temporal": ("objects", {"name": "sop"}, {"visual": "frames", "num_frames": 16}, {"temporal": True}),
     "sop_binary": ("objects", {"name": "sop", "mask": "binary", "warp_rows": 32}, {"visual": "frames"}),
     "audio_only_pit": ("objects", {"name": "audio_only_pit"}, {}),
     "coseparation": ("objects", {"name": "coseparation", "object_weight": 1.0}, {"sources": "objects", "visual": "object"}),

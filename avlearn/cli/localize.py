@@ -38,6 +38,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--alpha", type=float, default=0.5, help="weight of the heatmap colours (default 0.5)")
     p.add_argument("--cam-size", type=int, nargs=2, default=None, metavar=("H", "W"),
                    help="frame size a sync network's CAM sees (default: its training size)")
+    p.add_argument("--tta-flip", action=argparse.BooleanOptionalAction, default=None,
+                   help="average each map with the mirrored frames' (attention runs; default: the run's task.tta_flip)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
     return p
@@ -62,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from avlearn.viz import save_image, write_heatmap_video
 
     try:
-        loc = load_localizer(args.weights, cam_size=args.cam_size)
+        loc = load_localizer(args.weights, cam_size=args.cam_size, tta_flip=args.tta_flip)
     except (FileNotFoundError, ValueError) as exc:
         print(f"avlearn localize: {exc}", file=sys.stderr)
         return 2
@@ -94,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     peaks = [[round(float(x) * frames.shape[2] / w, 1), round(float(y) * frames.shape[1] / h, 1)] for y, x in zip(flat // w, flat % w)]
     if args.json:
         print(json.dumps({
-            "file": args.file, "out": out, "frames_png": png, "method": loc.method, "weights": args.weights,
+            "file": args.file, "out": out, "frames_png": png, "method": loc.method, "tta_flip": loc.task.cfg.tta_flip, "weights": args.weights,
             "frames": len(frames), "fps": orig.fps, "model_fps": loc.fps, "model_size": list(loc.size),
             "duration": orig.duration, "peaks": peaks,
         }))

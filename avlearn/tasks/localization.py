@@ -198,6 +198,8 @@ class LocalizationConfig:
         cam_size: (H, W) the CAM network sees (default: ``data.size``); its maps are resized back.
         cam_class: the sync network's output whose CAM is taken (0: aligned).
         baseline_seed: seed of the random baseline (sample ``i`` uses ``seed + i``).
+        tta_flip: at evaluation and inference, average each clip's logit maps with those of its
+            left-right mirrored frames (mirrored back), for ``attention``; training is unchanged.
     """
 
     name: str = "localization"
@@ -211,6 +213,7 @@ class LocalizationConfig:
     cam_size: list[int] | None = None
     cam_class: int = 0
     baseline_seed: int = 0
+    tta_flip: bool = False
 
 
 @dataclass
@@ -266,8 +269,20 @@ class LocalizationTask(Task):
             size = tuple(self.cfg.cam_size) if self.cfg.cam_size else None
             heat = cam_heatmaps(self.model, video, audio, class_index=self.cfg.cam_class, size=size)
         else:
-            heat = self.model.heatmaps(video, audio)
+            vis, aud = self.model.embed_video(video), self.model.embed_audio(audio)  # (B, D, T, h, w), (B, D)
+            heat = self.attention_heatmaps(self.model.logit_maps(vis, aud), video, aud)  # (B, T, H, W)
         return self.refine(heat, video)
+
+    def attention_heatmaps(self, logits: Tensor, video: Tensor, aud: Tensor) -> Tensor:
+        """Unrefined (B, T, H, W) heatmaps from the attention logits (B, T, h, w) of ``video``:
+        with ``tta_flip`` the logits of the mirrored frames are averaged in before the sigmoid,
+        mirrored back at frame resolution (each map's cells sit on the pixels they see)."""
+        size = tuple(video.shape[-2:])
+        up = self.model.upsample(logits, size)  # (B, T, H, W)
+        if self.cfg.tta_flip:
+            flipped = self.model.logit_maps(self.model.embed_video(video.flip(-1)), aud)  # (B, T, h, w) of the mirror
+            up = 0.5 * (up + self.model.upsample(flipped, size).flip(-1))
+        return torch.sigmoid(up)
 
     def refine(self, heat: Tensor, video: Tensor) -> Tensor:
         """Apply the configured refinement (``task.refine``) to (B, T, H, W) maps of ``video``."""
@@ -291,7 +306,7 @@ class LocalizationTask(Task):
                 loss = loss + self.cfg.background_weight * background_loss(logits, self.cfg.background_fraction)
             heat = None
             if "target" in batch:
-                heat = self.refine(torch.sigmoid(self.model.upsample(logits, tuple(video.shape[-2:]))), video)  # (B, T, H, W)
+                heat = self.refine(self.attention_heatmaps(logits.detach(), video, aud), video)  # (B, T, H, W)
         out: dict[str, Any] = {"loss": loss}
         if heat is not None:
             out["heatmaps"] = heat.detach()
@@ -407,11 +422,12 @@ class Localizer:
         return out
 
 
-def load_localizer(weights: str | os.PathLike, *, cam_size: list[int] | None = None) -> Localizer:
+def load_localizer(weights: str | os.PathLike, *, cam_size: list[int] | None = None, tta_flip: bool | None = None) -> Localizer:
     """A :class:`Localizer` from a run's ``weights.pt`` (beside its ``config.yaml``) or checkpoint.
 
     A ``localization`` run gives its own method; a ``sync`` run (a multisensory network) gives
-    CAMs, at the size it was trained on unless ``cam_size`` is given.
+    CAMs, at the size it was trained on unless ``cam_size`` is given. ``tta_flip`` overrides the
+    run's ``task.tta_flip`` (mirrored-frame averaging of attention maps) when not None.
 
     Raises:
         FileNotFoundError: no such file.
@@ -436,6 +452,8 @@ def load_localizer(weights: str | os.PathLike, *, cam_size: list[int] | None = N
     elif kind != "localization":
         raise ValueError(f"{path}: a {kind!r} run cannot localize sounds (need a localization or sync run)")
     raw.setdefault("model", {})["weights"] = None
+    if tta_flip is not None:
+        raw["task"] = {**raw["task"], "tta_flip": bool(tta_flip)}
     cfg = config_from_dict({k: raw[k] for k in ("task", "model", "data") if k in raw}, source=path)
     task = LocalizationTask(build_localization_model(cfg.model), cfg.task)
     try:
