@@ -212,16 +212,16 @@ class SoundOfPixelsTask(SeparationTask):
 
 def _sop_task(task_cfg: SoPConfig, model: SoPModel) -> SoundOfPixelsTask:
     """The task, its sync tower started from ``model.visual_weights`` when given."""
-    if model.temporal and (model.conditioning != "synthesizer" or model.visual != "frames"):
-        from avlearn.train.config import ConfigError
+    from avlearn.train.config import ConfigError
 
-        raise ConfigError("task sop", "model.temporal", "needs model.conditioning: synthesizer and model.visual: frames, "
-                          f"got {model.conditioning!r} and {model.visual!r}")
-    task = SoundOfPixelsTask(task_cfg, model)
+    try:
+        task = SoundOfPixelsTask(task_cfg, model)
+    except ValueError as exc:  # the net's own check of what temporal features need
+        if not model.temporal:
+            raise
+        raise ConfigError("task sop", "model.temporal", str(exc)) from None
     if model.visual_weights:
         if not isinstance(task.net.visual, SyncTowerEncoder):
-            from avlearn.train.config import ConfigError
-
             raise ConfigError("task sop", "model.visual_weights", f"needs model.visual: sync_tower, got {model.visual!r}")
         task.net.visual.load_sync_weights(model.visual_weights)
     return task
