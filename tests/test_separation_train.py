@@ -103,6 +103,14 @@ def test_separate_command_writes_the_files_it_lists(worlds, tmp_path, capsys):
     table = json.loads(capsys.readouterr().out)
     assert set(table) == {"coseparation", "mixture", "oracle_irm", "oracle_ibm"}
     assert table["oracle_irm"]["sdri"] > table["mixture"]["sdri"] == pytest.approx(0.0, abs=1e-6)
+    assert main(["separate", "--eval-list", str(worlds / "objects" / "lists" / "separation_test.jsonl"),
+                 "--weights", str(run / "weights.pt"), "--limit", "2", "--combine", "normalize", "--json"]) == 0
+    shared = json.loads(capsys.readouterr().out)
+    assert shared["coseparation"]["sdr"] != table["coseparation"]["sdr"]  # the rule reaches the estimates
+    assert shared["oracle_irm"] == table["oracle_irm"]
+    assert main(["separate", str(clip), "--weights", str(run / "weights.pt"), "--out", str(tmp_path / "n"),
+                 "--combine", "argmax", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["combine"] == "argmax"
 
 
 def test_num_mix_warmup_draws_the_smallest_mixtures_first(worlds):

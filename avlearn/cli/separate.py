@@ -35,6 +35,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--no-truth", action="store_true", help="always use the salient-blob detector")
     p.add_argument("--max-sources", type=int, default=4, help="most sources the detector returns (default 4)")
     p.add_argument("--window", type=float, default=10.0, help="seconds separated at a time (default 10)")
+    p.add_argument("--combine", choices=("independent", "argmax", "normalize"), default=None,
+                   help="how the sources' masks make the estimates (default: the run's task.combine): each alone, "
+                   "each bin to the largest mask, or masks divided by their sum")
     p.add_argument("--eval-list", default=None, help="score on a frozen separation list (JSONL) instead of FILE")
     p.add_argument("--pit", default=None, help="with --eval-list: an audio-only model's weights to score beside")
     p.add_argument("--limit", type=int, default=None, help="with --eval-list: only the first N mixtures")
@@ -54,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         print("avlearn separate: FILE needs --out DIR", file=sys.stderr)
         return 2
     try:
-        task, cfg = load_separator(args.weights, config=args.config)
+        task, cfg = load_separator(args.weights, config=args.config, combine=args.combine)
     except (FileNotFoundError, ValueError) as exc:
         print(f"avlearn separate: {exc}", file=sys.stderr)
         return 2

@@ -91,6 +91,10 @@ class AudioOnlyTask(SeparationTask):
         loss, perm = pit_loss(pairs)
         return loss, {"perm": perm}
 
+    def competing(self, batch: dict[str, Any]) -> Tensor | None:
+        """All outputs compete for the bins (they are not tied to the batch's sources)."""
+        return None
+
     def select_estimates(self, estimates: Tensor, valid: Tensor) -> Tensor:
         """The ``k`` loudest outputs (in slot order) for a mixture of ``k`` valid sources."""
         k = int(valid.sum())

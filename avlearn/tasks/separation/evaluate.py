@@ -36,15 +36,18 @@ __all__ = ["load_separator", "oracle_estimates", "evaluate_separation", "format_
 BASELINES = ("mixture", "oracle_irm", "oracle_ibm")
 
 
-def load_separator(weights: str | os.PathLike, *, config: str | os.PathLike | None = None) -> tuple[SeparationTask, Any]:
+def load_separator(weights: str | os.PathLike, *, config: str | os.PathLike | None = None,
+                   combine: str | None = None) -> tuple[SeparationTask, Any]:
     """A trained separation task (eval mode) and its validated recipe.
 
     Accepts a training checkpoint (``<run>/checkpoints/step_*.pt``, which holds its recipe) or
     an exported ``<run>/weights.pt`` next to the run's ``config.yaml`` (or pass ``config``).
+    ``combine`` overrides the recipe's ``task.combine`` (an inference rule; the weights are the same).
 
     Raises:
         FileNotFoundError: no weights file, or no recipe to rebuild the model from.
-        ValueError: the weights do not fit the recipe's model (keys named).
+        ValueError: the weights do not fit the recipe's model (keys named), or ``combine`` does not
+            apply to it (a :class:`~avlearn.train.config.ConfigError`).
     """
     from avlearn.models import load_weights_file
     from avlearn.tasks.base import build_task
@@ -63,6 +66,10 @@ def load_separator(weights: str | os.PathLike, *, config: str | os.PathLike | No
             raise FileNotFoundError(f"{path}: no recipe found (no config in the file, no config.yaml beside it); pass config=")
         cfg = config_from_dict(raw, source=path)
     cfg.model.weights = None  # the weights come from ``path``, not from the recipe's starting point
+    if combine is not None:
+        if combine not in M.COMBINE_RULES:
+            raise ValueError(f"unknown combine rule {combine!r}; one of {M.COMBINE_RULES}")
+        cfg.task.combine = combine
     task = build_task(cfg)
     if not isinstance(task, SeparationTask):
         raise ValueError(f"{path}: task {cfg.task.name!r} is not a separation task")

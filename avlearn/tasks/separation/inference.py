@@ -155,7 +155,7 @@ def separate_file(task: SeparationTask, cfg: Any, path: str | os.PathLike, out_d
         max_sources: most sources the detector returns.
 
     Returns:
-        The report: ``{"file", "model", "boxes", "sample_rate", "duration", "sources": [{"id",
+        The report: ``{"file", "model", "combine", "boxes", "sample_rate", "duration", "sources": [{"id",
         "label", "wav", "video", "rms"}]}``.
 
     Raises:
@@ -176,7 +176,8 @@ def separate_file(task: SeparationTask, cfg: Any, path: str | os.PathLike, out_d
     if task.permutation_invariant:
         sources = [{"id": f"slot{k}", "label": None, "sounding": None, "box": np.tile([0.0, 0.0, d.size, d.size], (frames.shape[0], 1)),
                     "mouth": None} for k in range(getattr(task, "outputs", 1))]
-    report: dict[str, Any] = {"file": path, "model": task.cfg.name, "boxes": found_by, "sample_rate": d.sample_rate,
+    report: dict[str, Any] = {"file": path, "model": task.cfg.name, "combine": task.cfg.combine, "boxes": found_by,
+                              "sample_rate": d.sample_rate,
                               "duration": small.duration, "sources": []}
     if not sources:
         return report

@@ -14,6 +14,12 @@ imaginary parts as two channels), each part clipped to [-5, 5]; the network's ou
 squashed by ``5 tanh`` (:func:`squash_complex_mask`) and trained with an L2 loss weighted by
 ``log1p(|X|)`` (clamped as above, as in the released code) (:func:`weighted_l2_complex`).
 
+How one mixture's masks become estimates at inference (:func:`combine_masks`): each mask
+alone (SoP: binary masks thresholded at 0.5), or the sources competing for every bin, either
+the bin going to the source whose mask is largest (the structure of the ideal binary mask,
+Wang, "On ideal binary mask as the computational goal of auditory scene analysis", 2005) or
+the masks divided by their sum over the sources (the estimates then add up to the mixture).
+
 The oracle masks of the evaluation (upper bounds): the ideal ratio mask ``|S_n| / |X|``
 (:func:`ratio_mask`, unclamped above by default there) and the ideal binary mask that gives
 each bin to its loudest source (:func:`dominant_binary_masks`).
@@ -35,6 +41,8 @@ __all__ = [
     "ratio_mask",
     "binary_mask",
     "dominant_binary_masks",
+    "combine_masks",
+    "COMBINE_RULES",
     "complex_ratio_mask",
     "squash_complex_mask",
     "apply_complex_mask",
@@ -70,6 +78,44 @@ def dominant_binary_masks(source_mags: Tensor, *, dim: int = -3) -> Tensor:
     """
     idx = source_mags.argmax(dim=dim, keepdim=True)
     return torch.zeros_like(source_mags).scatter_(dim, idx, 1.0)
+
+
+#: The inference rules of :func:`combine_masks`.
+COMBINE_RULES = ("independent", "argmax", "normalize")
+
+
+def combine_masks(masks: Tensor, *, rule: str = "independent", binary: bool = False, valid: Tensor | None = None,
+                  dim: int = 1) -> Tensor:
+    """The masks a mixture's estimates are made with, from the predicted ones.
+
+    Args:
+        masks: predicted masks in [0, 1] (binary) or [0, 5] (ratio), a source axis at ``dim``,
+            e.g. (B, S, F, T).
+        rule: ``independent`` (each mask alone; binary masks are thresholded at 0.5, SoP's
+            evaluation), ``argmax`` (each bin to the competing source with the largest mask:
+            ``1[n = argmax_j m_j]``, as the ideal binary mask) or ``normalize``
+            (``m_n / sum_j m_j``, the estimates add up to the mixture; silent bins stay silent).
+        binary: the masks are binary-mask probabilities (thresholded by ``independent``).
+        valid: boolean over the leading axes up to ``dim`` (e.g. (B, S)): the mixture's sources,
+            which compete for the bins; the others (padding) get zero masks (None: all are real).
+        dim: the source axis.
+
+    Raises:
+        ValueError: an unknown rule.
+    """
+    if rule not in COMBINE_RULES:
+        raise ValueError(f"unknown mask rule {rule!r}; one of {COMBINE_RULES}")
+    m = masks
+    if valid is not None:
+        v = valid.reshape(*valid.shape, *([1] * (masks.dim() - valid.dim()))).to(masks.dtype)  # (B, S, 1, 1)
+        m = masks * v
+    if rule == "independent":
+        return (m > 0.5).to(m.dtype) if binary else m
+    if rule == "argmax":
+        top = m.amax(dim=dim, keepdim=True)  # (B, 1, F, T)
+        out = torch.zeros_like(m).scatter_(dim, m.argmax(dim=dim, keepdim=True), 1.0)
+        return out * (top > 0).to(m.dtype)  # a bin no source claims stays silent
+    return m / m.sum(dim=dim, keepdim=True).clamp_min(EPS)
 
 
 def complex_ratio_mask(source_spec: Tensor, mix_spec: Tensor, *, clamp: float | None = RATIO_CLAMP) -> Tensor:

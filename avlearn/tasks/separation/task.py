@@ -62,6 +62,10 @@ class SeparationConfig:
         drop_last_bin: drop the Nyquist bin (VisualVoice; makes 128 rows of a 256 FFT).
         warp_rows: log-frequency warp rows (SoP 256 from 512 bins); null: linear frequency.
         mask: ``ratio`` (L1 loss) or ``binary`` (BCE loss, thresholded at 0.5 for evaluation).
+        combine: how one mixture's masks make its estimates at inference (training is
+            unchanged; :func:`avlearn.tasks.separation.masks.combine_masks`): ``independent``
+            (each mask alone, SoP), ``argmax`` (each bin to the source with the largest mask) or
+            ``normalize`` (masks divided by their sum over the mixture's sources).
         eval_metrics: compute BSS Eval metrics in evaluation passes.
     """
 
@@ -72,6 +76,7 @@ class SeparationConfig:
     drop_last_bin: bool = True
     warp_rows: int | None = None
     mask: Literal["ratio", "binary"] = "ratio"
+    combine: Literal["independent", "argmax", "normalize"] = "independent"
     eval_metrics: bool = True
 
 
@@ -213,14 +218,19 @@ class SeparationTask(Task):
         fn = M.weighted_bce if self.cfg.mask == "binary" else M.weighted_l1
         return fn(pred, target, weight, valid=valid, per_item=per_item)
 
-    def linear_masks(self, pred: Tensor) -> Tensor:
-        """Network-domain masks (B, S, R, T) -> linear-frequency masks (B, S, F, T) for reconstruction."""
-        m = self.spec.unwarp(pred)
-        return (m > 0.5).to(m.dtype) if self.cfg.mask == "binary" else m
+    def linear_masks(self, pred: Tensor, valid: Tensor | None = None) -> Tensor:
+        """Network-domain masks (B, S, R, T) -> the linear-frequency masks (B, S, F, T) that make
+        the estimates, combined over the ``valid`` (B, S) sources by ``cfg.combine``."""
+        return M.combine_masks(self.spec.unwarp(pred), rule=self.cfg.combine, binary=self.cfg.mask == "binary",
+                               valid=valid)
 
-    def reconstruct(self, pred: Tensor, mix_spec: Tensor, length: int) -> Tensor:
+    def competing(self, batch: dict[str, Any]) -> Tensor | None:
+        """The (B, S) mask slots that compete for the bins under ``cfg.combine``: the valid sources."""
+        return batch.get("valid")
+
+    def reconstruct(self, pred: Tensor, mix_spec: Tensor, length: int, valid: Tensor | None = None) -> Tensor:
         """Waveforms (B, S, N) from predicted masks and the mixture (its phase)."""
-        return self.spec.reconstruct(self.linear_masks(pred.float()), mix_spec.unsqueeze(1), length)
+        return self.spec.reconstruct(self.linear_masks(pred.float(), valid), mix_spec.unsqueeze(1), length)
 
     # ------------------------------------------------------------------ model hooks
 
@@ -242,7 +252,7 @@ class SeparationTask(Task):
         loss, extra = self.compute_loss(pred, mix_spec, batch)
         out = {"loss": loss, "masks": pred.detach(), **extra}
         if not self.training:
-            out["estimates"] = self.reconstruct(pred.detach(), mix_spec, mixture.shape[-1])
+            out["estimates"] = self.reconstruct(pred.detach(), mix_spec, mixture.shape[-1], self.competing(batch))
         return out
 
     @torch.no_grad()
@@ -255,9 +265,10 @@ class SeparationTask(Task):
         self.eval()
         mix_spec = self.spec.stft(batch["mixture"])
         pred = self.predict(self.network_input(mix_spec), batch)
-        est = self.reconstruct(pred, mix_spec, batch["mixture"].shape[-1])
+        valid = self.competing(batch)
+        est = self.reconstruct(pred, mix_spec, batch["mixture"].shape[-1], valid)
         self.train(was)
-        return {"estimates": est, "masks": pred, "linear_masks": self.linear_masks(pred.float())}
+        return {"estimates": est, "masks": pred, "linear_masks": self.linear_masks(pred.float(), valid)}
 
     def select_estimates(self, estimates: Tensor, valid: Tensor) -> Tensor:
         """The estimates scored against a sample's valid sources (tied to them by default)."""

@@ -155,18 +155,27 @@ class VoiceTask(SeparationTask):
         target = M.complex_ratio_mask(self.spec.stft(batch["sources"]), mix_spec.unsqueeze(1))  # (B, S, 2, F, T)
         return M.weighted_l2_complex(pred, target, mix_spec.abs().unsqueeze(1), valid=batch["valid"]), {}
 
-    def linear_masks(self, pred: Tensor) -> Tensor:
+    def linear_masks(self, pred: Tensor, valid: Tensor | None = None) -> Tensor:
         """Masks on linear frequency (B, S, F, T); the magnitude of complex masks."""
-        return torch.linalg.vector_norm(pred, dim=-3) if self.complex_mask else super().linear_masks(pred)
+        return torch.linalg.vector_norm(pred, dim=-3) if self.complex_mask else super().linear_masks(pred, valid)
 
-    def reconstruct(self, pred: Tensor, mix_spec: Tensor, length: int) -> Tensor:
+    def reconstruct(self, pred: Tensor, mix_spec: Tensor, length: int, valid: Tensor | None = None) -> Tensor:
         if not self.complex_mask:
-            return super().reconstruct(pred, mix_spec, length)
+            return super().reconstruct(pred, mix_spec, length, valid)
         return self.spec.istft(M.apply_complex_mask(pred.float(), mix_spec.unsqueeze(1)), length)  # (B, S, N)
 
 
 @register_task("visualvoice", config=VoiceConfig, model=SeparatorModel, data=SeparationData,
                datasets=build_separation_datasets)
 def build_voice(cfg) -> VoiceTask:
-    """Build :class:`VoiceTask` from a validated recipe (``weights`` loaded if given)."""
+    """Build :class:`VoiceTask` from a validated recipe (``weights`` loaded if given).
+
+    Raises:
+        ConfigError: ``task.combine`` other than ``independent`` with complex masks (the rules
+            compare magnitude masks).
+    """
+    if cfg.task.mask == "complex" and cfg.task.combine != "independent":
+        from avlearn.train.config import ConfigError
+
+        raise ConfigError("task visualvoice", "task.combine", f"complex masks are combined independently, got {cfg.task.combine!r}")
     return build_separator(VoiceTask, cfg, visual="face")
