@@ -26,7 +26,7 @@ def demo_config(world: str, out_dir: str, *, task: str, quick: bool, seed: int =
     """The recipe the stage trains (``task`` is ``visualvoice`` or ``audio_only_pit``)."""
     stft = {"n_fft": 256, "hop": 128, "win_length": 200, "drop_last_bin": True}
     return {
-        "task": {"name": task, "mask": "ratio", **stft},
+        "task": {"name": task, "mask": "ratio", "combine": "normalize", **stft},
         "model": {"unet_levels": 3 if quick else 5, "unet_channels": 4 if quick else 8, "visual_width": 4 if quick else 16,
                   "visual_channels": 8 if quick else 32, "max_outputs": 8},
         "data": {"world": world, "sources": "objects", "visual": "face" if task == "visualvoice" else "frames",
@@ -97,7 +97,8 @@ def separation_stage(ctx: DemoContext) -> DemoSection:
         "(each clip normalised to RMS 0.1, as VisualVoice does) and every visible speaking face is separated "
         "again from its face crop (identity) and mouth crops (lip motion), which condition a U-Net predicting "
         "a ratio mask applied to the mixture's magnitude (Gao et al. CVPR 2021 predict a complex mask, which "
-        "learns far more slowly from scratch). The audio-only U-Net sees the same mixtures without faces and is "
+        "learns far more slowly from scratch); a mixture's masks are divided by their sum, so the separated "
+        "tracks add up to the mixture. The audio-only U-Net sees the same mixtures without faces and is "
         "trained permutation-invariantly. Scores on the world's frozen test groups of 2 and 3 clips; SDRi is the "
         "gain over the mixture's own SDR, and the oracle masks are the upper bounds of mask-based separation.",
         table=table, header=header, plots=plots, images=images, audio=audio, metrics=metrics,
