@@ -37,7 +37,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--window", type=float, default=10.0, help="seconds separated at a time (default 10)")
     p.add_argument("--combine", choices=("independent", "argmax", "normalize"), default=None,
                    help="how the sources' masks make the estimates (default: the run's task.combine): each alone, "
-                   "each bin to the largest mask, or masks divided by their sum")
+                   "each bin to the largest mask, or masks divided by their sum (with these two the found sources share "
+                   "all of the sound; 'independent' leaves out what no mask claims, e.g. off-screen sound)")
     p.add_argument("--eval-list", default=None, help="score on a frozen separation list (JSONL) instead of FILE")
     p.add_argument("--pit", default=None, help="with --eval-list: an audio-only model's weights to score beside")
     p.add_argument("--limit", type=int, default=None, help="with --eval-list: only the first N mixtures")
