@@ -48,6 +48,7 @@ from avlearn.train.config import ExperimentConfig, save_config, to_dict
 from avlearn.train.distributed import (
     DistInfo,
     all_reduce_sums,
+    barrier,
     gather_objects,
     init_distributed,
     shutdown_distributed,
@@ -394,6 +395,9 @@ class Trainer:
             ckpt.atomic_save(self.task.export_module().state_dict(), os.path.join(self.out_dir, "weights.pt"))
             with open(os.path.join(self.out_dir, "final_metrics.json"), "w", encoding="utf-8") as f:
                 json.dump({"step": self.step, "precision": self.precision, **results}, f, indent=2)
+        # Leave together: a rank that tears its gloo connections down while another is still
+        # writing can abort the peer ("terminate called without an active exception").
+        barrier(self.dist)
         return results
 
     def close(self) -> None:
