@@ -112,9 +112,8 @@ def combine_masks(masks: Tensor, *, rule: str = "independent", binary: bool = Fa
     if rule == "independent":
         return (m > 0.5).to(m.dtype) if binary else m
     if rule == "argmax":
-        top = m.amax(dim=dim, keepdim=True)  # (B, 1, F, T)
-        out = torch.zeros_like(m).scatter_(dim, m.argmax(dim=dim, keepdim=True), 1.0)
-        return out * (top > 0).to(m.dtype)  # a bin no source claims stays silent
+        claimed = (m.amax(dim=dim, keepdim=True) > 0).to(m.dtype)  # (B, 1, F, T)
+        return dominant_binary_masks(m, dim=dim) * claimed  # a bin no source claims stays silent
     return m / m.sum(dim=dim, keepdim=True).clamp_min(EPS)
 
 
