@@ -19,6 +19,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from avlearn.models.contract import InputContract
+
 __all__ = [
     "register_model",
     "list_models",
@@ -27,6 +29,7 @@ __all__ = [
     "ModelEntry",
     "load_weights",
     "example_input",
+    "InputContract",
 ]
 
 
@@ -41,6 +44,8 @@ class ModelEntry:
         input_size: reference input shape without batch, e.g. (3, 16, 112, 112).
         tiny_input: a small input shape for tests (CPU, seconds).
         module: module path of the builder (for docs).
+        contract: the preprocessing the model's reference weights expect
+            (:class:`~avlearn.models.contract.InputContract`), None where none is fixed.
     """
 
     name: str
@@ -49,6 +54,7 @@ class ModelEntry:
     input_size: tuple[int, ...] | dict[str, tuple[int, ...]]
     tiny_input: tuple[int, ...] | dict[str, tuple[int, ...]]
     module: str
+    contract: InputContract | None = None
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
@@ -61,6 +67,7 @@ def register_model(
     input_size: tuple[int, ...] | dict[str, tuple[int, ...]] = (3, 16, 112, 112),
     tiny_input: tuple[int, ...] | dict[str, tuple[int, ...]] = (3, 4, 32, 32),
     name: str | None = None,
+    contract: InputContract | None = None,
 ):
     """Register a builder; usable as ``@register_model`` or ``@register_model(modality=...)``."""
 
@@ -70,7 +77,7 @@ def register_model(
             raise ValueError(f"model {key!r} is registered twice ({_REGISTRY[key].module} and {f.__module__})")
         shapes = [input_size, tiny_input]
         shapes = [{k: tuple(v) for k, v in s.items()} if isinstance(s, dict) else tuple(s) for s in shapes]
-        _REGISTRY[key] = ModelEntry(key, f, modality, shapes[0], shapes[1], f.__module__)
+        _REGISTRY[key] = ModelEntry(key, f, modality, shapes[0], shapes[1], f.__module__, contract)
         return f
 
     return wrap(fn) if fn is not None else wrap

@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from torch import Tensor, nn
 
 from avlearn.models._registry import register_model
+from avlearn.models.contract import KINETICS400_VIDEO
 from avlearn.models.video._blocks import ActLayer, NormLayer, VideoNet, default_act, finish, init_weights_
 from avlearn.models.video._timeconv import TemporalConv3d
 
@@ -233,7 +234,8 @@ def _video_resnet(kind: str, *, layers: Sequence[int], width: int, channels_last
     return finish(model, channels_last=channels_last)
 
 
-_STD = dict(modality="video", input_size=(3, 16, 112, 112), tiny_input=(3, 2, 32, 32))
+# torchvision-compatible variants carry torchvision's Kinetics-400 preprocessing.
+_STD = dict(modality="video", input_size=(3, 16, 112, 112), tiny_input=(3, 2, 32, 32), contract=KINETICS400_VIDEO)
 _TINY = dict(modality="video", input_size=(3, 8, 64, 64), tiny_input=(3, 4, 32, 32))
 
 
