@@ -15,23 +15,39 @@ never trusts them.
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import BinaryIO, Union
 
 import av
 
 from avlearn.io.errors import CorruptMediaError
 from avlearn.io.types import MediaInfo, StreamInfo
 
-__all__ = ["probe"]
+__all__ = ["probe", "MediaSource", "source_name"]
+
+#: What the readers accept: a path, the bytes of a file, or a readable binary file object
+#: (seekable; PyAV reads it through FFmpeg's custom I/O, as for a tar member or a network buffer).
+MediaSource = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO]
 
 
-def probe(path: str | os.PathLike) -> MediaInfo:
+def source_name(source: MediaSource) -> str:
+    """The name errors use for a source: the path, a file object's ``name``, or ``<bytes>``."""
+    if isinstance(source, (str, os.PathLike)):
+        return os.fspath(source)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return "<bytes>"
+    name = getattr(source, "name", None)
+    return os.fspath(name) if isinstance(name, (str, os.PathLike)) else f"<{type(source).__name__}>"
+
+
+def probe(path: MediaSource) -> MediaInfo:
     """Describe a media file without decoding it.
 
     Args:
-        path: the media file.
+        path: the media file: a path, its bytes, or a readable binary file object.
 
     Returns:
         MediaInfo with the duration (end of the media on the reader's clock, in seconds; 0.0
@@ -41,25 +57,42 @@ def probe(path: str | os.PathLike) -> MediaInfo:
         CorruptMediaError: the file is missing, empty, or not a media container.
     """
     with open_media(path) as container:
-        return inspect_container(container, os.fspath(path))
+        return inspect_container(container, source_name(path))
+
+
+def _opener(source: MediaSource, name: str):
+    """What ``av.open`` gets for a source (a path, or a seekable file object); checks emptiness."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        if len(source) == 0:
+            raise CorruptMediaError(name, "empty file (0 bytes)")
+        return io.BytesIO(bytes(source))
+    if not isinstance(source, (str, os.PathLike)):
+        if not callable(getattr(source, "read", None)):
+            raise TypeError(f"avlearn.io: expected a path, bytes or a binary file object, got {type(source).__name__}")
+        return source
+    if not os.path.exists(name):
+        raise CorruptMediaError(name, "no such file")
+    if os.path.isdir(name):
+        raise CorruptMediaError(name, "is a directory, not a media file")
+    if os.path.getsize(name) == 0:
+        raise CorruptMediaError(name, "empty file (0 bytes)")
+    return name
 
 
 @contextmanager
-def open_media(path: str | os.PathLike) -> Iterator[av.container.InputContainer]:
-    """Open ``path`` for reading, turning every failure into a typed error; always closes.
+def open_media(path: MediaSource) -> Iterator[av.container.InputContainer]:
+    """Open a path, bytes or a binary file object for reading, turning every failure into a
+    typed error; always closes the container (a caller's file object stays open).
 
     Raises:
         CorruptMediaError: missing, a directory, empty, unreadable or not a media container.
+        TypeError: ``path`` is none of the accepted kinds.
     """
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise CorruptMediaError(path, "no such file")
-    if os.path.isdir(path):
-        raise CorruptMediaError(path, "is a directory, not a media file")
-    if os.path.getsize(path) == 0:
-        raise CorruptMediaError(path, "empty file (0 bytes)")
+    name = source_name(path)
+    target = _opener(path, name)
+    path = name
     try:
-        container = av.open(path, mode="r", metadata_errors="ignore")
+        container = av.open(target, mode="r", metadata_errors="ignore")
     except (av.FFmpegError, OSError, ValueError, UnicodeDecodeError) as exc:
         raise CorruptMediaError(path, f"not a readable media container ({ffmpeg_reason(exc)})") from exc
     try:

@@ -20,7 +20,6 @@ that plays during them, on one clock (the container's presentation clock, see
 from __future__ import annotations
 
 import numbers
-import os
 from dataclasses import dataclass
 
 import av
@@ -35,14 +34,14 @@ from avlearn.io.errors import (
     MediaError,
     MissingStreamError,
 )
-from avlearn.io.probe import clock_origin, ffmpeg_reason, inspect_container, open_media
+from avlearn.io.probe import MediaSource, clock_origin, ffmpeg_reason, inspect_container, open_media, source_name
 from avlearn.io.types import AVClip, MediaInfo
 
 __all__ = ["read_audio", "read_clip"]
 
 
 def read_clip(
-    path: str | os.PathLike,
+    path: MediaSource,
     start: float = 0.0,
     duration: float | None = None,
     *,
@@ -57,7 +56,9 @@ def read_clip(
     """Read the frames and the audio of ``[start, start + duration)`` from a media file.
 
     Args:
-        path: the media file.
+        path: the media file: a path, the file's bytes, or a readable, seekable binary file
+            object (e.g. a member of a tar shard); errors name the path, the object's ``name``
+            or ``<bytes>``.
         start: clip start in seconds on the file's clock (may be negative: padded).
         duration: clip length in seconds; None reads to the end of the media.
         fps: if given, return ``round(duration * fps)`` frames, frame i being the frame shown at
@@ -87,11 +88,11 @@ def read_clip(
         ClipOutOfRangeError: the window lies entirely outside the media.
         ValueError: invalid arguments (non-positive duration, fps, sample_rate or threads).
     """
-    path = os.fspath(path)
+    source, path = path, source_name(path)
     if duration is not None and not duration > 0:
         raise ValueError(f"read_clip: duration must be > 0 or None, got {duration}")
     req = _request(fps, size, sample_rate, mono, video, audio, threads)
-    with open_media(path) as container:
+    with open_media(source) as container:
         try:
             return _read(container, path, float(start), None if duration is None else float(duration), req)
         except MediaError:
@@ -101,7 +102,7 @@ def read_clip(
 
 
 def read_audio(
-    path: str | os.PathLike,
+    path: MediaSource,
     start: float = 0.0,
     duration: float | None = None,
     *,
