@@ -1,6 +1,8 @@
 """Manifests: the list of media files (and clip spans, labels, extra fields) a dataset reads.
 
-A manifest is a CSV file with a header row, or a JSONL file (one JSON object per line). Each
+A manifest is a CSV file with a header row, a JSONL file (one JSON object per line), a JSON
+file holding a list of such objects, or a folder (every video or audio file under it, at any
+depth, becomes a row; with ``labels_from_parent`` its parent folder's name is the label). Each
 row names a ``path`` (relative to the manifest's folder, or absolute) and optionally a
 ``label`` (str or int), a ``start`` and an ``end`` in seconds (the span of an untrimmed video
 to sample clips from); every other column/key is kept in :attr:`ManifestRow.extra`.
@@ -39,7 +41,7 @@ __all__ = [
 #: The columns with a meaning; every other column is an extra field.
 MANIFEST_FIELDS = ("path", "label", "start", "end")
 
-_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}
 
 
 class ManifestError(ValueError):
@@ -144,7 +146,7 @@ class LabelVocab:
 def _format_of(path: Path) -> str:
     fmt = _FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise ManifestError(path, None, f"unknown manifest extension {path.suffix!r} (use .csv or .jsonl)")
+        raise ManifestError(path, None, f"unknown manifest extension {path.suffix!r} (use .csv, .jsonl, .json or a folder)")
     return fmt
 
 
@@ -225,26 +227,64 @@ def _read_jsonl(path: Path) -> list[ManifestRow]:
     return rows
 
 
-def load_manifest(path: str | os.PathLike) -> list[ManifestRow]:
-    """Read a CSV or JSONL manifest.
+def _read_json(path: Path) -> list[ManifestRow]:
+    try:
+        records = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ManifestError(path, e.lineno, f"invalid JSON ({e.msg})") from None
+    if isinstance(records, dict) and isinstance(records.get("rows"), list):
+        records = records["rows"]
+    if not isinstance(records, list):
+        raise ManifestError(path, None, "a .json manifest holds a list of row objects (or {\"rows\": [...]})")
+    rows = []
+    for i, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise ManifestError(path, None, f"row {i}: expected a JSON object, got {type(record).__name__}")
+        rows.append(_row(record, path.absolute().parent, (path, None), from_text=False))
+    return rows
+
+
+def _read_folder(path: Path, labels_from_parent: bool) -> list[ManifestRow]:
+    from avlearn.io.scan import iter_media
+
+    rows = []
+    for media in iter_media(path):
+        rel = Path(media).relative_to(path)
+        label = rel.parent.name or None if labels_from_parent else None
+        if labels_from_parent and label is None:
+            raise ManifestError(path, None, f"{rel}: --labels-from-parent needs every file inside a class folder")
+        rows.append(ManifestRow(path=os.path.abspath(media), label=label, extra={"id": rel.with_suffix("").as_posix()}))
+    if not rows:
+        raise ManifestError(path, None, "no video or audio files in this folder")
+    return rows
+
+
+def load_manifest(path: str | os.PathLike, *, labels_from_parent: bool = False) -> list[ManifestRow]:
+    """Read a CSV, JSONL or JSON manifest, or list the media files of a folder.
 
     Args:
-        path: a ``.csv`` (header row required, ``path`` column required) or ``.jsonl`` file.
-            Relative media paths are resolved against this file's folder.
+        path: a ``.csv`` (header row required, ``path`` column required), ``.jsonl`` or
+            ``.json`` (a list of row objects) file, or a folder. Relative media paths are
+            resolved against the file's folder.
+        labels_from_parent: for a folder, label each file with its parent folder's name
+            (class folders, as in UCF101's or Kinetics' downloads).
 
     Returns:
-        The rows in file order, with absolute paths. In a CSV, empty cells are None and a
-        label made of digits becomes an int.
+        The rows in file order (a folder: sorted by path, with an ``id`` extra field, the path
+        relative to the folder without extension), with absolute paths. In a CSV, empty cells
+        are None and a label made of digits becomes an int.
 
     Raises:
-        ManifestError: the file is missing or a row is malformed (the message names
-            ``file:line`` and the reason).
+        ManifestError: the file is missing, a folder holds no media, or a row is malformed
+            (the message names ``file:line`` and the reason).
     """
     path = Path(path)
+    if path.is_dir():
+        return _read_folder(path, labels_from_parent)
     fmt = _format_of(path)
     if not path.is_file():
         raise ManifestError(path, None, "no such manifest file")
-    return _read_csv(path) if fmt == "csv" else _read_jsonl(path)
+    return {"csv": _read_csv, "jsonl": _read_jsonl, "json": _read_json}[fmt](path)
 
 
 def _relative(media: str, base: Path) -> str:
@@ -257,7 +297,7 @@ def _relative(media: str, base: Path) -> str:
 def save_manifest(
     rows: Iterable[ManifestRow], path: str | os.PathLike, *, relative: bool = True
 ) -> None:
-    """Write rows as a CSV or JSONL manifest (by ``path``'s extension).
+    """Write rows as a CSV, JSONL or JSON manifest (by ``path``'s extension).
 
     Args:
         rows: the rows to write.
@@ -289,6 +329,9 @@ def save_manifest(
         with open(path, "w", encoding="utf-8") as f:
             for rec in records:
                 f.write(json.dumps(rec) + "\n")
+        return
+    if fmt == "json":
+        path.write_text(json.dumps(records, indent=1) + "\n", encoding="utf-8")
         return
     columns = list(MANIFEST_FIELDS)
     for rec in records:
