@@ -13,6 +13,9 @@ from avlearn.data import collate as _collate_module
 from avlearn.data import dataset as _dataset_module
 from avlearn.data import manifest as _manifest_module
 from avlearn.data import samplers as _samplers_module
+from avlearn.data import shards as _shards_module
+from avlearn.data import streaming as _streaming_module
+from avlearn.data._parts import make_stream_loader, resolve_rank
 from avlearn.data import transforms
 from avlearn.data.collate import collate, collate_values
 from avlearn.data.dataset import SAMPLE_KEYS, AVDataset, make_loader, seed_worker, set_loader_epoch
@@ -24,6 +27,8 @@ from avlearn.data.manifest import (
     load_manifest,
     save_manifest,
 )
+from avlearn.data.shards import ClipDecoder, ShardDataset, ShardWriter, list_shards, parse_size, write_shards
+from avlearn.data.streaming import WindowDataset
 from avlearn.data.samplers import (
     ClipSampler,
     RandomClipSampler,
@@ -38,4 +43,8 @@ __all__ = [
     *_collate_module.__all__,
     *_manifest_module.__all__,
     *_samplers_module.__all__,
+    *_shards_module.__all__,
+    *_streaming_module.__all__,
+    "make_stream_loader",
+    "resolve_rank",
 ]
