@@ -20,6 +20,9 @@ __all__ = ["main", "build_parser", "COMMANDS"]
 COMMANDS: tuple[str, ...] = (
     "demo",
     "make_world",
+    "prepare",
+    "make_lists",
+    "shard",
     "train",
     "evaluate",
     "extract_features",
