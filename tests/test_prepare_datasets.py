@@ -56,7 +56,7 @@ def test_folder(tmp_path, clip):
     rows = rows_of(tmp_path / "out", "all")
     assert sorted((r.extra["id"], r.label) for r in rows) == [("cat/c", "cat"), ("dog/a", "dog"), ("dog/deep/b", "deep")]
     assert (tmp_path / "out" / "unreadable.txt").read_text().count("bad.mp4") == 1
-    assert all(r.extra["duration"] == pytest.approx(0.5, abs=0.1) and r.extra["has_video"] for r in rows)
+    assert all(r.extra["media_duration"] == pytest.approx(0.5, abs=0.1) and r.extra["has_video"] for r in rows)
 
 
 def test_folder_splits_from_top_folders(tmp_path, clip):
@@ -129,6 +129,7 @@ def test_ucf101(tmp_path, clip):
     report = prepare("ucf101", root, tmp_path / "out", annotations=lists, fold=1)
     assert counts(report, "train") == (2, 0, 1) and counts(report, "test") == (1, 1, 0)
     assert [r.label for r in rows_of(tmp_path / "out", "test")] == ["ApplyEyeMakeup"]
+    assert sorted(r.extra["class_index"] for r in rows_of(tmp_path / "out", "train")) == [0, 1]
     with pytest.raises(PrepareError, match="trainlist02"):
         prepare("ucf101", root, tmp_path / "out2", annotations=lists, fold=2)
 
@@ -192,6 +193,8 @@ def test_vggsound(tmp_path, clip):
     (row,) = rows_of(tmp_path / "out", "test")
     assert (row.label, row.extra["segment"], row.extra["id"]) == ("people marching", [1.0, 11.0], "---g-f_I2yQ_000001")
     assert (tmp_path / "out" / "missing.txt").read_text() == "train\t--5OkAjCI7g_000040\n"
+    trusting = prepare("vggsound", root, tmp_path / "fast", probe=False)  # no probe: nothing unreadable
+    assert counts(trusting, "train") == (2, 1, 0) and "media_duration" not in rows_of(tmp_path / "fast", "test")[0].extra
 
 
 def test_music(tmp_path, clip):

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from avlearn import io as avio
-from avlearn.data.manifest import LabelVocab, ManifestRow
+from avlearn.data.manifest import LabelVocab, ManifestRow, known_length
 
 __all__ = ["sync_list", "separation_list", "write_list", "MIN_OFFSET", "MAX_OFFSET"]
 
@@ -45,13 +45,8 @@ MIN_OFFSET, MAX_OFFSET = 0.04, 1.0
 
 def _span(row: ManifestRow) -> tuple[float, float]:
     """(begin, length) of a row's span; probes the file when the manifest does not say."""
-    begin = row.start or 0.0
-    if row.end is not None:
-        return begin, row.end - begin
-    media = row.extra.get("media_duration")
-    if isinstance(media, (int, float)) and media > 0:
-        return begin, float(media) - begin
-    return begin, float(avio.probe(row.path).duration) - begin
+    begin, length = row.start or 0.0, known_length(row)
+    return begin, length if length is not None else float(avio.probe(row.path).duration) - begin
 
 
 def _ref(row: ManifestRow, index: int, base: Path) -> dict[str, Any]:

@@ -36,6 +36,7 @@ __all__ = [
     "load_manifest",
     "save_manifest",
     "MANIFEST_FIELDS",
+    "known_length",
 ]
 
 #: The columns with a meaning; every other column is an extra field.
@@ -81,6 +82,19 @@ class ManifestRow:
     start: float | None = None
     end: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def known_length(row: ManifestRow) -> float | None:
+    """Seconds of a row's span when the manifest says: ``end - start``, else the file's
+    ``media_duration`` (written by ``avlearn prepare``) minus ``start``; None when unknown
+    (the file must be probed)."""
+    begin = row.start or 0.0
+    if row.end is not None:
+        return row.end - begin
+    media = row.extra.get("media_duration")
+    if isinstance(media, (int, float)) and not isinstance(media, bool) and media > 0:
+        return float(media) - begin
+    return None
 
 
 class LabelVocab:

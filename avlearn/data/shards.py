@@ -35,7 +35,7 @@ from torch.utils.data import IterableDataset
 
 from avlearn import io as avio
 from avlearn.data._parts import resolve_rank, stream_part
-from avlearn.data.manifest import ManifestRow, load_manifest
+from avlearn.data.manifest import ManifestRow, known_length, load_manifest
 
 __all__ = ["parse_size", "ShardWriter", "write_shards", "list_shards", "ShardDataset", "ClipDecoder"]
 
@@ -312,11 +312,10 @@ class ClipDecoder:
         row, data = sample["row"], sample["media"]
         begin = row.get("start") or 0.0
         try:
-            end = row.get("end")
-            if end is None:
-                media = row.get("media_duration")
-                end = media if isinstance(media, (int, float)) and media > 0 else avio.probe(data).duration
-            length = end - begin
+            extra = {k: v for k, v in row.items() if k not in ("source_path", "label", "start", "end")}
+            length = known_length(ManifestRow(path="", start=row.get("start"), end=row.get("end"), extra=extra))
+            if length is None:
+                length = avio.probe(data).duration - begin
             if length + 1e-9 < self.window:
                 self.too_short += 1
                 return None

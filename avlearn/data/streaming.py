@@ -35,7 +35,7 @@ from torch.utils.data import IterableDataset
 from avlearn import io as avio
 from avlearn.data._parts import resolve_rank
 from avlearn.data.dataset import SAMPLE_KEYS, seeded
-from avlearn.data.manifest import LabelVocab, ManifestRow, load_manifest
+from avlearn.data.manifest import LabelVocab, ManifestRow, known_length, load_manifest
 from avlearn.data.transforms.video import ToFloatCTHW
 
 __all__ = ["WindowDataset"]
@@ -122,7 +122,7 @@ class WindowDataset(IterableDataset):
         self.window, self.windows_per_epoch = float(window), int(windows_per_epoch)
         self.vocab = LabelVocab.from_rows(rows) if vocab is None else vocab
         self.rows = rows
-        spans = [self._known_length(r) for r in rows]
+        spans = [known_length(r) for r in rows]
         self.candidates = np.array([i for i, n in enumerate(spans) if n is None or n + 1e-9 >= self.window], dtype=np.int64)
         self.too_short_rows = len(rows) - len(self.candidates)
         if len(self.candidates) == 0:
@@ -180,18 +180,10 @@ class WindowDataset(IterableDataset):
         return len(range(self.rank, self.windows_per_epoch, self.world_size))
 
     # -- drawing -----------------------------------------------------------------------
-    @staticmethod
-    def _known_length(row: ManifestRow) -> float | None:
-        begin = row.start or 0.0
-        if row.end is not None:
-            return row.end - begin
-        media = row.extra.get("media_duration")
-        return float(media) - begin if isinstance(media, (int, float)) and media > 0 else None
-
     def _span(self, r: int) -> tuple[float, float]:
         """(begin, length) of row ``r``; probes (bounded LRU) when the manifest does not say."""
         row = self.rows[r]
-        length = self._known_length(row)
+        length = known_length(row)
         if length is None:
             if r not in self._lengths:
                 try:

@@ -153,12 +153,22 @@ def segment_rows(rows: Iterable[ManifestRow]) -> list[ManifestRow]:
     return out
 
 
-def annotation_files(annotations: Path, *patterns: str) -> list[Path]:
+def annotation_files(annotations: Path, *patterns: str, keep: Callable[[Path], bool] | None = None,
+                     required: str | None = None) -> list[Path]:
     """The annotation files: ``annotations`` itself when it is a file, else every file below it
-    matching one of the glob ``patterns`` (sorted)."""
+    matching one of the glob ``patterns`` (sorted), filtered by ``keep``.
+
+    Raises:
+        PrepareError: none found and ``required`` (what to name in the message) is given.
+    """
     if annotations.is_file():
-        return [annotations]
-    found = sorted({p for pat in patterns for p in annotations.rglob(pat) if p.is_file()})
+        found = [annotations]
+    else:
+        found = sorted({p for pat in patterns for p in annotations.rglob(pat) if p.is_file()})
+    if keep is not None:
+        found = [p for p in found if keep(p)]
+    if not found and required:
+        raise PrepareError(annotations, f"no {required} found")
     return found
 
 
@@ -174,7 +184,7 @@ def _row(entry: Entry, match: Match, info: avio.MediaInfo | None) -> ManifestRow
     if entry.segment is not None:
         extra["segment"] = [float(entry.segment[0]), float(entry.segment[1])]
     if info is not None:
-        extra.update(duration=round(info.duration, 6), has_video=info.video is not None, has_audio=info.audio is not None)
+        extra.update(media_duration=round(info.duration, 6), has_video=info.video is not None, has_audio=info.audio is not None)
     extra.update(entry.extra)
     label = entry.labels[0] if len(entry.labels) == 1 else None
     if end is not None and end <= (start or 0.0):

@@ -60,8 +60,6 @@ def _read_segments(path: Path, names: dict[str, str]) -> list[Entry]:
 @register_preparer("audioset", "AudioSet *_segments.csv (# headers; YTID, start, end, \"mids\"); names from class_labels_indices.csv/ontology.json")
 def prepare_audioset(root: Path, annotations: Path, **_: object) -> list[Entry]:
     """Entries of every ``*_segments.csv`` under ``annotations``."""
-    files = annotation_files(annotations, "*_segments.csv")
-    if not files:
-        raise PrepareError(annotations, "no AudioSet *_segments.csv found")
+    files = annotation_files(annotations, "*_segments.csv", required="AudioSet *_segments.csv")
     names = audioset_class_names(annotations)
     return [e for p in files for e in _read_segments(p, names)]

@@ -49,10 +49,8 @@ def prepare_ave(root: Path, annotations: Path, **_: object) -> list[Entry]:
     """Entries of the AVE split files (or of ``Annotations.txt`` when they are absent)."""
     if annotations.is_file():
         return read_ave(annotations, _SPLITS.get(annotations.name, "all"))
-    split_files = [p for p in annotation_files(annotations, *_SPLITS) if p.name in _SPLITS]
+    split_files = annotation_files(annotations, *_SPLITS, keep=lambda p: p.name in _SPLITS)
     if split_files:
         return [e for p in split_files for e in read_ave(p, _SPLITS[p.name])]
-    files = annotation_files(annotations, "Annotations.txt")
-    if not files:
-        raise PrepareError(annotations, "no AVE Annotations.txt or trainSet/valSet/testSet.txt found")
+    files = annotation_files(annotations, "Annotations.txt", required="AVE Annotations.txt or trainSet/valSet/testSet.txt")
     return read_ave(files[0], "all")

@@ -60,9 +60,7 @@ def read_flickr_xml(path: Path) -> list[list[float]]:
 @register_preparer("flickr-soundnet", "Flickr-SoundNet test set: <id>.xml boxes (256 px frame); media <id>.*")
 def prepare_flickr_soundnet(root: Path, annotations: Path, **_: object) -> list[Entry]:
     """Entries of every ``*.xml`` under ``annotations``."""
-    files = annotation_files(annotations, "*.xml")
-    if not files:
-        raise PrepareError(annotations, "no Flickr-SoundNet <id>.xml annotation found")
+    files = annotation_files(annotations, "*.xml", required="Flickr-SoundNet <id>.xml annotation")
     return [Entry(id=p.stem, split="test", stems=(p.stem,), extra={"boxes": read_flickr_xml(p)}) for p in files]
 
 
@@ -72,9 +70,7 @@ _VGGSS_ID = re.compile(r"^(?P<yt>[A-Za-z0-9_-]{11})_(?P<start>\d+)$")
 @register_preparer("vggss", "VGG-SS vggss.json ([{file, bbox (fractions), class}]); media {ytid}_{start:06d}.*")
 def prepare_vggss(root: Path, annotations: Path, **_: object) -> list[Entry]:
     """Entries of ``vggss.json``."""
-    files = annotation_files(annotations, "vggss*.json")
-    if not files:
-        raise PrepareError(annotations, "no vggss.json found")
+    files = annotation_files(annotations, "vggss*.json", required="vggss.json")
     entries = []
     for path in files:
         try:

@@ -54,9 +54,8 @@ def read_kinetics_csv(path: Path) -> list[Entry]:
 @register_preparer("kinetics", "Kinetics CSVs (label,youtube_id,time_start,time_end,split); {ytid}_{start:06d}_{end:06d}.mp4")
 def prepare_kinetics(root: Path, annotations: Path, **_: object) -> list[Entry]:
     """Entries of every Kinetics CSV under ``annotations``."""
-    files = [p for p in annotation_files(annotations, "*.csv") if _is_kinetics(p)]
-    if not files:
-        raise PrepareError(annotations, "no Kinetics CSV (header label,youtube_id,time_start,time_end,split) found")
+    files = annotation_files(annotations, "*.csv", keep=_is_kinetics,
+                             required="Kinetics CSV (header label,youtube_id,time_start,time_end,split)")
     return [e for p in files for e in read_kinetics_csv(p)]
 
 

@@ -37,9 +37,7 @@ def _lists(path: Path) -> dict[str, dict[str, list[str]]]:
 @register_preparer("music", "MUSIC / MUSIC21 JSON ({\"videos\": {instrument: [ids]}}), solo and duet; {ytid}.mp4")
 def prepare_music(root: Path, annotations: Path, **_: object) -> list[Entry]:
     """Entries of the MUSIC JSON lists under ``annotations``."""
-    files = annotation_files(annotations, "MUSIC*.json", "music*.json")
-    if not files:
-        raise PrepareError(annotations, "no MUSIC*_videos.json found")
+    files = annotation_files(annotations, "MUSIC*.json", "music*.json", required="MUSIC*_videos.json")
     entries, seen = [], set()
     for path in files:
         for kind, groups in _lists(path).items():

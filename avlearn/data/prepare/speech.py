@@ -75,9 +75,8 @@ def read_lrs3_text(path: Path) -> tuple[str, list[list]]:
 def prepare_lrs3(root: Path, annotations: Path, **_: object) -> list[Entry]:
     """Entries of every LRS3 transcript under ``annotations`` (default ``root``)."""
     base = annotations if annotations.is_dir() else annotations.parent
-    files = [p for p in annotation_files(annotations, "*.txt") if len(p.relative_to(base).parts) >= 3]
-    if not files:
-        raise PrepareError(annotations, "no LRS3 transcript (<split>/<video>/<utt>.txt) found")
+    files = annotation_files(annotations, "*.txt", keep=lambda p: len(p.relative_to(base).parts) >= 3,
+                             required="LRS3 transcript (<split>/<video>/<utt>.txt)")
     entries = []
     for path in files:
         rel = path.relative_to(base)

@@ -60,9 +60,7 @@ def read_segment_json(path: Path) -> list[Entry]:
 @register_preparer("activitynet", "ActivityNet JSON (database -> id -> subset, annotations [{segment, label}]); v_<id>.mp4")
 def prepare_activitynet(root: Path, annotations: Path, **_: object) -> list[Entry]:
     """Entries of the ActivityNet JSON under ``annotations``."""
-    files = [p for p in annotation_files(annotations, "*.json") if _has_database(p)]
-    if not files:
-        raise PrepareError(annotations, "no ActivityNet JSON (with a \"database\" object) found")
+    files = annotation_files(annotations, "*.json", keep=_has_database, required="ActivityNet JSON (with a \"database\" object)")
     return [e for p in files for e in read_segment_json(p)]
 
 
@@ -77,11 +75,10 @@ _THUMOS = re.compile(r"^(?P<cls>.+)_(?P<set>val|test)\.txt$")
 @register_preparer("thumos", "THUMOS'14 <Class>_val.txt / <Class>_test.txt (video start end), or the JSON variant")
 def prepare_thumos(root: Path, annotations: Path, **_: object) -> list[Entry]:
     """Entries of the THUMOS'14 per-class annotation files (or the JSON variant)."""
-    files = [p for p in annotation_files(annotations, "*_val.txt", "*_test.txt") if _THUMOS.match(p.name)]
+    files = annotation_files(annotations, "*_val.txt", "*_test.txt", keep=lambda p: bool(_THUMOS.match(p.name)))
     if not files:
-        json_files = [p for p in annotation_files(annotations, "*.json") if _has_database(p)]
-        if not json_files:
-            raise PrepareError(annotations, "no THUMOS <Class>_val.txt / <Class>_test.txt or JSON annotations found")
+        json_files = annotation_files(annotations, "*.json", keep=_has_database,
+                                      required="THUMOS <Class>_val.txt / <Class>_test.txt or JSON annotations")
         return [e for p in json_files for e in read_segment_json(p)]
     videos: dict[tuple[str, str], dict] = {}
     for path in files:

@@ -2,8 +2,9 @@
 
 UCF101 (Soomro et al., CRCV-TR-12-01, 2012), ``ucfTrainTestlist/``: ``classInd.txt`` (``1
 ApplyEyeMakeup``), ``trainlist0N.txt`` (``ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi 1``),
-``testlist0N.txt`` (``ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi``). Media: the ``.avi`` (or
-any re-encoding with the same name) anywhere under ROOT.
+``testlist0N.txt`` (``ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi``). Rows carry ``class_index``, the 0-based
+official index from ``classInd.txt`` when it is found. Media: the ``.avi`` (or any re-encoding
+with the same name) anywhere under ROOT.
 
 HMDB51 (Kuehne et al., ICCV 2011), ``testTrainMulti_7030_splits/``: one file per class and fold,
 ``<class>_test_split<N>.txt``, each line ``<video>.avi <k>`` with k = 1 (train), 2 (test) or 0
@@ -33,19 +34,26 @@ def _fold(fold: int | None) -> int:
 def prepare_ucf101(root: Path, annotations: Path, *, fold: int | None = None, **_: object) -> list[Entry]:
     """Entries of UCF101 fold ``fold`` (train and test)."""
     fold = _fold(fold)
+    index = {}
+    for path in annotation_files(annotations.parent if annotations.is_file() else annotations, "classInd.txt"):
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            cols = line.split()
+            if cols:
+                if len(cols) != 2 or not cols[0].isdigit():
+                    raise PrepareError(path, f"expected '<index> <Class>', got {line.strip()!r}", n)
+                index[cols[1]] = int(cols[0]) - 1
     entries = []
     for split in ("train", "test"):
-        files = annotation_files(annotations, f"{split}list0{fold}.txt")
-        if not files:
-            raise PrepareError(annotations, f"no {split}list0{fold}.txt (UCF101 ucfTrainTestlist) found")
+        files = annotation_files(annotations, f"{split}list0{fold}.txt", required=f"{split}list0{fold}.txt (UCF101 ucfTrainTestlist)")
         for n, line in enumerate(files[0].read_text(encoding="utf-8").splitlines(), 1):
             if not line.strip():
                 continue
             rel = PurePosixPath(line.split()[0].replace("\\", "/"))
             if len(rel.parts) < 2:
                 raise PrepareError(files[0], f"expected <Class>/<video>.avi, got {line.strip()!r}", n)
+            extra = {"class_index": index[rel.parts[0]]} if rel.parts[0] in index else {}
             entries.append(Entry(id=rel.stem, split=split, labels=[rel.parts[0]],
-                                 relative=(str(rel.with_suffix("")),), stems=(rel.stem,)))
+                                 relative=(str(rel.with_suffix("")),), stems=(rel.stem,), extra=extra))
     return entries
 
 
@@ -56,9 +64,8 @@ _HMDB = re.compile(r"^(?P<cls>.+)_test_split(?P<fold>[123])\.txt$")
 def prepare_hmdb51(root: Path, annotations: Path, *, fold: int | None = None, **_: object) -> list[Entry]:
     """Entries of HMDB51 fold ``fold``: train (1) and test (2); 0 entries are skipped."""
     fold = _fold(fold)
-    files = [p for p in annotation_files(annotations, f"*_test_split{fold}.txt") if _HMDB.match(p.name)]
-    if not files:
-        raise PrepareError(annotations, f"no <class>_test_split{fold}.txt (HMDB51 testTrainMulti_7030_splits) found")
+    files = annotation_files(annotations, f"*_test_split{fold}.txt", keep=lambda p: bool(_HMDB.match(p.name)),
+                             required=f"<class>_test_split{fold}.txt (HMDB51 testTrainMulti_7030_splits)")
     entries = []
     for path in files:
         cls = _HMDB.match(path.name)["cls"]

@@ -21,9 +21,7 @@ CLIP_SECONDS = 10.0
 @register_preparer("vggsound", "VGGSound vggsound.csv (youtube_id,start_seconds,label,split); {ytid}_{start:06d}.mp4")
 def prepare_vggsound(root: Path, annotations: Path, **_: object) -> list[Entry]:
     """Entries of ``vggsound.csv``."""
-    files = annotation_files(annotations, "vggsound*.csv")
-    if not files:
-        raise PrepareError(annotations, "no vggsound.csv found")
+    files = annotation_files(annotations, "vggsound*.csv", required="vggsound.csv")
     entries = []
     for path in files:
         with open(path, newline="", encoding="utf-8") as fh:
