@@ -103,3 +103,17 @@ def test_clip_decoder_windows(tree):
     long = ClipDecoder(2.0, fps=8)
     assert list(ShardDataset(d / "out", decode=long)) == [] and long.too_short == 22
     assert isinstance(samples[0]["video"], torch.Tensor)
+
+
+def test_damaged_shard_is_skipped_and_counted(tree, tmp_path):
+    d, index = tree
+    good = d / "out" / index["shards"][0]["name"]
+    cut = tmp_path / "cut.tar"
+    data = good.read_bytes()
+    cut.write_bytes(data[: len(data) // 2 + 100])  # a shard cut short in a sample
+    junk = tmp_path / "junk.tar"
+    junk.write_bytes(b"not a tar at all" * 64)
+    ds = ShardDataset([good, cut, junk], shuffle_shards=False, decode=lambda s: s["row"]["id"])
+    got = list(ds)
+    assert got[: index["shards"][0]["samples"]] == [f"c{i:02d}" for i in range(index["shards"][0]["samples"])]
+    assert ds.bad_shards == 2

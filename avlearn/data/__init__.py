@@ -6,6 +6,12 @@
     >>> loader = make_loader(ds, 8, shuffle=True, seed=0, num_workers=2)
     >>> batch = next(iter(loader))   # {"video": (B, 3, 8, 112, 112), "audio": (B, C, 16000), ...}
 
+At dataset scale, :class:`WindowDataset` streams an epoch of random windows from a manifest
+of any size, and :class:`ShardDataset` reads tar shards written by :func:`write_shards`; both
+split their work across DDP ranks and DataLoader workers (:func:`make_stream_loader`).
+Manifests of real datasets are written by :mod:`avlearn.data.prepare` (``avlearn prepare``);
+frozen evaluation lists by :mod:`avlearn.data.eval_lists` (``avlearn make-lists``).
+
 The synthetic audio-visual world lives in :mod:`avlearn.data.synthetic`.
 """
 

@@ -243,10 +243,25 @@ class ShardDataset(IterableDataset):
         self.seed = int(seed)
         self.rank, self.world_size = resolve_rank(rank, world_size)
         self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
+        self._bad = torch.zeros(257, dtype=torch.int64).share_memory_()  # damaged shards, per process slot
 
     def set_epoch(self, epoch: int) -> None:
         """Shuffle for ``epoch`` (seen by running workers too)."""
         self._epoch.fill_(int(epoch))
+
+    @property
+    def bad_shards(self) -> int:
+        """Shards given up because their tar was damaged (all workers; the samples read before
+        the damage were kept)."""
+        return int(self._bad.sum())
+
+    def _read(self, shard: str) -> Iterator[dict[str, Any]]:
+        try:
+            yield from iter_shard(shard)
+        except ValueError as exc:  # a damaged shard is skipped and counted, not fatal
+            info = torch.utils.data.get_worker_info()
+            self._bad[0 if info is None else 1 + info.id % 256] += 1
+            logger.warning("ShardDataset: skipping the rest of %s", exc)
 
     def _raw(self, part: int, parts: int, epoch: int) -> Iterator[dict[str, Any]]:
         order = list(self.shards)
@@ -254,11 +269,11 @@ class ShardDataset(IterableDataset):
             order = [order[i] for i in np.random.default_rng([self.seed, epoch]).permutation(len(order))]
         if len(order) >= parts:  # whole shards per part: sequential reads, no sample read twice
             for shard in order[part::parts]:
-                yield from iter_shard(shard)
+                yield from self._read(shard)
             return
         k = 0
         for shard in order:  # fewer shards than parts: every part reads all, keeps its samples
-            for sample in iter_shard(shard):
+            for sample in self._read(shard):
                 if k % parts == part:
                     yield sample
                 k += 1

@@ -45,6 +45,10 @@ logger = logging.getLogger(__name__)
 _SLOTS = 257  # counters: slot 0 the main process, 1 + worker id for DataLoader workers
 
 
+def _identity(sample: dict[str, Any]) -> dict[str, Any]:
+    return sample
+
+
 def _slot() -> int:
     info = torch.utils.data.get_worker_info()
     return 0 if info is None else 1 + info.id % (_SLOTS - 1)
@@ -133,7 +137,7 @@ class WindowDataset(IterableDataset):
             if cache:
                 raise ValueError("WindowDataset: cache=True needs fps (and sample_rate with audio) to cut windows")
             self.cache = False
-        self.transform = transform if transform is not None else (ToFloatCTHW() if video else (lambda s: s))
+        self.transform = transform if transform is not None else (ToFloatCTHW() if video else _identity)
         self.seed, self.max_tries = int(seed), int(max_tries)
         self.rank, self.world_size = resolve_rank(rank, world_size)
         self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
