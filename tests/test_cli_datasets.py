@@ -72,6 +72,9 @@ def test_cli_errors(tmp_path, vggsound, capsys):
     assert main(["prepare", "kinetics", str(vggsound), "--out", str(tmp_path / "o")]) == 2
     assert "no Kinetics CSV" in capsys.readouterr().err
     assert main(["prepare", "--list"]) == 0 and "flickr-soundnet" in capsys.readouterr().out
+    script = subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "..", "data_prep", "prepare.py"), "--list"],
+                            capture_output=True, text=True, timeout=300)
+    assert script.returncode == 0 and "vggsound" in script.stdout
     assert main(["shard", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "s")]) == 2
     assert "no such manifest file" in capsys.readouterr().err
     assert main(["shard", str(vggsound / "video"), "--out", str(tmp_path / "s"), "--shard-size", "big"]) == 2

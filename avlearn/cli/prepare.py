@@ -18,7 +18,7 @@ import argparse
 import json
 import sys
 
-__all__ = ["register", "run"]
+__all__ = ["register", "build_parser", "run"]
 
 
 def register(subparsers) -> None:
@@ -26,6 +26,12 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "prepare", help="write manifests (per split) + a missing-file report from a dataset's download folder",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    build_parser(parser)
+    parser.set_defaults(func=run)
+
+
+def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add every prepare option to ``parser`` (shared with data_prep/prepare.py)."""
     parser.add_argument("dataset", nargs="?", help="dataset family (see --list)")
     parser.add_argument("root", nargs="?", help="the download folder (media anywhere below it)")
     parser.add_argument("--out", help="output folder (created)")
@@ -36,7 +42,7 @@ def register(subparsers) -> None:
     parser.add_argument("--workers", type=int, default=4, help="threads probing files (default 4)")
     parser.add_argument("--list", action="store_true", help="list the dataset families and exit")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.set_defaults(func=run)
+    return parser
 
 
 def run(args: argparse.Namespace) -> int:

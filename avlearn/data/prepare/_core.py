@@ -55,7 +55,7 @@ class PrepareError(ValueError):
         return (type(self), (self.path, self.reason, self.line))
 
 
-@dataclass
+@dataclass(slots=True)
 class Entry:
     """One annotated sample of a dataset, before its media is looked up.
 
