@@ -29,6 +29,7 @@ _MODEL_MODULES = (
     "avlearn.models.video.timesformer",
     "avlearn.models.video.vivit",
     "avlearn.models.video.mvit",
+    "avlearn.models.video.mvitv2",
     "avlearn.models.video.vtn",
     "avlearn.models.audio.waveform",
     "avlearn.models.audio.spectrogram",
