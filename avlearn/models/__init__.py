@@ -22,6 +22,7 @@ _MODEL_MODULES = (
     "avlearn.models.video.c3d",
     "avlearn.models.video.resnet3d",
     "avlearn.models.video.i3d",
+    "avlearn.models.video.i3d_inception",
     "avlearn.models.video.two_stream",
     "avlearn.models.video.recurrent",
     "avlearn.models.video.nonlocal_net",
