@@ -38,6 +38,8 @@ _MODEL_MODULES = (
     "avlearn.models.av.two_tower",
     "avlearn.models.av.unet",
     "avlearn.models.av.preview",
+    "avlearn.models.av.mbt",
+    "avlearn.models.av.tbn",
 )
 for _m in _MODEL_MODULES:
     try:
