@@ -40,6 +40,7 @@ _MODEL_MODULES = (
     "avlearn.models.av.preview",
     "avlearn.models.av.mbt",
     "avlearn.models.av.tbn",
+    "avlearn.models.detection.ava",
 )
 for _m in _MODEL_MODULES:
     try:
