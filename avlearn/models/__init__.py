@@ -41,6 +41,7 @@ _MODEL_MODULES = (
     "avlearn.models.av.mbt",
     "avlearn.models.av.tbn",
     "avlearn.models.detection.ava",
+    "avlearn.models.detection.tal_net",
 )
 for _m in _MODEL_MODULES:
     try:
