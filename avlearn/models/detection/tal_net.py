@@ -222,7 +222,8 @@ class TALNet(nn.Module):
                 pos = best >= pos_iou
                 pos[iou.argmax(0)] = True
             else:
-                best, idx = torch.zeros(len(anchors), device=x.device), torch.zeros(len(anchors), dtype=torch.long)
+                best = torch.zeros(len(anchors), device=x.device)
+                idx = torch.zeros(len(anchors), dtype=torch.long, device=x.device)
                 pos = torch.zeros(len(anchors), dtype=torch.bool, device=x.device)
             valid = pos | (best < neg_iou)
             act_losses.append(F.binary_cross_entropy_with_logits(out["actionness"][i][valid], pos[valid].to(x.dtype)))
@@ -266,16 +267,16 @@ class TALNet(nn.Module):
                 if not ok.any():
                     continue
                 seg = decode_segments(refine[i, ok, k], out["proposals"][i, ok]).clamp(0, x.shape[2])
-                keep = torch.as_tensor(nms_1d(seg, probs[i, ok, k], nms_threshold), dtype=torch.long)
+                keep = torch.as_tensor(nms_1d(seg, probs[i, ok, k], nms_threshold), dtype=torch.long, device=x.device)
                 segs.append(seg[keep])
                 scores.append(probs[i, ok, k][keep])
-                labels.append(torch.full((len(keep),), k, dtype=torch.long))
+                labels.append(torch.full((len(keep),), k, dtype=torch.long, device=x.device))
             if segs:
                 seg, sc, lab = torch.cat(segs), torch.cat(scores), torch.cat(labels)
                 order = sc.argsort(descending=True)[:max_detections]
                 results.append({"segments": seg[order], "scores": sc[order], "labels": lab[order]})
             else:
-                results.append({"segments": x.new_zeros(0, 2), "scores": x.new_zeros(0), "labels": torch.zeros(0, dtype=torch.long)})
+                results.append({"segments": x.new_zeros(0, 2), "scores": x.new_zeros(0), "labels": torch.zeros(0, dtype=torch.long, device=x.device)})
         return results
 
 
