@@ -22,12 +22,11 @@ Boxes are ``(x1, y1, x2, y2)`` in any consistent unit (AVA uses coordinates norm
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Hashable, NamedTuple, Sequence
 
 import numpy as np
 
-from avlearn.metrics.detection import interpolated_average_precision
+from avlearn.metrics.detection import group_by_label, interpolated_average_precision
 
 __all__ = ["BoxDetection", "FrameMapScores", "box_iou", "frame_map"]
 
@@ -116,13 +115,7 @@ def frame_map(
     Raises:
         ValueError: a malformed box.
     """
-    dets = [BoxDetection(*d) for d in detections]
-    gts = [BoxDetection(*g) for g in ground_truth]
-    det_by: dict[Hashable, list[BoxDetection]] = defaultdict(list)
-    gt_by: dict[Hashable, list[BoxDetection]] = defaultdict(list)
-    for d in dets:
-        det_by[d.label].append(d)
-    for g in gts:
-        gt_by[g.label].append(g)
+    det_by = group_by_label(BoxDetection(*d) for d in detections)
+    gt_by = group_by_label(BoxDetection(*g) for g in ground_truth)
     per_class = {c: _class_ap(det_by.get(c, []), gt_by[c], iou_threshold) for c in gt_by}
     return FrameMapScores(float(np.mean(list(per_class.values()))) if per_class else float("nan"), per_class)

@@ -43,7 +43,7 @@ from avlearn.models._inception2d import INCEPTION_V1_LAYOUT, InceptionV1
 from avlearn.models._inflate import TimeSpec, inflate
 from avlearn.models._registry import load_weights, register_model
 from avlearn.models.video._blocks import VideoNet, finish
-from avlearn.models.video.i3d import adapt_input_conv
+from avlearn.models.video.i3d import adapt_input_conv, classifier_from_2d
 
 __all__ = ["I3DInception", "inception_time_kernels", "i3d_inception_v1", "i3d_inception_tiny"]
 
@@ -99,14 +99,7 @@ class I3DInception(VideoNet):
         self.num_features = net2d.num_features
         self.feature_info = [dict(d) for d in net2d.feature_info]
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        if isinstance(net2d.fc, nn.Linear) and num_classes == net2d.fc.out_features:
-            self.fc = copy.deepcopy(net2d.fc)
-        elif num_classes > 0:
-            self.fc = nn.Linear(self.num_features, num_classes)
-            nn.init.normal_(self.fc.weight, 0.0, 0.01)
-            nn.init.zeros_(self.fc.bias)
-        else:
-            self.fc = nn.Identity()
+        self.fc = classifier_from_2d(net2d.fc, self.num_features, num_classes)
 
     def forward_features(self, x: Tensor) -> Tensor:
         """``(B, C, T, H, W) -> (B, 1024 w, T/8, H/32, W/32)``."""
