@@ -53,7 +53,7 @@ def test_parameter_count_matches_the_paper():
     with torch.device("meta"):
         m = create_model("i3d_inception_v1")
     n = sum(p.numel() for p in m.parameters())
-    assert n == pytest.approx(12e6, rel=0.08)  # Carreira & Zisserman 2017, Table 1: RGB I3D 12M (two-stream 25M)
+    assert n == pytest.approx(12e6, rel=0.08)  # Carreira & Zisserman 2017, Table 1: Two-Stream I3D 25M, ~12M per stream
     n2d = sum(p.numel() for p in InceptionV1().parameters() if p.device.type != "meta")
     assert n2d == pytest.approx(6.6e6, rel=0.03)  # GoogLeNet without auxiliary heads + BN
 

@@ -69,7 +69,7 @@ def test_mvitv2_s_parameter_count_matches_the_paper():
     with torch.device("meta"):
         model = create_model("mvitv2_s")
     n = sum(p.numel() for p in model.parameters())
-    assert n == pytest.approx(34.5e6, rel=0.01)  # Li et al. 2022, Table 3: MViTv2-S 16x4, 34.5 M
+    assert n == pytest.approx(34.5e6, rel=0.01)  # Li et al. 2022, Kinetics-400 results: MViTv2-S 16x4, 34.5 M
     assert not any("pos_embed" in k for k, _ in model.named_parameters())  # relative positions only
 
 

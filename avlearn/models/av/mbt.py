@@ -14,7 +14,7 @@ Nagrani, Yang, Arnab, Jansen, Schmid & Sun, "Attention Bottlenecks for Multimoda
   and ``[z_spec^{l+1} || ẑ_fsn,spec] = T_spec([z_spec^l || z_fsn^l])``, and the bottlenecks of the
   next layer are the average ``z_fsn^{l+1} = (ẑ_fsn,rgb + ẑ_fsn,spec) / 2``.
 * Each modality's classification token goes through its own linear classifier and the logits
-  are averaged (Sec. 3.3, "Classification").
+  are averaged (Sec. 3).
 
 With one modality (``modalities=("video",)`` or ``("audio",)``) the network is the corresponding
 unimodal ViT baseline of the paper's Table 1. The transformer layers are the zoo's pre-norm

@@ -13,8 +13,7 @@ Action Recognition" (ICCV 2019), Sec. 3 and Fig. 2-3:
   exactly the per-frame network of Listen to Look's IMGAUD2VID
   (:class:`~avlearn.models.av.preview.ImageAudioNet`: two 2D ResNet towers on the frame and on a
   log-mel spectrogram, concat + FC), reused here as the per-segment network.
-* **Consensus.** The segment predictions are averaged (Sec. 3, "the predictions of the
-  segments are averaged").
+* **Consensus.** The predictions of the segments are averaged (TSN's average consensus).
 
 ``fusion="late"`` is the paper's late-fusion baseline (Table 3): one single-modality network per
 modality, each with its own classifier, their segment scores averaged. ``modalities`` selects

@@ -20,7 +20,7 @@ MaxPool3d_5a_2x2   2 x 2 x 2          2, 2, 2
 Mixed_5b, 5c       Inc.
 =================  =================  =====================
 
-"the first two max-pooling layers do not pool in time"; inside every Inception block the 3x3
+The first two max-pooling layers do not pool in time (1 x 3 x 3); inside every Inception block the 3x3
 convolutions become 3x3x3 and the 1x1 stay 1x1x1. The head averages over (T, H, W) and applies
 one linear layer (the paper's 2x7x7 average pool + 1x1x1 conv, averaged over time, is the same
 linear map of the globally pooled features up to the border weighting of the overlapping

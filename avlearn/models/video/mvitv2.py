@@ -17,7 +17,7 @@ pooling attention (:mod:`avlearn.models.video.mvit`):
 
 The relative tables are sized for the reference input; for other inputs a table is resized by
 linear interpolation. Registered as ``mvitv2_s`` (MViTv2-S 16x4: 16 x 224 x 224, D 96-768,
-depths 1-2-11-2, heads 1-2-4-8; the paper's Table 3 lists 34.5 M parameters) and
+depths 1-2-11-2, heads 1-2-4-8; the paper's Kinetics-400 table lists 34.5 M parameters) and
 ``mvitv2_tiny`` (8 x 64 x 64 clips for CPU).
 """
 
@@ -154,5 +154,5 @@ def mvitv2_tiny(*, num_classes: int = 10, in_channels: int = 3, **kwargs) -> MVi
 
 @register_model(modality="video", input_size=(3, 16, 224, 224), tiny_input=(3, 4, 32, 32))
 def mvitv2_s(*, num_classes: int = 400, in_channels: int = 3, **kwargs) -> MViTv2:
-    """MViTv2-S 16x4 (Table 3): 16 x 224 x 224, D 96-768, depths 1-2-11-2, heads 1-2-4-8."""
+    """MViTv2-S 16x4: 16 x 224 x 224, D 96-768, depths 1-2-11-2, heads 1-2-4-8 (34.5 M parameters)."""
     return MViTv2(num_classes=num_classes, in_channels=in_channels, **kwargs)
