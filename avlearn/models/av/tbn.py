@@ -15,7 +15,9 @@ Action Recognition" (ICCV 2019), Sec. 3 and Fig. 2-3:
   log-mel spectrogram, concat + FC), reused here as the per-segment network.
 * **Consensus.** The predictions of the segments are averaged (TSN's average consensus).
 
-``fusion="late"`` is the paper's late-fusion baseline (Table 3): one single-modality network per
+The paper binds three modalities (RGB, optical flow, audio); this network binds RGB and audio
+(flow enters avlearn through the two-stream video models). ``fusion="late"`` is the paper's
+late-fusion baseline (Table 3): one single-modality network per
 modality, each with its own classifier, their segment scores averaged. ``modalities`` selects
 the audio-only or video-only network for the comparison.
 """
