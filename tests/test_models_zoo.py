@@ -28,7 +28,8 @@ CPU_SIZED = ("*_small*", "*_tiny*", "lecture_*")
 NUM_CLASSES = 3
 # C3D has no normalisation and 4096-wide fc6/fc7: at 3e-3 Adam's first steps blow the loss up
 # (to ~1e5 with one OpenMP thread) and it does not recover within the budget; 1e-4 halves it in 6.
-OVERFIT_LR = {"c3d": 1e-4}
+# MViTv2-S: Adam at 3e-3 stalls at 0.57x the first loss within the 40 steps; 1e-3 halves it in 2.
+OVERFIT_LR = {"c3d": 1e-4, "mvitv2_s": 1e-3}
 
 
 def _cpu_sized(name: str) -> bool:
@@ -68,7 +69,9 @@ def test_forward_backward_features(name):
     assert logits.shape[-1] == NUM_CLASSES
     assert torch.isfinite(logits).all()
     logits.float().square().mean().backward()
-    no_grad = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    # Parameters a model declares as trained by another loss (TAL-Net's proposal stage and refinement).
+    loss_only = set(getattr(model, "loss_only_parameters", ()))
+    no_grad = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None and n not in loss_only]
     assert not no_grad, f"{name}: parameters without a gradient: {no_grad[:5]}"
     bad = [n for n, p in model.named_parameters() if p.grad is not None and not torch.isfinite(p.grad).all()]
     assert not bad, f"{name}: non-finite gradients in {bad[:5]}"

@@ -7,7 +7,8 @@
   :func:`evaluate_baselines`);
 * classification: :func:`topk_accuracy`, :func:`confusion_matrix`,
   :func:`mean_average_precision`;
-* temporal detection: :func:`temporal_iou`, :func:`nms_1d`, :func:`detection_map`.
+* temporal detection: :func:`temporal_iou`, :func:`nms_1d`, :func:`detection_map`;
+* spatio-temporal detection: :func:`box_iou`, :func:`frame_map` (AVA frame-mAP@0.5).
 
     >>> from avlearn.metrics import bss_eval_sources, si_sdr, ciou
     >>> sdr, sir, sar, perm = bss_eval_sources(reference, estimate)
@@ -30,6 +31,7 @@ from avlearn.metrics.detection import (
     nms_1d,
     temporal_iou,
 )
+from avlearn.metrics.frame_map import BoxDetection, FrameMapScores, box_iou, frame_map
 from avlearn.metrics.localization import (
     BASELINES,
     CIOU_THRESHOLDS,
@@ -87,4 +89,8 @@ __all__ = [
     "Segment",
     "DetectionScores",
     "TIOU_THRESHOLDS",
+    "BoxDetection",
+    "FrameMapScores",
+    "box_iou",
+    "frame_map",
 ]

@@ -153,6 +153,14 @@ def _class_ap(preds: list[Segment], gts: list[Segment], thresholds: np.ndarray) 
     return np.array([interpolated_average_precision(precision[t], recall[t]) for t in range(len(thresholds))])
 
 
+def group_by_label(items) -> dict[Hashable, list]:
+    """``{label: [items with that .label]}`` in first-seen order of the labels."""
+    out: dict[Hashable, list] = defaultdict(list)
+    for it in items:
+        out[it.label].append(it)
+    return out
+
+
 def detection_map(
     predictions: Sequence[Segment | tuple],
     ground_truth: Sequence[Segment | tuple],
@@ -172,14 +180,8 @@ def detection_map(
         nothing; a class with ground truth but no prediction has AP 0.
     """
     thresholds = np.asarray(tiou_thresholds, dtype=np.float64)
-    preds = [Segment(*p) for p in predictions]
-    gts = [Segment(*g) for g in ground_truth]
-    pred_by_label: dict[Hashable, list[Segment]] = defaultdict(list)
-    gt_by_label: dict[Hashable, list[Segment]] = defaultdict(list)
-    for p in preds:
-        pred_by_label[p.label].append(p)
-    for g in gts:
-        gt_by_label[g.label].append(g)
+    pred_by_label = group_by_label(Segment(*p) for p in predictions)
+    gt_by_label = group_by_label(Segment(*g) for g in ground_truth)
     labels = list(gt_by_label)
     ap = np.array([_class_ap(pred_by_label.get(c, []), gt_by_label[c], thresholds) for c in labels])  # (C, T)
     per_t = ap.mean(0) if labels else np.full(len(thresholds), float("nan"))  # (T,)

@@ -22,6 +22,7 @@ _MODEL_MODULES = (
     "avlearn.models.video.c3d",
     "avlearn.models.video.resnet3d",
     "avlearn.models.video.i3d",
+    "avlearn.models.video.i3d_inception",
     "avlearn.models.video.two_stream",
     "avlearn.models.video.recurrent",
     "avlearn.models.video.nonlocal_net",
@@ -29,12 +30,18 @@ _MODEL_MODULES = (
     "avlearn.models.video.timesformer",
     "avlearn.models.video.vivit",
     "avlearn.models.video.mvit",
+    "avlearn.models.video.mvitv2",
+    "avlearn.models.video.vtn",
     "avlearn.models.audio.waveform",
     "avlearn.models.audio.spectrogram",
     "avlearn.models.av.multisensory",
     "avlearn.models.av.two_tower",
     "avlearn.models.av.unet",
     "avlearn.models.av.preview",
+    "avlearn.models.av.mbt",
+    "avlearn.models.av.tbn",
+    "avlearn.models.detection.ava",
+    "avlearn.models.detection.tal_net",
 )
 for _m in _MODEL_MODULES:
     try:

@@ -1,9 +1,16 @@
 """Figures without matplotlib: colormaps, image grids, spectrograms and masks, heatmap videos
-with their audio, SVG plots, gradient saliency and a small HTML report builder.
+with their audio, SVG plots, gradient saliency, activation maximization (slow/fast motion) and a
+small HTML report builder.
 
     >>> from avlearn.viz import Report, line_plot, write_heatmap_video, saliency
 """
 
+from avlearn.viz.activation_max import (
+    MOTION_SETTINGS,
+    activation_maximization,
+    save_clip_gif,
+    save_clip_strip,
+)
 from avlearn.viz.colormap import COLORMAPS, apply_colormap, colormap_lut
 from avlearn.viz.images import (
     frames_grid,
@@ -49,4 +56,8 @@ __all__ = [
     "Section",
     "saliency",
     "save_saliency_grid",
+    "activation_maximization",
+    "MOTION_SETTINGS",
+    "save_clip_strip",
+    "save_clip_gif",
 ]

@@ -33,6 +33,7 @@ __all__ = [
     "I3DResNet",
     "i3d_time_kernels",
     "adapt_input_conv",
+    "classifier_from_2d",
     "build_resnet2d",
     "i3d_resnet10",
     "i3d_resnet18",
@@ -82,6 +83,19 @@ def adapt_input_conv(conv: nn.Conv2d, in_channels: int) -> nn.Conv2d:
         if conv.bias is not None:
             new.bias.copy_(conv.bias)
     return new
+
+
+def classifier_from_2d(fc2d: nn.Module, num_features: int, num_classes: int) -> nn.Module:
+    """The inflated network's classifier: a copy of the 2D one when it has ``num_classes``
+    outputs, else a new linear layer (N(0, 0.01) weights), or an identity for ``num_classes=0``."""
+    if isinstance(fc2d, nn.Linear) and num_classes == fc2d.out_features:
+        return copy.deepcopy(fc2d)
+    if num_classes > 0:
+        fc = nn.Linear(num_features, num_classes)
+        nn.init.normal_(fc.weight, 0.0, 0.01)
+        nn.init.zeros_(fc.bias)
+        return fc
+    return nn.Identity()
 
 
 def build_resnet2d(arch: str, *, weights_2d: str | os.PathLike | None = None) -> tv_resnet.ResNet:
@@ -135,14 +149,7 @@ class I3DResNet(VideoNet):
             self.add_module(n, getattr(net3d, n))
         self.num_features = resnet2d.fc.in_features
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        if num_classes == resnet2d.fc.out_features:
-            self.fc = copy.deepcopy(resnet2d.fc)
-        elif num_classes > 0:
-            self.fc = nn.Linear(self.num_features, num_classes)
-            nn.init.normal_(self.fc.weight, 0.0, 0.01)
-            nn.init.zeros_(self.fc.bias)
-        else:
-            self.fc = nn.Identity()
+        self.fc = classifier_from_2d(resnet2d.fc, self.num_features, num_classes)
         e = self.num_features // 512
         self.feature_info = [
             {"module": f"layer{i + 1}", "num_chs": 64 * 2**i * e, "reduction": 4 * 2**i} for i in range(4)

@@ -158,6 +158,8 @@ class MViT(VideoTransformer):
         pool_kernel: pooling kernel (3, 3, 3).
         mlp_ratio: MLP hidden width / D.
         drop_rate: dropout before the classifier.
+        abs_pos: add the learned absolute positional embedding after the cube embedding (MViTv2
+            drops it for relative positions).
     """
 
     def __init__(
@@ -176,6 +178,7 @@ class MViT(VideoTransformer):
         pool_kernel: tuple[int, int, int] = (3, 3, 3),
         mlp_ratio: float = 4.0,
         drop_rate: float = 0.0,
+        abs_pos: bool = True,
     ):
         super().__init__()
         if len(depths) != len(heads):
@@ -183,11 +186,8 @@ class MViT(VideoTransformer):
         self.patch_embed = PatchEmbed(
             in_channels, embed_dim, patch_kernel, stride=patch_stride, padding=tuple(k // 2 for k in patch_kernel)
         )
-        self.pos_embed = PosEmbed(
-            embed_dim,
-            frames=num_frames // patch_stride[0],
-            size=(img_size // patch_stride[1], img_size // patch_stride[2]),
-        )
+        grid = (num_frames // patch_stride[0], img_size // patch_stride[1], img_size // patch_stride[2])
+        self.pos_embed = PosEmbed(embed_dim, frames=grid[0], size=grid[1:]) if abs_pos else nn.Identity()
         stages, self.feature_info = [], []
         dim, kv, reduction = embed_dim, tuple(kv_stride), patch_stride[1]
         for i, (depth, n_heads) in enumerate(zip(depths, heads)):
@@ -195,23 +195,31 @@ class MViT(VideoTransformer):
             kv = tuple(max(1, k // q) for k, q in zip(kv, q_stride))
             reduction *= q_stride[1]
             dim_out = embed_dim * 2**i
-            blocks = [
-                MViTBlock(
-                    dim if j == 0 else dim_out,
-                    dim_out,
-                    n_heads,
-                    mlp_ratio=mlp_ratio,
-                    q_stride=q_stride if j == 0 else (1, 1, 1),
-                    kv_stride=kv,
-                    kernel=tuple(pool_kernel),
+            blocks = []
+            for j in range(depth):
+                blk_q = q_stride if j == 0 else (1, 1, 1)
+                blocks.append(
+                    self._make_block(
+                        dim if j == 0 else dim_out,
+                        dim_out,
+                        n_heads,
+                        mlp_ratio=mlp_ratio,
+                        q_stride=blk_q,
+                        kv_stride=kv,
+                        kernel=tuple(pool_kernel),
+                        thw=grid,
+                    )
                 )
-                for j in range(depth)
-            ]
+                grid = tuple(-(-g // s) for g, s in zip(grid, blk_q))  # the queries' grid after this block
             stages.append(_MViTStage(blocks))
             self.feature_info.append({"module": f"stages.{i}", "num_chs": dim_out, "reduction": reduction})
             dim = dim_out
         self.stages = nn.Sequential(*stages)
         self._init_head(dim, num_classes, drop_rate)
+
+    def _make_block(self, dim_in: int, dim_out: int, heads: int, *, thw: tuple[int, int, int], **kwargs) -> nn.Module:
+        """One block; ``thw`` is its input token grid at the reference size (unused by MViT v1)."""
+        return MViTBlock(dim_in, dim_out, heads, **kwargs)
 
     def forward_features(self, x: Tensor) -> Tensor:
         """``(B, C, T, H, W) -> (B, 8 D, T/2, H/32, W/32)`` with the MViT-B strides."""
