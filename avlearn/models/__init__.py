@@ -35,6 +35,12 @@ _MODEL_MODULES = (
     "avlearn.models.av.two_tower",
     "avlearn.models.av.unet",
     "avlearn.models.av.preview",
+    "avlearn.models.av.attention_loc",
+    "avlearn.models.av.attention_loc_sync",
+    "avlearn.models.av.separation_visual",
+    "avlearn.models.av.sound_of_pixels",
+    "avlearn.models.av.coseparation",
+    "avlearn.models.av.voice",
 )
 for _m in _MODEL_MODULES:
     try:
