@@ -11,9 +11,8 @@ skimming network): ``create_model(name)`` builds it, :func:`call_model` runs it 
 :func:`example_input`, every output tensor is finite, and backward reaches every trainable
 parameter (except those a task uses outside ``forward``, listed in ``OUTSIDE_FORWARD``).
 
-The overfit test runs in the default suite for the CPU-sized variants (names with ``_small``,
-``_tiny`` or ``late_fusion``/``early_fusion``/``slow_fusion``/``single_frame``, the zoo's naming
-convention for them) and under ``-m slow`` for the standard-size ones.
+The overfit test runs in the default suite for the CPU-sized variants (names with ``_small`` or
+``_tiny``, the zoo's naming convention for them) and under ``-m slow`` for the standard-size ones.
 """
 
 from __future__ import annotations
@@ -31,7 +30,7 @@ from avlearn.models._registry import call_model, example_input, model_entry
 NAMES = list_models()
 CLASSIFIERS = list_models(output="logits")
 TASK_NETWORKS = [n for n in NAMES if n not in CLASSIFIERS]
-CPU_SIZED = ("*_small*", "*_tiny*", "lecture_*")
+CPU_SIZED = ("*_small*", "*_tiny*")
 #: Parameters a task uses outside the network's ``forward``: Co-Separation's object classifier
 #: runs on the separated spectrograms in the task's object-consistency loss.
 OUTSIDE_FORWARD = {"coseparation_small": ("classifier.",)}
@@ -61,7 +60,7 @@ def _batch_size(x) -> int:
 
 
 def test_registry_is_populated():
-    for n in ("c3d", "r3d_18", "mc3_18", "r2plus1d_18", "i3d_resnet50", "r3d_18_nl", "lecture_3d_cnn"):
+    for n in ("c3d", "r3d_18", "mc3_18", "r2plus1d_18", "i3d_resnet50", "r3d_18_nl", "cnn3d_tiny"):
         assert n in NAMES
 
 
