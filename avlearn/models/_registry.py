@@ -47,6 +47,7 @@ __all__ = [
     "call_model",
     "check_model_kwargs",
     "builder_arguments",
+    "model_class",
     "OUTPUTS",
     "InputContract",
 ]
@@ -275,18 +276,23 @@ def builder_arguments(name: str) -> set[str] | None:
     A builder that forwards ``**kwargs`` to the class it returns accepts that class's
     constructor arguments too (the class is read from the builder's return annotation).
     """
-    fn = model_entry(name).fn
-    names, var = _parameters(fn)
+    names, var = _parameters(model_entry(name).fn)
     if not var:
         return names
-    try:
-        cls = typing.get_type_hints(fn).get("return")
-    except Exception:  # an annotation that does not resolve: nothing to check against
-        return None
-    if not isinstance(cls, type):
+    cls = model_class(name)
+    if cls is None:
         return None
     more, var = _parameters(cls.__init__)
     return None if var else names | more
+
+
+def model_class(name: str) -> type | None:
+    """The class the builder of ``name`` returns (its return annotation), None where not annotated."""
+    try:
+        cls = typing.get_type_hints(model_entry(name).fn).get("return")
+    except NameError:  # an annotation that does not resolve
+        return None
+    return cls if isinstance(cls, type) else None
 
 
 def check_model_kwargs(name: str, kwargs: dict) -> None:

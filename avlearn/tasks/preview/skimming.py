@@ -245,6 +245,7 @@ def build_skimming(cfg: Any) -> SkimmingTask:
     from avlearn.models import load_weights
 
     from avlearn.models import create_model
+    from avlearn.models._registry import model_class
     from avlearn.train.config import ConfigError
 
     student, names, t, m = _student(cfg), class_names(cfg.data.world), cfg.task, cfg.model
@@ -252,9 +253,10 @@ def build_skimming(cfg: Any) -> SkimmingTask:
                  feature_dim=student.num_features, steps=t.steps, selection=t.selection, tau=t.tau)
     for k in sorted(set(fixed) & set(m.kwargs)):
         raise ConfigError("task imgaud_skimming", f"model.kwargs.{k}", "is set by the student and the task section; remove it")
+    built = model_class(m.name)
+    if built is None or not issubclass(built, SkimmingNet):
+        raise ConfigError("task imgaud_skimming", "model.name", f"{m.name!r} does not build a SkimmingNet")
     net = create_model(m.name, **fixed, **m.kwargs)
-    if not isinstance(net, SkimmingNet):
-        raise ConfigError("task imgaud_skimming", "model.name", f"{m.name!r} builds a {type(net).__name__}, not a SkimmingNet")
     if m.init_fusion:
         net.init_fusion(student)
     if m.weights:

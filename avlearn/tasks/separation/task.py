@@ -151,7 +151,13 @@ def build_network(cfg: Any, cls: type[nn.Module], **from_task: Any) -> nn.Module
     from avlearn.models import create_model
     from avlearn.train.config import ConfigError
 
+    from avlearn.models._registry import model_class
+
     m, source = cfg.model, f"task {cfg.task.name}"
+    built = model_class(m.name)
+    if built is not None and not issubclass(built, cls):
+        raise ConfigError(source, "model.name", f"{m.name!r} builds a {built.__name__}; task {cfg.task.name!r} "
+                          f"drives a {cls.__name__}")
     for k in sorted(set(from_task) & set(m.kwargs)):
         raise ConfigError(source, f"model.kwargs.{k}", f"is set by the task section ({from_task[k]!r}); remove it")
     try:
