@@ -111,3 +111,10 @@ def test_partial_start_from_another_run_goes_through_load_pretrained(tmp_path):
     assert torch.equal(net.video_tower.stem[0].weight, sync.video_tower.stem[0].weight)
     with pytest.raises(ValueError, match="incompatible weights"):  # strict: the whole network must match
         create_model("attention_loc_sync_small", weights=str(tmp_path / "sync.pt"))
+
+
+def test_feature_extraction_refuses_task_networks():
+    from avlearn.models.extract import FeatureExtractor
+
+    with pytest.raises(ValueError, match="sound_of_pixels_small is a task network"):
+        FeatureExtractor("sound_of_pixels_small")

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from avlearn.models._registry import register_model
 from avlearn.models.av.separation_visual import FrameEncoder
-from avlearn.models.av.sound_of_pixels import separation_example
+from avlearn.models.av.sound_of_pixels import SEPARATOR_ENTRY
 from avlearn.models.av.unet import unet_small
 
 __all__ = ["CoSeparationNet", "coseparation_small"]
@@ -67,12 +67,9 @@ class CoSeparationNet(nn.Module):
 
 
 @register_model(
-    modality="av",
+    **SEPARATOR_ENTRY,
     input_size={"log_mag": (1, 256, 256), "crops": (4, 3, 3, 224, 224)},
     tiny_input={"log_mag": (1, 32, 16), "crops": (2, 3, 2, 16, 16)},
-    output="masks",
-    kwargs_input=True,
-    example=separation_example,
 )
 def coseparation_small(*, classes: int = 12, **kwargs) -> CoSeparationNet:
     """CPU-sized Co-Separation: a 3-stage object encoder (32-D object vectors), a 5-level U-Net of

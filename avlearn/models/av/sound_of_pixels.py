@@ -49,7 +49,8 @@ from avlearn.models._registry import register_model
 from avlearn.models.av.separation_visual import FrameEncoder, SyncTowerEncoder, encode_sources
 from avlearn.models.av.unet import unet_small
 
-__all__ = ["SoundOfPixelsNet", "sound_of_pixels_small", "separation_example", "CONDITIONINGS", "VISUALS"]
+__all__ = ["SoundOfPixelsNet", "sound_of_pixels_small", "separation_example", "SEPARATOR_ENTRY", "CONDITIONINGS",
+           "VISUALS"]
 
 #: How the visual features reach the masks: SoP's synthesizer, or concatenation at the bottleneck.
 CONDITIONINGS = ("synthesizer", "bottleneck")
@@ -176,13 +177,15 @@ def separation_example(batch: int, shapes: dict[str, tuple[int, ...]], generator
     return out
 
 
+#: Registry facts shared by the separation networks: dict inputs passed as keyword arguments,
+#: mask logits out, examples from :func:`separation_example`.
+SEPARATOR_ENTRY = dict(modality="av", output="masks", kwargs_input=True, example=separation_example)
+
+
 @register_model(
-    modality="av",
+    **SEPARATOR_ENTRY,
     input_size={"log_mag": (1, 256, 256), "frames": (2, 3, 3, 224, 224)},
     tiny_input={"log_mag": (1, 32, 16), "frames": (2, 3, 2, 32, 32)},
-    output="masks",
-    kwargs_input=True,
-    example=separation_example,
 )
 def sound_of_pixels_small(**kwargs) -> SoundOfPixelsNet:
     """CPU-sized Sound of Pixels: a 5-level U-Net of 16..128 channels, K = 16, a 4-stage frame CNN

@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from avlearn.models._registry import register_model
 from avlearn.models.av.separation_visual import FrameEncoder
-from avlearn.models.av.sound_of_pixels import separation_example
+from avlearn.models.av.sound_of_pixels import SEPARATOR_ENTRY
 from avlearn.models.av.unet import unet_small
 
 __all__ = ["LipStream", "VoiceNet", "visualvoice_small", "lip_stream_small"]
@@ -97,12 +97,9 @@ class VoiceNet(nn.Module):
 
 
 @register_model(
-    modality="av",
+    **SEPARATOR_ENTRY,
     input_size={"spec_in": (2, 256, 301), "face": (2, 3, 224, 224), "mouth": (2, 1, 75, 88, 88)},
     tiny_input={"spec_in": (2, 32, 16), "face": (2, 3, 16, 16), "mouth": (2, 1, 4, 8, 16)},
-    output="masks",
-    kwargs_input=True,
-    example=separation_example,
 )
 def visualvoice_small(**kwargs) -> VoiceNet:
     """CPU-sized VisualVoice separator: 3-stage face encoder and lip stream of 16..64 channels
