@@ -21,7 +21,6 @@ Shapes (``coseparation_small``)::
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
 from avlearn.models._registry import register_model
