@@ -229,7 +229,10 @@ def _torch_flow(
 
 
 def _cv2_flow(g0: np.ndarray, g1: np.ndarray, method: str) -> np.ndarray:
-    import cv2
+    try:
+        import cv2
+    except ImportError:  # an optional extra
+        raise ImportError(f"optical flow method {method!r} needs OpenCV: pip install 'avlearn[flow]'") from None
 
     if method == "farneback":
         return cv2.calcOpticalFlowFarneback(g0, g1, None, 0.5, 4, 15, 3, 5, 1.2, 0)
@@ -276,7 +279,7 @@ def optical_flow(
     b, t, h, w = gray.shape
     if method in ("farneback", "dis"):
         if not cv2_available():
-            raise ImportError(f"optical flow method {method!r} needs OpenCV: pip install opencv-python-headless")
+            raise ImportError(f"optical flow method {method!r} needs OpenCV: pip install 'avlearn[flow]'")
         g8 = (gray.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()  # (B, T, H, W)
         out = np.stack([np.stack([_cv2_flow(g8[i, j], g8[i, j + 1], method) for j in range(t - 1)]) for i in range(b)])
         flow = torch.from_numpy(out).permute(0, 1, 4, 2, 3).float().to(gray.device)  # (B, T-1, 2, H, W)

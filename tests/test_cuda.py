@@ -12,9 +12,10 @@ import os
 
 import pytest
 import torch
+from test_models_zoo import OUTSIDE_FORWARD, _tensors
 
 from avlearn.models import create_model, list_models
-from avlearn.models._registry import example_input
+from avlearn.models._registry import call_model, example_input, model_entry
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -34,20 +35,27 @@ def _to(x, device):
 
 @pytest.mark.parametrize("name", list_models())
 def test_model_runs_on_cuda_like_on_cpu(name):
+    """Classifiers at ``num_classes=3``; task networks (separators, localizers, encoders) at their defaults."""
     torch.manual_seed(0)
-    model = create_model(name, num_classes=3).eval()
+    classifier = model_entry(name).output == "logits"
+    model = (create_model(name, num_classes=3) if classifier else create_model(name)).eval()
     x = example_input(name, 2, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        ref = model(x).float()  # (B, 3) or (B, T, 3)
+        ref = _tensors(call_model(name, model, x))  # e.g. (B, 3) logits, (B, S, R, T) masks
         model = model.cuda()
-        out = model(_to(x, "cuda")).float().cpu()
-    assert out.shape == ref.shape
-    assert torch.allclose(out, ref, atol=1e-3, rtol=1e-3), f"{name}: max diff {(out - ref).abs().max():.2e}"
+        out = [t.cpu() for t in _tensors(call_model(name, model, _to(x, "cuda")))]
+    for r, o in zip(ref, out, strict=True):
+        assert o.shape == r.shape
+        if r.is_floating_point():
+            assert torch.allclose(o.float(), r.float(), atol=1e-3, rtol=1e-3), f"{name}: max diff {(o - r).abs().max():.2e}"
+        else:
+            assert torch.equal(o, r), f"{name}: integer outputs differ"
     model.train()
-    y = model(_to(x, "cuda"))
-    y.float().square().mean().backward()
+    y = [t for t in _tensors(call_model(name, model, _to(x, "cuda"))) if t.is_floating_point() and t.requires_grad]
+    sum(t.float().square().mean() for t in y).backward()
+    skip = OUTSIDE_FORWARD.get(name, ())  # parameters the task uses outside forward
     loss_only = set(getattr(model, "loss_only_parameters", ()))  # trained by another loss (TAL-Net)
-    grads = [p.grad for n, p in model.named_parameters() if p.requires_grad and n not in loss_only]
+    grads = [p.grad for n, p in model.named_parameters() if p.requires_grad and not n.startswith(skip) and n not in loss_only]
     assert all(g is not None and g.is_cuda and torch.isfinite(g).all() for g in grads)
 
 

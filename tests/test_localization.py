@@ -11,7 +11,7 @@ from avlearn.data import collate
 from avlearn.io import write_av
 from avlearn.metrics import boxes_to_mask, ciou, ciou_auc, pointing_game
 from avlearn.models import create_model
-from avlearn.models.av.attention_loc import AttentionLocNet, create_attention_model
+from avlearn.models.av.attention_loc import AttentionLocNet
 from avlearn.tasks.localization import (
     LocalizationConfig,
     LocalizationTask,
@@ -44,7 +44,7 @@ def one_thread():
 
 
 def test_attention_heatmaps_are_one_per_frame_at_input_resolution():
-    net = create_attention_model("attention_loc_small", **TINY).eval()
+    net = create_model("attention_loc_small", **TINY).eval()
     video, audio = torch.rand(2, 3, 5, 32, 48), torch.randn(2, 1, 8000) * 0.1
     heat = net.heatmaps(video, audio)
     assert heat.shape == (2, 5, 32, 48) and heat.min() >= 0 and heat.max() <= 1
@@ -65,7 +65,7 @@ def test_attention_map_cells_land_on_the_pixels_they_see():
 @pytest.mark.parametrize("refine", ["none", "guided"])
 def test_flip_tta_maps_are_mirror_equivariant(refine):
     torch.manual_seed(0)
-    net = create_attention_model("attention_loc_small", **TINY).eval()  # reduction 4: cells 4 px apart
+    net = create_model("attention_loc_small", **TINY).eval()  # reduction 4: cells 4 px apart
     video, audio = torch.rand(2, 3, 4, 32, 32), torch.randn(2, 1, 8000) * 0.1
     plain = LocalizationTask(net, LocalizationConfig(refine=refine)).eval()
     tta = LocalizationTask(net, LocalizationConfig(refine=refine, tta_flip=True)).eval()
@@ -98,7 +98,7 @@ def test_cam_heatmaps_are_one_per_frame_at_input_resolution():
 
 
 def test_localizer_covers_every_frame_of_a_clip():
-    task = LocalizationTask(create_attention_model("attention_loc_small", **TINY))
+    task = LocalizationTask(create_model("attention_loc_small", **TINY))
     loc = Localizer(task, fps=4, size=(32, 32), sample_rate=8000, clip_duration=1.0)
     video = torch.randint(0, 255, (3, 11, 32, 32), dtype=torch.uint8)  # 2.75 s: windows at 0, 4 and 7
     heat = loc.localize(video, torch.randn(1, 22000) * 0.1)

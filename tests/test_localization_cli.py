@@ -12,7 +12,6 @@ from test_localization import TINY, one_thread  # noqa: F401  (the autouse one-t
 from avlearn.cli import main
 from avlearn.io import probe, read_clip, write_av
 from avlearn.models import create_model
-from avlearn.models.av.attention_loc import create_attention_model
 
 DATA = {"fps": 4, "size": [32, 32], "sample_rate": 16000, "clip_duration": 1.0}
 
@@ -28,7 +27,7 @@ def tiny(tmp_path_factory):
     torch.manual_seed(0)
     att = d / "attention"
     att.mkdir()
-    torch.save(create_attention_model("attention_loc_small", **TINY).state_dict(), att / "weights.pt")
+    torch.save(create_model("attention_loc_small", **TINY).state_dict(), att / "weights.pt")
     cfg = {"task": {"name": "localization", "method": "attention"},
            "model": {"name": "attention_loc_small", "kwargs": TINY}, "data": DATA}
     (att / "config.yaml").write_text(yaml.safe_dump(cfg))

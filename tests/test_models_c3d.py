@@ -1,4 +1,5 @@
-"""C3D follows the lecture's layer table (sizes and per-layer cost) exactly."""
+"""C3D follows the layer table of Tran et al. (ICCV 2015, Fig. 3) and its per-layer cost (the
+multiply-accumulate column of the "C3D: The VGG of 3D CNNs" table, Stanford CS231n 2024, Lecture 10) exactly."""
 
 from __future__ import annotations
 

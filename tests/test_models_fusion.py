@@ -1,4 +1,4 @@
-"""Fusion models: the lecture's receptive-field table and where each model merges time."""
+"""Fusion models: the two-layer networks' size / receptive-field table and where each model merges time."""
 
 from __future__ import annotations
 
@@ -15,19 +15,19 @@ LECTURE_INPUT = (3, 20, 64, 64)
 # "Early Fusion vs Late Fusion vs 3D CNN": (Size C x T x H x W, Receptive Field T x H x W) per layer,
 # conv -> pool -> conv -> global average pool. Early fusion's sizes have T = 1 (its conv ate time).
 LECTURE_TABLE = {
-    "lecture_late_fusion": [
+    "late_fusion_pool_tiny": [
         ((12, 20, 64, 64), (1, 3, 3)),
         ((12, 20, 16, 16), (1, 6, 6)),
         ((24, 20, 16, 16), (1, 14, 14)),
         ((24, 1, 1, 1), (20, 64, 64)),
     ],
-    "lecture_early_fusion": [
+    "early_fusion_tiny": [
         ((12, 1, 64, 64), (20, 3, 3)),
         ((12, 1, 16, 16), (20, 6, 6)),
         ((24, 1, 16, 16), (20, 14, 14)),
         ((24, 1, 1, 1), (20, 64, 64)),
     ],
-    "lecture_3d_cnn": [
+    "cnn3d_tiny": [
         ((12, 20, 64, 64), (3, 3, 3)),
         ((12, 5, 16, 16), (6, 6, 6)),
         ((24, 5, 16, 16), (14, 14, 14)),
@@ -37,7 +37,7 @@ LECTURE_TABLE = {
 
 
 @pytest.mark.parametrize("name", sorted(LECTURE_TABLE))
-def test_lecture_table_sizes_and_receptive_fields(name):
+def test_tiny_fusion_sizes_and_receptive_fields(name):
     rows = receptive_fields(create_model(name), LECTURE_INPUT)
     assert [(r["size"], r["rf"]) for r in rows] == LECTURE_TABLE[name]
     assert [r["type"] for r in rows] == ["Conv3d", "MaxPool3d", "Conv3d", "AdaptiveAvgPool3d"]
@@ -64,7 +64,7 @@ def test_early_fusion_first_conv_is_a_2d_conv_over_3t_channels():
     torch.testing.assert_close(out3d.squeeze(2), out2d, atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["early_fusion_small", "late_fusion_fc_small", "lecture_early_fusion"])
+@pytest.mark.parametrize("name", ["early_fusion_small", "late_fusion_fc_small", "early_fusion_tiny"])
 def test_models_built_for_a_clip_length_reject_others(name):
     with pytest.raises(ValueError, match="built for clips of"):
         create_model(name)(torch.randn(1, 3, 6, 32, 32))

@@ -1,11 +1,11 @@
-"""Sound of Pixels with frame-by-frame visual features (``model.temporal``, Sound of Motions style)."""
+"""Sound of Pixels with frame-by-frame visual features (``model.kwargs.temporal``, Sound of Motions style)."""
 
 import pytest
 import torch
 from test_separation_train import _config, worlds  # noqa: F401  (the tiny worlds fixture)
 
 from avlearn.tasks.base import build_task
-from avlearn.tasks.separation.sop import SoundOfPixelsNet
+from avlearn.models.av.sound_of_pixels import SoundOfPixelsNet
 from avlearn.train.config import ConfigError
 
 TINY = dict(sound_channels=4, unet_levels=3, unet_channels=4, visual_width=4)
@@ -54,7 +54,7 @@ def test_regions_pool_inside_boxes_per_frame():
 
 
 def test_config_errors(worlds):
-    with pytest.raises(ConfigError, match="model.temporal"):
+    with pytest.raises(ConfigError, match="model: sound_of_pixels_small: .*temporal features need"):
         build_task(_config(worlds / "objects", {"name": "sop"}, {"visual": "frames", "num_frames": 16},
                            model={"temporal": True, "conditioning": "bottleneck"}))
     with pytest.raises(ConfigError, match="every frame"):  # 0.5 s at 16 fps has 8 frames

@@ -6,10 +6,14 @@ import pytest
 import torch
 
 from avlearn.data.synthetic import WorldConfig, make_world
+from avlearn.models._registry import builder_arguments
 from avlearn.tasks.base import build_datasets, build_task
 from avlearn.train.config import config_from_dict
 
 TINY_MODEL = {"unet_levels": 3, "unet_channels": 4, "sound_channels": 4, "visual_width": 4, "visual_channels": 8}
+#: The registered network each separation task drives.
+NETWORK = {"sop": "sound_of_pixels_small", "coseparation": "coseparation_small", "visualvoice": "visualvoice_small",
+           "audio_only_pit": "audio_only_unet_small"}
 TINY_STFT = {"n_fft": 128, "hop": 64}
 TINY_DATA = {"size": 32, "duration": 0.5, "crop_size": 16, "mouth_size": [8, 16], "num_mix": 2, "max_sources": 4}
 
@@ -25,8 +29,15 @@ def worlds(tmp_path_factory):
     return root
 
 
+def _model(task: str, model: dict | None = None) -> dict:
+    """The ``model`` section of ``task``'s network at the tiny size, ``model`` overriding its kwargs."""
+    name = NETWORK[task]
+    tiny = {k: v for k, v in TINY_MODEL.items() if k in builder_arguments(name)}
+    return {"name": name, "kwargs": {**tiny, **(model or {})}}
+
+
 def _config(world, task: dict, data: dict, out_dir=None, steps: int = 2, model: dict | None = None):
-    raw = {"task": {**TINY_STFT, **task}, "model": {**TINY_MODEL, **(model or {})}, "data": {**TINY_DATA, "world": str(world), **data},
+    raw = {"task": {**TINY_STFT, **task}, "model": _model(task["name"], model), "data": {**TINY_DATA, "world": str(world), **data},
            "optim": {"name": "adam", "lr": 3e-3},
            "train": {"steps": steps, "batch_size": 4, "log_every": 1, "final_eval": ["test"], "tensorboard": False,
                      "progress": False, "out_dir": str(out_dir or world / "run"), "device": "cpu"}}

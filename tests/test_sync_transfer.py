@@ -8,8 +8,8 @@ must load its towers and compute exactly its tower features.
 import pytest
 import torch
 
-from avlearn.models import create_model
-from avlearn.models.av.attention_loc import ATTENTION_MODELS, create_attention_model
+from avlearn.models import create_model, list_models
+from avlearn.models.av.separation_visual import SyncTowerEncoder
 from avlearn.models.av.sync_towers import (
     TowerWeightsError,
     densify,
@@ -18,7 +18,6 @@ from avlearn.models.av.sync_towers import (
 )
 from avlearn.tasks.localization import LocalizationConfig, LocalizationTask
 from avlearn.tasks.separation.sop import SoPConfig, SoPModel, build_sop
-from avlearn.tasks.separation.visual import SyncTowerEncoder
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +53,8 @@ def test_dense_tower_equals_the_strided_one_on_its_grid(sync_net):
 
 
 def test_localizer_starts_from_the_sync_towers(sync_net, sync_weights):
-    assert "attention_loc_sync_small" in ATTENTION_MODELS
-    net = create_attention_model("attention_loc_sync_small", weights=str(sync_weights), strict=False).eval()
+    assert "attention_loc_sync_small" in list_models("attention_loc*")
+    net = create_model("attention_loc_sync_small", weights=str(sync_weights), strict=False).eval()
     video, audio = torch.rand(2, 3, 8, 64, 64), torch.rand(2, 1, 8000) * 2 - 1
     with torch.no_grad():
         torch.testing.assert_close(net.video_tower(video)[..., ::2, ::2], sync_net.video_tower(video), atol=1e-5, rtol=1e-5)
@@ -63,12 +62,12 @@ def test_localizer_starts_from_the_sync_towers(sync_net, sync_weights):
         heat = net.heatmaps(video, audio)
     assert net.embed_video(video).shape == (2, 32, 8, 16, 16) and net.embed_audio(audio).shape == (2, 32)
     assert heat.shape == (2, 8, 64, 64) and 0 <= heat.min() and heat.max() <= 1
-    random = create_attention_model("attention_loc_sync_small").eval()  # the baseline: no weights
+    random = create_model("attention_loc_sync_small").eval()  # the baseline: no weights
     assert not torch.equal(random.video_tower.stem[0].weight, net.video_tower.stem[0].weight)
 
 
 def test_resized_input_maps_land_on_the_frames():
-    net = create_attention_model("attention_loc_sync_small", input_size=(32, 32)).eval()
+    net = create_model("attention_loc_sync_small", input_size=(32, 32)).eval()
     video = torch.rand(1, 3, 4, 64, 64)
     assert net._resize(video).shape == (1, 3, 4, 32, 32) and net.embed_video(video).shape == (1, 32, 4, 8, 8)
     cell = torch.zeros(1, 1, 8, 8)
@@ -79,7 +78,7 @@ def test_resized_input_maps_land_on_the_frames():
 
 
 def test_load_reports_loaded_and_skipped_keys(sync_net, sync_weights):
-    net = ATTENTION_MODELS["attention_loc_sync_small"]()
+    net = create_model("attention_loc_sync_small")
     report = load_towers(net, sync_weights, net.pretrained)
     towers = [k for k in net.state_dict() if k.startswith(("video_tower.", "audio_tower."))]
     assert report["loaded"] == sorted(towers)
@@ -88,17 +87,17 @@ def test_load_reports_loaded_and_skipped_keys(sync_net, sync_weights):
 
 
 def test_a_trained_localizer_round_trips_strictly(sync_weights, tmp_path):
-    net = create_attention_model("attention_loc_sync_small", weights=str(sync_weights), strict=False)
+    net = create_model("attention_loc_sync_small", weights=str(sync_weights), strict=False)
     torch.save(net.state_dict(), tmp_path / "loc.pt")
-    again = create_attention_model("attention_loc_sync_small", weights=str(tmp_path / "loc.pt"))
+    again = create_model("attention_loc_sync_small", weights=str(tmp_path / "loc.pt"))
     assert torch.equal(again.video_embed.weight, net.video_embed.weight)
 
 
 def test_wrong_files_give_typed_errors(sync_weights, tmp_path):
     other = tmp_path / "attention.pt"
-    torch.save(create_attention_model("attention_loc_small").state_dict(), other)
+    torch.save(create_model("attention_loc_small").state_dict(), other)
     with pytest.raises(TowerWeightsError, match=r"attention\.pt: not a multisensory_small sync run's video_tower"):
-        create_attention_model("attention_loc_sync_small", weights=str(other), strict=False)
+        create_model("attention_loc_sync_small", weights=str(other), strict=False)
     text = tmp_path / "notes.txt"
     text.write_text("not weights")
     with pytest.raises(TowerWeightsError, match=r"notes\.txt: not a torch weights file"):
@@ -124,7 +123,7 @@ def _sop_cfg(model: SoPModel):
 
 def test_separator_visual_encoder_starts_from_the_sync_tower(sync_net, sync_weights):
     tiny = dict(unet_levels=3, unet_channels=4, sound_channels=4)
-    task = build_sop(_sop_cfg(SoPModel(**tiny, visual="sync_tower", visual_weights=str(sync_weights)))).eval()
+    task = build_sop(_sop_cfg(SoPModel(kwargs={**tiny, "visual": "sync_tower"}, visual_weights=str(sync_weights)))).eval()
     enc = task.net.visual
     assert isinstance(enc, SyncTowerEncoder)
     frames = torch.rand(3, 3, 6, 32, 32)  # (sources, 3, F, H, W)
@@ -139,19 +138,20 @@ def test_separator_visual_encoder_starts_from_the_sync_tower(sync_net, sync_weig
     with torch.no_grad():
         out = task.net(log_mag, frames[None], valid, regions)  # pixel-level pooling inside boxes
     assert out.shape == (1, 3, 64, 9)
-    random = build_sop(_sop_cfg(SoPModel(**tiny, visual="sync_tower")))
+    random = build_sop(_sop_cfg(SoPModel(kwargs={**tiny, "visual": "sync_tower"})))
     assert not torch.equal(random.net.visual.tower.stem[0].weight, enc.tower.stem[0].weight)
 
 
 def test_visual_weights_need_the_sync_tower(sync_weights):
     from avlearn.train.config import ConfigError
 
-    with pytest.raises(ConfigError, match="model.visual_weights: needs model.visual: sync_tower"):
-        build_sop(_sop_cfg(SoPModel(unet_levels=3, unet_channels=4, sound_channels=4, visual_weights=str(sync_weights))))
+    with pytest.raises(ConfigError, match="model.visual_weights: needs model.kwargs.visual: sync_tower"):
+        build_sop(_sop_cfg(SoPModel(kwargs=dict(unet_levels=3, unet_channels=4, sound_channels=4),
+                                    visual_weights=str(sync_weights))))
 
 
 def test_pretrained_localizer_trains_one_step(sync_weights):
-    net = create_attention_model("attention_loc_sync_small", weights=str(sync_weights), strict=False)
+    net = create_model("attention_loc_sync_small", weights=str(sync_weights), strict=False)
     task = LocalizationTask(net, LocalizationConfig()).train()
     loss = task({"video": torch.rand(3, 3, 4, 64, 64), "audio": torch.rand(3, 1, 4000) * 2 - 1})["loss"]
     loss.backward()
@@ -165,4 +165,4 @@ def test_recipes_validate():
     loc = load_config("recipes/localize_attention_sync.yaml")
     assert loc.model.name == "attention_loc_sync_small" and loc.model.strict is False and loc.data.fps == 16
     sep = load_config("recipes/separate_instruments_sync.yaml")
-    assert sep.model.visual == "sync_tower" and sep.data.size == 32 and sep.data.num_frames >= 32
+    assert sep.model.kwargs["visual"] == "sync_tower" and sep.data.size == 32 and sep.data.num_frames >= 32

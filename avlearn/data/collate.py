@@ -1,7 +1,7 @@
 """Collate sample dicts into a batch dict, dropping the samples a dataset skipped.
 
 :class:`avlearn.data.AVDataset` returns None for an item whose file could not be decoded
-(DESIGN.md: a dataset skips and counts bad samples rather than killing a training run);
+(a dataset skips and counts bad samples rather than killing a training run);
 :func:`collate` drops those and reports how many it dropped as ``batch["skipped"]``.
 
 Per key, over the kept samples:

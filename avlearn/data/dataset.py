@@ -3,7 +3,7 @@
 Each item is one (video, clip) pair: a manifest row and one window of its clip sampler
 (:mod:`avlearn.data.samplers`), decoded with :func:`avlearn.io.read_clip` into video frames
 plus exactly the audio that plays during them, then passed through a transform. This is the
-clip-level data pipeline of the video-classification and audio-visual papers of the lecture
+clip-level data pipeline of the video-classification and audio-visual papers
 (random clips for training, N uniform clips or sliding windows for testing; Karpathy et al.
 CVPR'14, Tran et al. CVPR'18, Gao et al. CVPR'20 for untrimmed video).
 

@@ -11,7 +11,7 @@ to sample clips from); every other column/key is kept in :attr:`ManifestRow.extr
     clips/a.mp4,dog,0.0,4.5,
     clips/b.mp4,cat,,,alice
 
-The layout follows the annotation files of the video datasets the lecture uses (Kinetics and
+The layout follows the annotation files of the common video datasets (Kinetics and
 ActivityNet CSVs: a video id, a label and a segment ``start``/``end``), so a builder in
 ``data_prep/`` only has to write rows. A malformed row raises :class:`ManifestError`, a
 ``ValueError`` whose message names the manifest file and the line: ``train.csv:7: start

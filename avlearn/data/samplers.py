@@ -3,7 +3,7 @@
 A sampler maps the span of a video (``offset`` to ``offset + duration`` seconds, i.e. a
 manifest row's ``[start, end]``) and a random generator to a list of ``(start, duration)``
 windows inside that span. The three policies are the ones of the video-classification
-literature the lecture follows (and pytorchvideo's clip samplers):
+literature (and pytorchvideo's clip samplers):
 
 * :class:`RandomClipSampler` - training: one (or k) clips at uniformly random starts per video
   per epoch (Karpathy et al. 2014; Tran et al. 2018 sample random 16-frame clips).

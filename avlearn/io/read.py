@@ -2,8 +2,7 @@
 
 ``read_clip`` returns the frames shown during ``[start, start + duration)`` and exactly the audio
 that plays during them, on one clock (the container's presentation clock, see
-:mod:`avlearn.io.probe`). It answers the decoding pitfalls users of other readers report
-(REFERENCES.md, "Decoding pitfalls"):
+:mod:`avlearn.io.probe`). It avoids the decoding pitfalls that users of other video readers report:
 
 * frames are chosen by presentation time, not by an average frame rate (right for variable
   frame rates and non-zero start times; :mod:`avlearn.io._video`);

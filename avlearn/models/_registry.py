@@ -7,12 +7,27 @@
 Builders are registered with ``@register_model`` at the bottom of each model file. A builder
 takes keyword arguments only and never reads files; :func:`create_model` loads ``weights``
 (a local checkpoint or a torchvision-style state dict) after construction.
+
+Two kinds of entries share the registry (``ModelEntry.output``):
+
+* ``"logits"`` -- the zoo's classifiers: ``create_model(name, num_classes=K)`` gives
+  ``(B, K)`` logits, ``forward_features`` / ``forward_head`` and ``feature_info``;
+* task networks -- the audio-visual nets a task wraps (``"score"``: correspondence logits,
+  ``"masks"``: separation mask logits, ``"features"``: encoder features, ``"maps"``: dense
+  maps, ``"dict"``: a dict of tensors). They take no ``num_classes``.
+
+Inputs: one tensor, a dict of tensors passed as one argument (``modality="av"``), or a dict
+passed as keyword arguments (``kwargs_input=True``, for networks whose ``forward`` takes several
+arguments, e.g. ``forward(log_mag, frames, valid)``); :func:`example_input` makes one and
+:func:`call_model` passes it the way the entry says.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import inspect
 import os
+import typing
 from dataclasses import dataclass
 from typing import Callable
 
@@ -29,8 +44,16 @@ __all__ = [
     "ModelEntry",
     "load_weights",
     "example_input",
+    "call_model",
+    "check_model_kwargs",
+    "builder_arguments",
+    "model_class",
+    "OUTPUTS",
     "InputContract",
 ]
+
+#: What a registered network's ``forward`` returns (``ModelEntry.output``).
+OUTPUTS = ("logits", "score", "masks", "features", "maps", "dict")
 
 
 @dataclass(frozen=True)
@@ -46,6 +69,11 @@ class ModelEntry:
         module: module path of the builder (for docs).
         contract: the preprocessing the model's reference weights expect
             (:class:`~avlearn.models.contract.InputContract`), None where none is fixed.
+        output: what ``forward`` returns, one of :data:`OUTPUTS` (``"logits"``: a zoo classifier).
+        kwargs_input: ``forward`` takes the input dict's entries as keyword arguments.
+        example: ``example(batch, shapes, generator) -> dict`` makes inputs that are not plain
+            random tensors (e.g. a boolean ``valid`` mask); ``shapes`` is ``tiny_input`` or
+            ``input_size``. None: random normal tensors of the entry's shapes.
     """
 
     name: str
@@ -55,6 +83,9 @@ class ModelEntry:
     tiny_input: tuple[int, ...] | dict[str, tuple[int, ...]]
     module: str
     contract: InputContract | None = None
+    output: str = "logits"
+    kwargs_input: bool = False
+    example: Callable[..., dict] | None = None
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
@@ -68,8 +99,16 @@ def register_model(
     tiny_input: tuple[int, ...] | dict[str, tuple[int, ...]] = (3, 4, 32, 32),
     name: str | None = None,
     contract: InputContract | None = None,
+    output: str = "logits",
+    kwargs_input: bool = False,
+    example: Callable[..., dict] | None = None,
 ):
-    """Register a builder; usable as ``@register_model`` or ``@register_model(modality=...)``."""
+    """Register a builder; usable as ``@register_model`` or ``@register_model(modality=...)``.
+
+    See :class:`ModelEntry` for the arguments.
+    """
+    if output not in OUTPUTS:
+        raise ValueError(f"register_model: output must be one of {OUTPUTS}, got {output!r}")
 
     def wrap(f: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         key = name or f.__name__
@@ -77,7 +116,8 @@ def register_model(
             raise ValueError(f"model {key!r} is registered twice ({_REGISTRY[key].module} and {f.__module__})")
         shapes = [input_size, tiny_input]
         shapes = [{k: tuple(v) for k, v in s.items()} if isinstance(s, dict) else tuple(s) for s in shapes]
-        _REGISTRY[key] = ModelEntry(key, f, modality, shapes[0], shapes[1], f.__module__, contract)
+        _REGISTRY[key] = ModelEntry(key, f, modality, shapes[0], shapes[1], f.__module__, contract, output,
+                                    kwargs_input, example)
         return f
 
     return wrap(fn) if fn is not None else wrap
@@ -88,10 +128,12 @@ def _ensure_loaded() -> None:
     import avlearn.models  # noqa: F401
 
 
-def list_models(pattern: str = "*", *, modality: str | None = None) -> list[str]:
-    """Sorted names of registered models matching a shell-style ``pattern``."""
+def list_models(pattern: str = "*", *, modality: str | None = None, output: str | None = None) -> list[str]:
+    """Sorted names of registered models matching a shell-style ``pattern`` (and, when given,
+    a ``modality`` and an ``output`` kind, e.g. ``output="logits"`` for the classifiers)."""
     _ensure_loaded()
-    names = [n for n, e in _REGISTRY.items() if fnmatch.fnmatch(n, pattern) and (modality is None or e.modality == modality)]
+    names = [n for n, e in _REGISTRY.items() if fnmatch.fnmatch(n, pattern)
+             and (modality is None or e.modality == modality) and (output is None or e.output == output)]
     return sorted(names)
 
 
@@ -201,18 +243,72 @@ def create_model(
         features_only: return a :class:`~avlearn.models._features.FeatureListNet` that yields
             the feature maps listed in the model's ``feature_info``.
         out_indices: which ``feature_info`` entries to return (default: all).
-        strict: require exact key match when loading.
+        strict: require exact key match when loading. With ``strict=False``, a model that
+            defines ``load_pretrained(weights)`` (networks whose parts start from another
+            run, e.g. ``attention_loc_sync_small`` from a sync run's towers) loads through it.
         **kwargs: passed to the builder (``num_classes``, ``in_channels``, ...).
     """
     entry = model_entry(name)
     model = entry.fn(**kwargs)
     if weights is not None:
-        load_weights(model, weights, strict=strict)
+        partial = getattr(model, "load_pretrained", None)
+        if not strict and callable(partial):
+            partial(weights)
+        else:
+            load_weights(model, weights, strict=strict)
     if features_only:
         from avlearn.models._features import FeatureListNet
 
         model = FeatureListNet(model, out_indices=out_indices)
     return model
+
+
+def _parameters(fn: Callable) -> tuple[set[str], bool]:
+    """Keyword names ``fn`` accepts, and whether it takes ``**kwargs`` too."""
+    params = inspect.signature(fn).parameters.values()
+    names = {p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "self"}
+    return names, any(p.kind is p.VAR_KEYWORD for p in params)
+
+
+def builder_arguments(name: str) -> set[str] | None:
+    """The keyword arguments the builder of ``name`` accepts, or None where it cannot be told.
+
+    A builder that forwards ``**kwargs`` to the class it returns accepts that class's
+    constructor arguments too (the class is read from the builder's return annotation).
+    """
+    names, var = _parameters(model_entry(name).fn)
+    if not var:
+        return names
+    cls = model_class(name)
+    if cls is None:
+        return None
+    more, var = _parameters(cls.__init__)
+    return None if var else names | more
+
+
+def model_class(name: str) -> type | None:
+    """The class the builder of ``name`` returns (its return annotation), None where not annotated."""
+    try:
+        cls = typing.get_type_hints(model_entry(name).fn).get("return")
+    except NameError:  # an annotation that does not resolve
+        return None
+    return cls if isinstance(cls, type) else None
+
+
+def check_model_kwargs(name: str, kwargs: dict) -> None:
+    """Raise before building when ``kwargs`` holds an argument the builder of ``name`` does not take.
+
+    Raises:
+        KeyError: ``name`` is not registered.
+        TypeError: unknown arguments (the message lists the accepted ones).
+    """
+    accepted = builder_arguments(name)
+    if accepted is None:
+        return
+    unknown = sorted(set(kwargs) - accepted)
+    if unknown:
+        raise TypeError(f"model {name!r} takes no argument {', '.join(map(repr, unknown))} "
+                        f"(accepted: {', '.join(sorted(accepted))})")
 
 
 def example_input(name: str, batch: int = 2, *, tiny: bool = True, generator: torch.Generator | None = None):
@@ -221,10 +317,13 @@ def example_input(name: str, batch: int = 2, *, tiny: bool = True, generator: to
     ``video``/``audio``/``flow`` models take one tensor ``(B, *shape)``; ``two_stream`` models
     take ``{"rgb": (B, 3, T, H, W), "flow": (B, 2(T-1), H, W)}`` where the entry's shape is the
     RGB clip's; models registered with a dict of shapes (audio-visual nets, ``modality="av"``)
-    take a dict of tensors with those keys.
+    take a dict of tensors with those keys; an entry with an ``example`` function makes its own
+    (e.g. a boolean ``valid`` mask of the sources). Pass it with :func:`call_model`.
     """
     entry = model_entry(name)
     shape = entry.tiny_input if tiny else entry.input_size
+    if entry.example is not None:
+        return entry.example(batch, shape, generator)
     if isinstance(shape, dict):  # multi-input models, e.g. {"video": (3,T,H,W), "audio": (1,N)}
         return {k: torch.randn(batch, *v, generator=generator) for k, v in shape.items()}
     if entry.modality == "two_stream":
@@ -233,3 +332,8 @@ def example_input(name: str, batch: int = 2, *, tiny: bool = True, generator: to
         flow = torch.randn(batch, 2 * (t - 1), h, w, generator=generator)
         return {"rgb": rgb, "flow": flow}
     return torch.randn(batch, *shape, generator=generator)
+
+
+def call_model(name: str, model: nn.Module, x):
+    """``model(x)``, or ``model(**x)`` for entries registered with ``kwargs_input=True``."""
+    return model(**x) if model_entry(name).kwargs_input else model(x)

@@ -59,8 +59,8 @@ class FeatureExtractor:
     """Sliding-window feature extraction with a registered model.
 
     Args:
-        model_name: a name from :func:`avlearn.models.list_models` (video, audio waveform or
-            ``av`` models work out of the box; others need ``preprocess``).
+        model_name: a classifier from :func:`avlearn.models.list_models` (``output="logits"``;
+            video, audio waveform or ``av`` models work out of the box; others need ``preprocess``).
         weights: local checkpoint or state dict to load (never downloaded).
         layer: index into the model's ``feature_info`` (global-average-pooled); None (default)
             uses the pre-logits embedding.
@@ -102,6 +102,9 @@ class FeatureExtractor:
         **model_kwargs,
     ):
         entry = model_entry(model_name)
+        if entry.output != "logits":
+            raise ValueError(f"{model_name} is a task network (output {entry.output!r}), not a zoo classifier with "
+                             f"forward_features / forward_head; extract features with one of list_models(output='logits')")
         model = create_model(model_name, **model_kwargs)
         if weights is not None:
             load_weights(model, _select_prefix(weights, weights_prefix) if weights_prefix else weights)

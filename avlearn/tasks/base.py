@@ -35,8 +35,9 @@ from __future__ import annotations
 
 import abc
 import fnmatch
+import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -68,6 +69,48 @@ class ModelConfig:
     kwargs: dict[str, Any] = field(default_factory=dict)
     weights: str | None = None
     strict: bool = True
+
+    #: Builder arguments a task's ``model`` section held at top level before it named a
+    #: registered network; :meth:`upgrade` moves them under ``kwargs`` (old runs' recipes).
+    legacy_keys: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def upgrade(cls, raw: dict[str, Any], source: str = "<dict>") -> dict[str, Any]:
+        """A ``model`` section in today's form: a section of an older run whose network
+        arguments sit at top level (``{unet_levels: 5, ...}``, no ``kwargs``) gets them under
+        ``kwargs`` (those the builder takes; sizes of another network are dropped) and the
+        task's default ``name``, with a warning. The networks' state-dict keys did not change,
+        so such a run's weights load as they are. Any other section is returned unchanged.
+        """
+        legacy = set(raw) & set(cls.legacy_keys) if isinstance(raw, dict) else set()
+        if not legacy or "kwargs" in raw:
+            return raw
+        from avlearn.models._registry import builder_arguments
+
+        name = raw.get("name", cls.__dataclass_fields__["name"].default)
+        accepted = builder_arguments(name) or legacy
+        out = {k: v for k, v in raw.items() if k not in legacy}
+        out["name"], out["kwargs"] = name, {k: raw[k] for k in sorted(legacy) if k in accepted}
+        warnings.warn(f"{source}: model section in the older form (network arguments at top level); read as "
+                      f"name: {name}, kwargs: {out['kwargs']}", UserWarning, stacklevel=2)
+        return out
+
+    def __post_init__(self) -> None:
+        """Reject an unregistered ``name`` or a keyword its builder does not take, so a recipe
+        fails when it is loaded (a ConfigError naming ``model``), before anything runs.
+
+        Raises:
+            ValueError: an unknown model name.
+            TypeError: an argument the builder does not accept (the accepted ones listed).
+        """
+        from avlearn.models._registry import check_model_kwargs
+
+        try:
+            check_model_kwargs(self.name, self.kwargs)
+        except KeyError as exc:
+            raise ValueError(f"name: {exc.args[0]}") from None
+        except TypeError as exc:
+            raise TypeError(f"kwargs: {exc}") from None
 
 
 class Task(nn.Module, abc.ABC):

@@ -327,13 +327,11 @@ class LocalizationTask(Task):
 
 
 def build_localization_model(m: ModelConfig) -> nn.Module:
-    """The network of a ``model`` section: an attention network by name
-    (:data:`~avlearn.models.av.attention_loc.ATTENTION_MODELS`) or any zoo model."""
+    """The network of a ``model`` section: ``create_model(m.name, **m.kwargs)`` with local weights
+    (an attention network such as ``attention_loc_small``, or a zoo model for CAM)."""
     from avlearn.models import create_model
-    from avlearn.models.av.attention_loc import ATTENTION_MODELS, create_attention_model
 
-    build = create_attention_model if m.name in ATTENTION_MODELS else create_model
-    return build(m.name, weights=m.weights, strict=m.strict, **m.kwargs)
+    return create_model(m.name, weights=m.weights, strict=m.strict, **m.kwargs)
 
 
 def _list_path(d: LocalizationData, value: str | None, split: str) -> str:

@@ -339,6 +339,12 @@ def apply_overrides(raw: dict, overrides: list[tuple[str, Any]], *, source: str 
 _SECTIONS = ("task", "model", "data", "optim", "schedule", "train")
 
 
+def _upgrade(model_cls: type, section: Any, source: str) -> Any:
+    """The ``model`` section through the model dataclass's ``upgrade`` (older runs' recipes), if it has one."""
+    upgrade = getattr(model_cls, "upgrade", None)
+    return upgrade(section, source) if callable(upgrade) else section
+
+
 def config_from_dict(raw: dict, *, source: str = "<dict>") -> ExperimentConfig:
     """Validate a raw recipe mapping into an :class:`ExperimentConfig`.
 
@@ -367,7 +373,7 @@ def config_from_dict(raw: dict, *, source: str = "<dict>") -> ExperimentConfig:
         ) from None
     return ExperimentConfig(
         task=from_dict(entry.config, task_raw, source=source, prefix="task"),
-        model=from_dict(entry.model, raw.get("model") or {}, source=source, prefix="model"),
+        model=from_dict(entry.model, _upgrade(entry.model, raw.get("model") or {}, source), source=source, prefix="model"),
         data=from_dict(entry.data, raw.get("data") or {}, source=source, prefix="data"),
         optim=from_dict(OptimConfig, raw.get("optim") or {}, source=source, prefix="optim"),
         schedule=from_dict(ScheduleConfig, raw.get("schedule") or {}, source=source, prefix="schedule"),

@@ -13,7 +13,8 @@ audio together. A typical training pipeline for a sync or classification model:
     ...     T.RandomGain((-6, 6)), T.LogMelSpectrogram(16000, n_fft=512, hop_length=160, n_mels=64),
     ... ])
 
-See :mod:`~avlearn.data.transforms.video`, :mod:`~avlearn.data.transforms.audio` and
+See :mod:`~avlearn.data.transforms.video`, :mod:`~avlearn.data.transforms.audio`,
+:mod:`~avlearn.data.transforms.audio_effects` (pitch shift and onset strength, over librosa) and
 :mod:`~avlearn.data.transforms.av` for the papers each follows.
 """
 
@@ -24,6 +25,7 @@ from avlearn.data.transforms.audio import (
     Spectrogram,
     mu_law_compress,
 )
+from avlearn.data.transforms.audio_effects import OnsetStrength, RandomPitchShift, onset_strength, pitch_shift
 from avlearn.data.transforms.av import (
     Compose,
     RandomTemporalCrop,
@@ -57,4 +59,8 @@ __all__ = [
     "LogMelSpectrogram",
     "MuLawCompress",
     "mu_law_compress",
+    "RandomPitchShift",
+    "pitch_shift",
+    "OnsetStrength",
+    "onset_strength",
 ]

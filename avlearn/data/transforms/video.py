@@ -7,7 +7,7 @@ CVPR'18). The other transforms work on float tensors whose last two dims are (H,
 (the same crop window and flip for all T), as clip-level augmentation must: a crop that moved
 between frames would add motion that is not in the video.
 
-The augmentation set is the standard one of the video-classification papers of the lecture:
+The augmentation set is the standard one of the video-classification papers:
 resize the short side, random crop (train) / centre crop (test), horizontal flip, and
 per-channel normalisation (Karpathy et al. CVPR'14, Sec. 4; Simonyan & Zisserman NeurIPS'14).
 Each class is a :class:`~avlearn.data.transforms.SampleTransform`: call it on a tensor, or on a

@@ -28,17 +28,16 @@ The scoring (calibration, pooling, heatmaps) lives in :class:`AttentionScoring`,
 towers can share it: :mod:`avlearn.models.av.attention_loc_sync` puts the towers of the
 multisensory sync network under it (``attention_loc_sync_small``).
 
-The network is not registered in the model zoo (its output is a map, not class logits); build
-it with :func:`create_attention_model` (``attention_loc_small``, ``attention_loc`` or
-``attention_loc_sync_small``).
+Registered as task networks (``output="score"``: ``forward({"video", "audio"})`` gives the
+(B, 1) correspondence logit; :meth:`AttentionScoring.heatmaps` the maps):
+``create_model("attention_loc_small")`` or ``create_model("attention_loc")``.
 """
 
 from __future__ import annotations
 
 import abc
 import math
-import os
-from typing import Callable, Sequence
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -46,10 +45,9 @@ import torchaudio
 from einops import rearrange
 from torch import Tensor, nn
 
-from avlearn.models._registry import load_weights
+from avlearn.models._registry import register_model
 from avlearn.models._resnet2d import ResNet2d
 from avlearn.models.av._towers import ConvBNAct, ResBlock
-from avlearn.models.av.sync_towers import load_towers
 
 __all__ = [
     "AttentionScoring",
@@ -57,8 +55,6 @@ __all__ = [
     "upsample_aligned",
     "attention_loc_small",
     "attention_loc",
-    "ATTENTION_MODELS",
-    "create_attention_model",
 ]
 
 
@@ -249,12 +245,24 @@ class AttentionLocNet(AttentionScoring):
         return F.normalize(self.audio_proj(pooled), dim=1)  # (B, D)
 
 
+@register_model(
+    modality="av",
+    input_size={"video": (3, 4, 64, 64), "audio": (1, 16000)},
+    tiny_input={"video": (3, 2, 32, 32), "audio": (1, 4000)},
+    output="score",
+)
 def attention_loc_small(**kwargs) -> AttentionLocNet:
     """CPU-sized: 64x64 frames -> 16x16 maps, D = 32, 40-band log-mel, clip scores from the top
     5% of each frame's locations; trains in minutes."""
     return AttentionLocNet(**{"pool_fraction": 0.05, **kwargs})
 
 
+@register_model(
+    modality="av",
+    input_size={"video": (3, 1, 224, 224), "audio": (1, 16000)},
+    tiny_input={"video": (3, 1, 32, 32), "audio": (1, 4000)},
+    output="score",
+)
 def attention_loc(**kwargs) -> AttentionLocNet:
     """AVOL-Net-sized: 224x224 frames -> 14x14 maps of 128-D features, 64-band log-mel ResNet."""
     defaults = dict(
@@ -262,45 +270,3 @@ def attention_loc(**kwargs) -> AttentionLocNet:
         audio_widths=(64, 128, 256, 512), audio_depths=(2, 2, 2, 2),
     )
     return AttentionLocNet(**{**defaults, **kwargs})
-
-
-#: Builders of the attention networks, by name (the ``model.name`` of localization recipes).
-ATTENTION_MODELS: dict[str, Callable[..., AttentionScoring]] = {
-    "attention_loc_small": attention_loc_small,
-    "attention_loc": attention_loc,
-}
-
-
-def create_attention_model(
-    name: str, *, weights: str | os.PathLike | dict | None = None, strict: bool = True, **kwargs
-) -> AttentionScoring:
-    """Build an attention network by name and optionally load local weights.
-
-    Args:
-        name: a key of :data:`ATTENTION_MODELS`.
-        weights: a local state dict file (a localization run's ``weights.pt``) or a dict; for a
-            network with ``pretrained`` towers (``attention_loc_sync_small``) and ``strict=False``,
-            a sync run's ``weights.pt`` whose towers start the network
-            (:func:`~avlearn.models.av.sync_towers.load_towers`: every tower tensor required,
-            the rest of the file skipped and reported).
-        strict: require an exact key match when loading.
-        **kwargs: builder arguments.
-
-    Raises:
-        KeyError: an unknown name.
-        FileNotFoundError, ValueError: from :func:`avlearn.models.load_weights`;
-            :class:`~avlearn.models.av.sync_towers.TowerWeightsError` for a file without the towers.
-    """
-    if name not in ATTENTION_MODELS:
-        raise KeyError(f"unknown attention model {name!r} (known: {sorted(ATTENTION_MODELS)})")
-    model = ATTENTION_MODELS[name](**kwargs)
-    towers = getattr(model, "pretrained", None)
-    if weights is not None and towers and not strict:
-        load_towers(model, weights, towers)
-    elif weights is not None:
-        load_weights(model, weights, strict=strict)
-    return model
-
-
-# Last: the sync-tower network imports this module and registers itself in ATTENTION_MODELS.
-from avlearn.models.av import attention_loc_sync as _attention_loc_sync

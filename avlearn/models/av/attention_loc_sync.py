@@ -33,28 +33,27 @@ Choices (the sync run is recipes/sync_multisensory.yaml):
   maps upsampled back); it localized worse in both starts (benchmarks/RESULTS.md,
   "Synchronization"): at 32x32 every cell of the 8x8 map sees the whole frame.
 
-Weights: ``create_attention_model("attention_loc_sync_small", weights="runs/sync_multisensory/
-weights.pt", strict=False)`` (the recipe's ``model.weights`` / ``model.strict: false``) starts both
-towers from a sync run (every tower tensor required; its fusion, post-fusion stages and sync
+Weights: ``create_model("attention_loc_sync_small", weights="runs/sync_multisensory/weights.pt",
+strict=False)`` (the recipe's ``model.weights`` / ``model.strict: false``; :meth:`SyncAttentionLocNet.
+load_pretrained`) starts both towers from a sync run (every tower tensor required; its fusion, post-fusion stages and sync
 head are skipped and reported); the projections and the calibration start at random.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from avlearn.models.av.attention_loc import (
-    ATTENTION_MODELS,
-    AttentionScoring,
-    upsample_aligned,
-)
+from avlearn.models._registry import register_model
+from avlearn.models.av.attention_loc import AttentionScoring, upsample_aligned
 from avlearn.models.av.sync_towers import (
     SYNC_TOWERS,
+    load_towers,
     sync_audio_tower,
     sync_video_tower,
 )
@@ -97,6 +96,16 @@ class SyncAttentionLocNet(AttentionScoring):
         self.input_size = tuple(int(v) for v in input_size) if input_size is not None else None
         self.embed_dim, self.reduction = embed_dim, 4 if dense else 8
 
+    def load_pretrained(self, weights: str | os.PathLike | Mapping[str, Tensor]) -> dict[str, list[str]]:
+        """Start both towers from a sync run's ``weights.pt`` (every tower tensor required; the
+        rest of the file skipped and reported; :func:`~avlearn.models.av.sync_towers.load_towers`).
+        ``create_model(..., weights=..., strict=False)`` calls it.
+
+        Raises:
+            TowerWeightsError: the file lacks a tower tensor or has one of another shape.
+        """
+        return load_towers(self, weights, self.pretrained)
+
     def _resize(self, video: Tensor) -> Tensor:
         b, c, t, h, w = video.shape
         if self.input_size is None or self.input_size == (h, w):
@@ -123,10 +132,14 @@ class SyncAttentionLocNet(AttentionScoring):
         return upsample_aligned(maps, size, self.reduction, scale=scale)
 
 
+@register_model(
+    modality="av",
+    input_size={"video": (3, 16, 64, 64), "audio": (1, 16000)},
+    tiny_input={"video": (3, 2, 32, 32), "audio": (1, 4000)},
+    output="score",
+)
 def attention_loc_sync_small(**kwargs) -> SyncAttentionLocNet:
     """The ``multisensory_small`` towers: 64x64 frames -> 16x16 maps, D = 32, clip scores from the
     top 5% of each frame's locations (as ``attention_loc_small``)."""
     return SyncAttentionLocNet(**{"pool_fraction": 0.05, **kwargs})
 
-
-ATTENTION_MODELS["attention_loc_sync_small"] = attention_loc_sync_small

@@ -1,7 +1,7 @@
 """The multisensory fused audio-visual network of Owens & Efros (ECCV 2018).
 
-"Audio-Visual Scene Analysis with Self-Supervised Multisensory Features", Fig. 2 and the
-released code (layer shapes in /work/shared/REFERENCES.md):
+"Audio-Visual Scene Analysis with Self-Supervised Multisensory Features", Sec. 3.1 and Fig. 2
+(layer shapes as in the authors' released code):
 
 * video tower: conv3d 64 [5,7,7] s2, max-pool [1,3,3] s[1,2,2], two 3D residual blocks of 64;
 * audio tower on the raw (mu-law compressed) waveform: conv1d 64 k65 s4, max-pool 4, residual

@@ -18,15 +18,16 @@ Previewing Audio", CVPR 2020).
   fused, and fed to the LSTM as its next input. The prediction is made from the moments chosen
   (their fused features averaged, then a classifier).
 
-Indexing is made differentiable for training (REFERENCES.md, "Listen to Look"): ``"gumbel"``
+Indexing is made differentiable for training (Gao et al., Sec. 3.2): ``"gumbel"``
 draws a straight-through Gumbel-softmax sample (Jang et al., ICLR 2017, Eq. 2; the forward
 pass uses the one-hot index, gradients flow through the soft sample), ``"soft"`` uses the
 attention-weighted average of the bank (soft attention indexing). At evaluation the index is
 the argmax, so only the chosen moments reach the classifier. Moments already chosen are
 excluded from later steps, so ``steps`` distinct moments are looked at.
 
-The skimming network takes feature banks, not media, so it is not in the model registry (the
-zoo test runs every registered model as a media classifier); ``imgaud2vid_small`` is.
+Registered: ``imgaud2vid_small`` (a media classifier) and ``imgaud_skimming_small`` (a task
+network on feature banks: ``forward(image_bank, audio_bank[, mask])`` -> a dict with ``logits``,
+``step_logits``, ``indices``, ``attention`` and ``modality``).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from torch import Tensor, nn
 from avlearn.models._registry import register_model
 from avlearn.models._resnet2d import ResNet2d
 
-__all__ = ["MODALITIES", "SELECTIONS", "ImageAudioNet", "SkimmingNet", "imgaud2vid_small"]
+__all__ = ["MODALITIES", "SELECTIONS", "ImageAudioNet", "SkimmingNet", "imgaud2vid_small", "imgaud_skimming_small"]
 
 MODALITIES = ("image", "audio")
 SELECTIONS = ("gumbel", "soft")
@@ -290,3 +291,18 @@ def imgaud2vid_small(*, num_classes: int = 400, **kwargs) -> ImageAudioNet:
     """CPU-sized IMGAUD2VID student: a 32x32 frame and 1 s of 16 kHz audio (40-band log-mel),
     two ResNet towers of 16-128 channels with the 7x7/2 stem, a 256-wide fused feature."""
     return ImageAudioNet(num_classes=num_classes, **kwargs)
+
+
+@register_model(
+    modality="av",
+    input_size={"image_bank": (64, 128), "audio_bank": (64, 128)},
+    tiny_input={"image_bank": (6, 128), "audio_bank": (6, 128)},
+    output="dict",
+    kwargs_input=True,
+)
+def imgaud_skimming_small(*, num_classes: int = 400, image_dim: int = 128, audio_dim: int = 128, feature_dim: int = 256,
+                          **kwargs) -> SkimmingNet:
+    """IMGAUD-SKIMMING over the banks of ``imgaud2vid_small`` (128-D image and audio features,
+    256-D fused), a 256-wide LSTM, 4 steps. Forward: ``(image_bank (B, T, 128), audio_bank
+    (B, T, 128)[, mask (B, T)])`` -> dict of ``logits`` (B, K) and the steps' choices."""
+    return SkimmingNet(num_classes=num_classes, image_dim=image_dim, audio_dim=audio_dim, feature_dim=feature_dim, **kwargs)

@@ -19,8 +19,10 @@ innermost feature map, or a time-varying feature (B, C, T') (lip motion) is resa
 map's width and repeated over its rows, and concatenated before the decoder.
 
 Inputs of any size work: the spectrogram is padded to a multiple of ``2**levels`` and the
-output cropped back. The builders below are plain functions (not registered in the model zoo,
-whose test runs every registered model as a classifier):
+output cropped back. Registered (task networks, ``output="maps"``): ``unet7`` and ``unet_small``,
+and ``audio_only_unet_small``, the audio-only separator: one mask logit per output slot,
+trained permutation-invariantly (Yu et al., ICASSP 2017; the audio-only baseline of Sound of
+Pixels, Sec. 5, and VisualVoice, Table 2):
 
     >>> net = unet7(out_channels=32)                       # SoP's full-size U-Net
     >>> net = unet_small(out_channels=1, cond_channels=64)  # 5 levels of 16..128 channels (CPU)
@@ -35,7 +37,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["UNet", "unet7", "unet_small", "tile_condition"]
+from avlearn.models._registry import register_model
+
+__all__ = ["UNet", "unet7", "unet_small", "audio_only_unet_small", "tile_condition"]
 
 
 def tile_condition(cond: Tensor, height: int, width: int) -> Tensor:
@@ -79,7 +83,7 @@ class UNet(nn.Module):
         super().__init__()
         if levels < 2:
             raise ValueError(f"UNet: levels must be >= 2, got {levels}")
-        self.levels, self.cond_channels = levels, cond_channels
+        self.levels, self.cond_channels, self.out_channels = levels, cond_channels, out_channels
         ch = [min(base_channels * 2**i, base_channels * 8) for i in range(levels)]
         self.channels = ch
         self.input_norm = norm_layer(in_channels) if input_norm else nn.Identity()
@@ -146,14 +150,24 @@ class UNet(nn.Module):
         return h[..., :rows, :frames]
 
 
+@register_model(modality="audio", input_size=(1, 256, 256), tiny_input=(1, 32, 32), output="maps")
 def unet7(*, in_channels: int = 1, out_channels: int = 32, base_channels: int = 64, cond_channels: int = 0) -> UNet:
     """Sound of Pixels' 7-level U-Net (64..512 channels) for 256 x 256 warped spectrograms."""
     return UNet(in_channels=in_channels, out_channels=out_channels, levels=7, base_channels=base_channels,
                 cond_channels=cond_channels)
 
 
+@register_model(modality="audio", input_size=(1, 128, 128), tiny_input=(1, 32, 32), output="maps")
 def unet_small(*, in_channels: int = 1, out_channels: int = 32, base_channels: int = 16, levels: int = 5,
                cond_channels: int = 0) -> UNet:
     """A CPU-sized U-Net: 5 levels of 16..128 channels (about 0.5 M parameters), same layout."""
     return UNet(in_channels=in_channels, out_channels=out_channels, levels=levels, base_channels=base_channels,
                 cond_channels=cond_channels)
+
+
+@register_model(modality="audio", input_size=(1, 128, 128), tiny_input=(1, 32, 16), output="maps")
+def audio_only_unet_small(*, max_outputs: int = 3, unet_levels: int = 5, unet_channels: int = 16) -> UNet:
+    """The audio-only separator: a U-Net from the mixture's log magnitude (B, 1, R, T) to
+    ``max_outputs`` mask logits (B, O, R, T), one per output slot (matched to the sources by
+    permutation-invariant training). Same arguments as the visual separators' U-Nets."""
+    return unet_small(in_channels=1, out_channels=max_outputs, levels=unet_levels, base_channels=unet_channels)

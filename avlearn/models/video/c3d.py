@@ -1,6 +1,7 @@
 """C3D, "the VGG of 3D CNNs" (Tran, Bourdev, Fergus, Torresani, Paluri, ICCV 2015, Fig. 3).
 
-Layer table (lecture slides, /work/shared/seeds "C3D: The VGG of 3D CNNs"), input 3x16x112x112:
+Layer table (Tran et al., Sec. 3.3 and Fig. 3: 8 convolutions, 5 poolings, 2 fully connected
+layers; sizes as output C x T x H x W), input 3x16x112x112:
 
     conv1  3x3x3   64 x 16 x 112 x 112    pool1 1x2x2 -> 64 x 16 x 56 x 56
     conv2  3x3x3  128 x 16 x 56 x 56      pool2 2x2x2 -> 128 x 8 x 28 x 28

@@ -16,10 +16,13 @@ as a Conv2d over the ``3T`` stacked channels (``W2d[:, 3t + c] = W3d[:, c, t]``;
 it). The standard-size models use a per-frame torchvision ResNet-18 (optionally loaded from a
 local 2D state dict with ``weights_2d=``); the small ones a 4-stage CNN of 16..128 channels.
 
-The lecture's comparison table "Early Fusion vs Late Fusion vs 3D CNN" (Johnson's slides,
-/work/shared/seeds) is registered exactly as ``lecture_late_fusion``, ``lecture_early_fusion``
-and ``lecture_3d_cnn`` (input 3 x 20 x 64 x 64), and :func:`receptive_fields` recomputes its
-"Size" and "Receptive Field" columns from any model, e.g. 6x6x6 after Pool3D(4x4x4).
+Three two-layer networks show where each fusion grows its receptive field, the "Early Fusion
+vs Late Fusion vs 3D CNN" comparison of Stanford CS231n (2024), Lecture 10 "Video
+Understanding" (slides by Justin Johnson), input 3 x 20 x 64 x 64: ``late_fusion_pool_tiny``
+(Conv2D 3x3 3->12, Pool2D 4x4, Conv2D 3x3 12->24 per frame, global average pool),
+``early_fusion_tiny`` (the first convolution over all 20 frames) and ``cnn3d_tiny`` (3x3x3
+convolutions, Pool3D 4x4x4). :func:`receptive_fields` recomputes the comparison's "Size" and
+"Receptive Field" columns from any model, e.g. 6x6x6 after Pool3D(4x4x4).
 """
 
 from __future__ import annotations
@@ -249,7 +252,7 @@ class LateFusionFC(PoolFusionNet):
 
 
 def receptive_fields(model: nn.Module, input_size: Sequence[int]) -> list[dict]:
-    """The lecture table's "Size" and "Receptive Field" columns for every conv/pool of a model.
+    """The "Size" and "Receptive Field" (T x H x W) of every conv/pool of a model, in execution order.
 
     Runs ``model`` once on zeros of shape ``(1, *input_size)`` and follows, in execution order,
     each Conv3d / MaxPool3d / AvgPool3d / adaptive 3D pool. The receptive field of a layer
@@ -332,8 +335,8 @@ def _resnet18_trunk(
     )
 
 
-def _lecture_trunk(kind: str, in_channels: int) -> SimpleCNN3d:
-    # Johnson's table: Conv(3x3, 3->12), Pool(4x4), Conv(3x3, 12->24); 2D = temporal kernel 1.
+def _tiny_trunk(kind: str, in_channels: int) -> SimpleCNN3d:
+    # Conv(3x3, 3->12), Pool(4x4), Conv(3x3, 12->24); 2D = temporal kernel 1.
     first = {"late": ((1, 3, 3), (0, 1, 1)), "early": ((20, 3, 3), (0, 1, 1)), "3d": ((3, 3, 3), (1, 1, 1))}[kind]
     k2 = (3, 3, 3) if kind == "3d" else (1, 3, 3)
     pool = (4, 4, 4) if kind == "3d" else (1, 4, 4)
@@ -365,7 +368,7 @@ _SMALL = dict(modality="video", input_size=(3, 8, 64, 64), tiny_input=(3, 4, 32,
 _SMALL_FIXED_T = dict(modality="video", input_size=(3, 8, 64, 64), tiny_input=(3, 8, 32, 32))
 _R18 = dict(modality="video", input_size=(3, 16, 112, 112), tiny_input=(3, 2, 32, 32))
 _R18_FIXED_T = dict(modality="video", input_size=(3, 8, 112, 112), tiny_input=(3, 8, 32, 32))
-_LECTURE = dict(modality="video", input_size=(3, 20, 64, 64), tiny_input=(3, 20, 32, 32))
+_TINY_FUSION = dict(modality="video", input_size=(3, 20, 64, 64), tiny_input=(3, 20, 32, 32))
 _WeightsPath = str | os.PathLike | None
 
 
@@ -506,21 +509,21 @@ def slow_fusion_karpathy(
     return _done(PoolFusionNet(trunk=trunk, num_classes=num_classes, num_frames=10, dropout=dropout), channels_last)
 
 
-@register_model(**_LECTURE)
-def lecture_late_fusion(*, num_classes: int = 10, in_channels: int = 3, channels_last: bool = True) -> PoolFusionNet:
-    """The lecture's late-fusion example: Conv2D(3x3, 3->12), Pool2D(4x4), Conv2D(3x3, 12->24), GAP."""
-    return _done(PoolFusionNet(trunk=_lecture_trunk("late", in_channels), num_classes=num_classes), channels_last)
+@register_model(**_TINY_FUSION)
+def late_fusion_pool_tiny(*, num_classes: int = 10, in_channels: int = 3, channels_last: bool = True) -> PoolFusionNet:
+    """Two-layer late fusion (pooling): Conv2D(3x3, 3->12), Pool2D(4x4), Conv2D(3x3, 12->24) per frame, GAP."""
+    return _done(PoolFusionNet(trunk=_tiny_trunk("late", in_channels), num_classes=num_classes), channels_last)
 
 
-@register_model(**_LECTURE)
-def lecture_early_fusion(*, num_classes: int = 10, in_channels: int = 3, channels_last: bool = True) -> PoolFusionNet:
-    """The lecture's early-fusion example: Conv2D(3x3, 3*20->12), Pool2D(4x4), Conv2D(3x3, 12->24), GAP."""
+@register_model(**_TINY_FUSION)
+def early_fusion_tiny(*, num_classes: int = 10, in_channels: int = 3, channels_last: bool = True) -> PoolFusionNet:
+    """Two-layer early fusion: Conv2D(3x3, 3*20->12), Pool2D(4x4), Conv2D(3x3, 12->24), GAP."""
     return _done(
-        PoolFusionNet(trunk=_lecture_trunk("early", in_channels), num_classes=num_classes, num_frames=20), channels_last
+        PoolFusionNet(trunk=_tiny_trunk("early", in_channels), num_classes=num_classes, num_frames=20), channels_last
     )
 
 
-@register_model(**_LECTURE)
-def lecture_3d_cnn(*, num_classes: int = 10, in_channels: int = 3, channels_last: bool = True) -> PoolFusionNet:
-    """The lecture's 3D CNN example: Conv3D(3x3x3, 3->12), Pool3D(4x4x4), Conv3D(3x3x3, 12->24), GAP."""
-    return _done(PoolFusionNet(trunk=_lecture_trunk("3d", in_channels), num_classes=num_classes), channels_last)
+@register_model(**_TINY_FUSION)
+def cnn3d_tiny(*, num_classes: int = 10, in_channels: int = 3, channels_last: bool = True) -> PoolFusionNet:
+    """Two-layer 3D CNN: Conv3D(3x3x3, 3->12), Pool3D(4x4x4), Conv3D(3x3x3, 12->24), GAP."""
+    return _done(PoolFusionNet(trunk=_tiny_trunk("3d", in_channels), num_classes=num_classes), channels_last)

@@ -34,7 +34,9 @@ __all__ = ["BUNDLE_FORMAT", "ROLES", "PreviewModels", "build_models", "bundle_fr
 
 BUNDLE_FORMAT = "avlearn-preview"
 ROLES = ("teacher", "student", "skimming", "frames", "audio")
-_SKIMMING = "SkimmingNet"
+_SKIMMING = "imgaud_skimming_small"
+#: The skimming network's name in bundles written before it was registered.
+_LEGACY_SKIMMING = "SkimmingNet"
 
 
 @dataclass
@@ -68,16 +70,15 @@ class PreviewModels:
 
 
 def _build(spec: dict[str, Any]) -> nn.Module:
-    if spec["name"] == _SKIMMING:
-        return SkimmingNet(**spec["kwargs"])
     from avlearn.models import create_model
 
-    return create_model(spec["name"], **spec["kwargs"])
+    name = _SKIMMING if spec["name"] == _LEGACY_SKIMMING else spec["name"]
+    return create_model(name, **spec["kwargs"])
 
 
 def build_models(classes: list[str], data: dict[str, Any], specs: dict[str, dict[str, Any]]) -> PreviewModels:
     """Freshly initialised models from their specs (``{role: {"name", "kwargs"}}``; the
-    skimming network's name is ``"SkimmingNet"``), in eval mode.
+    skimming network's is ``"imgaud_skimming_small"``, ``"SkimmingNet"`` in older bundles), in eval mode.
 
     Raises:
         KeyError: the teacher, student or skimming spec is missing.
@@ -154,7 +155,7 @@ def bundle_from_runs(runs: dict[str, str | os.PathLike]) -> PreviewModels:
         model, cfg_r = load_run(runs[role])
         built[role] = model
         if role == "skimming":
-            specs[role] = {"name": _SKIMMING, "kwargs": dict(model.hparams)}
+            specs[role] = {"name": cfg_r.model.name, "kwargs": dict(model.hparams)}
         else:
             kwargs = dict(cfg_r.model.kwargs, num_classes=len(class_names(cfg_r.data.world)) + 1)
             if isinstance(model, ImageAudioNet):

@@ -50,7 +50,7 @@ _RECIPES: dict[str, dict[str, Any]] = {
     },
     "skimming": {
         "task": {"name": "imgaud_skimming", "steps": 4, "selection": "gumbel", "tau": 1.0},
-        "model": {"hidden": 256, "key_dim": 64, "dropout": 0.2},
+        "model": {"name": "imgaud_skimming_small", "kwargs": {"hidden": 256, "key_dim": 64, "dropout": 0.2}},
         "optim": {"name": "adamw", "lr": 1.0e-3, "weight_decay": 0.01},
         "schedule": {"kind": "cosine", "warmup_steps": 20},
         "train": {"steps": 400, "batch_size": 16, "log_every": 25},

@@ -25,14 +25,14 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from avlearn.models.av.preview import ImageAudioNet, SkimmingNet
-from avlearn.tasks.base import Task, register_task
+from avlearn.tasks.base import ModelConfig, Task, register_task
 from avlearn.tasks.preview.imgaud2vid import load_run
 from avlearn.tasks.preview.steps import PreviewData, VideoStore, class_names
 
@@ -69,22 +69,21 @@ class SkimmingConfig:
 
 
 @dataclass
-class SkimmingModel:
-    """The ``model`` section of ``imgaud_skimming``.
+class SkimmingModel(ModelConfig):
+    """The ``model`` section of ``imgaud_skimming``: a registered skimming network (default
+    ``imgaud_skimming_small``) and its ``kwargs`` (``hidden``: LSTM hidden size, ``key_dim``:
+    width of queries and keys, ``dropout``: before the classifier). The feature sizes come from
+    the student and ``steps`` / ``selection`` / ``tau`` from the task section.
 
     Attributes:
-        hidden: LSTM hidden size.
-        key_dim: width of queries and keys.
-        dropout: before the classifier.
         init_fusion: start the moment fusion from the student's fusion layer.
         weights: a skimming ``weights.pt`` to start from.
     """
 
-    hidden: int = 256
-    key_dim: int = 64
-    dropout: float = 0.2
+    name: str = "imgaud_skimming_small"
     init_fusion: bool = True
-    weights: str | None = None
+
+    legacy_keys: ClassVar[tuple[str, ...]] = ("hidden", "key_dim", "dropout")
 
 
 class SkimmingTask(Task):
@@ -245,12 +244,21 @@ def build_skimming(cfg: Any) -> SkimmingTask:
     """A :class:`SkimmingTask` sized to the student of ``task.student``."""
     from avlearn.models import load_weights
 
+    from avlearn.models import create_model
+    from avlearn.models._registry import model_class
+    from avlearn.train.config import ConfigError
+
     student, names, t, m = _student(cfg), class_names(cfg.data.world), cfg.task, cfg.model
-    net = SkimmingNet(num_classes=len(names), image_dim=student.image_dim, audio_dim=student.audio_dim,
-                      feature_dim=student.num_features, hidden=m.hidden, key_dim=m.key_dim, steps=t.steps,
-                      selection=t.selection, tau=t.tau, dropout=m.dropout)
+    fixed = dict(num_classes=len(names), image_dim=student.image_dim, audio_dim=student.audio_dim,
+                 feature_dim=student.num_features, steps=t.steps, selection=t.selection, tau=t.tau)
+    for k in sorted(set(fixed) & set(m.kwargs)):
+        raise ConfigError("task imgaud_skimming", f"model.kwargs.{k}", "is set by the student and the task section; remove it")
+    built = model_class(m.name)
+    if built is None or not issubclass(built, SkimmingNet):
+        raise ConfigError("task imgaud_skimming", "model.name", f"{m.name!r} does not build a SkimmingNet")
+    net = create_model(m.name, **fixed, **m.kwargs)
     if m.init_fusion:
         net.init_fusion(student)
     if m.weights:
-        load_weights(net, m.weights)
+        load_weights(net, m.weights, strict=m.strict)
     return SkimmingTask(net=net, step_loss=t.step_loss, class_names=names)

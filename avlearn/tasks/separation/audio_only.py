@@ -7,8 +7,10 @@ sources and ``O`` output masks, ``L = min_pi sum_o loss(m_{pi(o)}, t_o)``, unuse
 targeting silence (all-zero masks); the minimum is found by linear assignment. This is the audio-only model the visual separators are
 compared with (Sound of Pixels, Sec. 5; VisualVoice, Table 2).
 
-Same input, masks and weighted losses as :mod:`avlearn.tasks.separation.sop` (so the two
-differ only in the visual conditioning). At evaluation the ``k`` loudest outputs of a
+The network is a U-Net with ``max_outputs`` output planes (registered as
+``audio_only_unet_small``; :func:`~avlearn.models.av.unet.audio_only_unet_small`). Same input,
+masks and weighted losses as :mod:`avlearn.tasks.separation.sop` (so the two differ only in the
+visual conditioning). At evaluation the ``k`` loudest outputs of a
 ``k``-source mixture are kept and matched to the sources by BSS Eval's best permutation.
 """
 
@@ -20,12 +22,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from avlearn.models.av.unet import unet_small
+from avlearn.models.av.unet import UNet
 from avlearn.tasks.base import register_task
 from avlearn.tasks.separation.data import SeparationData, build_separation_datasets
 from avlearn.tasks.separation.task import SeparationConfig, SeparationTask, SeparatorModel, build_separator
 
-__all__ = ["AudioOnlyTask", "AudioOnlyConfig", "pit_loss", "build_audio_only"]
+__all__ = ["AudioOnlyTask", "AudioOnlyConfig", "AudioOnlyModel", "pit_loss", "build_audio_only"]
 
 
 def pit_loss(per_pair: Tensor) -> tuple[Tensor, Tensor]:
@@ -62,16 +64,28 @@ class AudioOnlyConfig(SeparationConfig):
     name: str = "audio_only_pit"
 
 
+@dataclass
+class AudioOnlyModel(SeparatorModel):
+    """Model section of ``audio_only_pit`` (see :class:`SeparatorModel`; ``kwargs.max_outputs``
+    sets the output slots)."""
+
+    name: str = "audio_only_unet_small"
+
+
 class AudioOnlyTask(SeparationTask):
-    """Audio-only permutation-invariant separator (no visual input; batch keys ignored)."""
+    """Audio-only permutation-invariant separator (no visual input; batch keys ignored).
+
+    Args:
+        cfg: the task section.
+        net: a U-Net with one output plane per slot (``create_model("audio_only_unet_small", ...)``).
+    """
 
     permutation_invariant = True
 
-    def __init__(self, cfg: SeparationConfig, model: SeparatorModel):
+    def __init__(self, cfg: SeparationConfig, net: UNet):
         super().__init__(cfg)
-        self.outputs = model.max_outputs
-        self.net = unet_small(in_channels=1, out_channels=self.outputs, levels=model.unet_levels,
-                              base_channels=model.unet_channels)
+        self.net = net
+        self.outputs = net.out_channels  # one mask per output slot
 
     def predict(self, net_input: Tensor, batch: dict[str, Any]) -> Tensor:
         return torch.sigmoid(self.net(net_input))  # (B, O, R, T)
@@ -80,7 +94,7 @@ class AudioOnlyTask(SeparationTask):
         sources, valid = batch["sources"], batch["valid"]  # (B, S, N), (B, S)
         if sources.shape[1] > self.outputs:
             if valid[:, self.outputs:].any():
-                raise ValueError(f"audio_only_pit: a mixture has more than {self.outputs} sources; raise model.max_outputs")
+                raise ValueError(f"audio_only_pit: a mixture has more than {self.outputs} sources; raise model.kwargs.max_outputs")
             sources = sources[:, : self.outputs]
         target, weight = self.targets(mix_spec, sources)  # (B, S, R, T)
         if target.shape[1] < self.outputs:  # unused slots target silence
@@ -102,8 +116,8 @@ class AudioOnlyTask(SeparationTask):
         return estimates[loud]
 
 
-@register_task("audio_only_pit", config=AudioOnlyConfig, model=SeparatorModel, data=SeparationData,
+@register_task("audio_only_pit", config=AudioOnlyConfig, model=AudioOnlyModel, data=SeparationData,
                datasets=build_separation_datasets)
 def build_audio_only(cfg) -> AudioOnlyTask:
     """Build :class:`AudioOnlyTask` from a validated recipe (``weights`` loaded if given)."""
-    return build_separator(AudioOnlyTask, cfg, visual=None)
+    return build_separator(AudioOnlyTask, cfg, visual=None, network=UNet)

@@ -15,6 +15,8 @@ Sec. 3 of the paper:
 * optionally (``object_weight > 0``) a per-object mask loss where per-object stems exist,
   which the paper's data lacks but the synthetic world has.
 
+The network is :class:`~avlearn.models.av.coseparation.CoSeparationNet` (registered as
+``coseparation_small``; ``model.kwargs`` sizes it, ``task.classes`` sets its classifier's classes).
 Here the object regions are the world's truth boxes (``data.sources: objects``, ``data.visual:
 object``); ``avlearn separate`` falls back to a moving-blob detector on other files.
 Recipe: ``recipes/separate_objects_cosep.yaml``.
@@ -27,16 +29,15 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from avlearn.models.av.unet import unet_small
+from avlearn.models.av.coseparation import CoSeparationNet
 from avlearn.tasks.base import register_task
 from avlearn.tasks.separation import masks as M
 from avlearn.tasks.separation.data import SeparationData, build_separation_datasets
 from avlearn.tasks.separation.task import LOG_EPS, SeparationConfig, SeparationTask, SeparatorModel, build_separator
-from avlearn.tasks.separation.visual import FrameEncoder
 
-__all__ = ["CoSeparationNet", "CoSeparationTask", "CoSeparationConfig", "group_matrix", "build_coseparation"]
+__all__ = ["CoSeparationTask", "CoSeparationConfig", "CoSeparationModel", "group_matrix", "build_coseparation"]
 
 
 def group_matrix(group: Tensor, clips: int) -> Tensor:
@@ -45,38 +46,6 @@ def group_matrix(group: Tensor, clips: int) -> Tensor:
     return (group[:, None, :] == idx[None, :, None]).float()  # (B, C, S)
 
 
-class CoSeparationNet(nn.Module):
-    """Object encoder, bottleneck-conditioned U-Net and the spectrogram classifier.
-
-    Args:
-        classes: object classes of the consistency classifier.
-        unet_levels, unet_channels: U-Net size.
-        visual_width: first-stage channels of the object encoder.
-        visual_channels: the object vector's size (condition channels).
-    """
-
-    def __init__(self, *, classes: int, unet_levels: int = 5, unet_channels: int = 16, visual_width: int = 16,
-                 visual_channels: int = 32):
-        super().__init__()
-        self.visual = FrameEncoder(width=visual_width, stages=3, out_channels=visual_channels)
-        self.audio = unet_small(in_channels=1, out_channels=1, levels=unet_levels, base_channels=unet_channels,
-                                cond_channels=visual_channels)
-        self.classifier = nn.Sequential(
-            FrameEncoder(in_channels=1, width=visual_width, stages=4, out_channels=4 * visual_width),
-            nn.ReLU(), nn.Linear(4 * visual_width, classes),
-        )
-
-    def forward(self, log_mag: Tensor, crops: Tensor, valid: Tensor) -> Tensor:
-        """Mask logits (M, R, T) of the M valid objects (in ``valid``'s row-major order).
-
-        Args:
-            log_mag: (B, 1, R, T) mixture input.
-            crops: (B, S, 3, F, c, c) object crops.
-            valid: (B, S) real objects.
-        """
-        rows = valid.nonzero()[:, 0]  # (M,) mixture of each object
-        obj = self.visual(crops[valid])  # (M, C) max over space and frames
-        return self.audio(log_mag, obj, index=rows)[:, 0]  # (M, R, T)
 
 
 @dataclass
@@ -95,13 +64,24 @@ class CoSeparationConfig(SeparationConfig):
     object_weight: float = 0.0
 
 
-class CoSeparationTask(SeparationTask):
-    """Co-Separation: per-object masks from object crops (batch key ``"crops"``)."""
+@dataclass
+class CoSeparationModel(SeparatorModel):
+    """Model section of ``coseparation`` (see :class:`SeparatorModel`)."""
 
-    def __init__(self, cfg: CoSeparationConfig, model: SeparatorModel):
+    name: str = "coseparation_small"
+
+
+class CoSeparationTask(SeparationTask):
+    """Co-Separation: per-object masks from object crops (batch key ``"crops"``).
+
+    Args:
+        cfg: the task section.
+        net: the network (``create_model("coseparation_small", classes=cfg.classes, ...)``).
+    """
+
+    def __init__(self, cfg: CoSeparationConfig, net: CoSeparationNet):
         super().__init__(cfg)
-        self.net = CoSeparationNet(classes=cfg.classes, unet_levels=model.unet_levels, unet_channels=model.unet_channels,
-                                   visual_width=model.visual_width, visual_channels=model.visual_channels)
+        self.net = net
 
     def predict(self, net_input: Tensor, batch: dict[str, Any]) -> Tensor:
         valid = batch["valid"]
@@ -143,8 +123,8 @@ class CoSeparationTask(SeparationTask):
         return {"consistency_acc": float(outputs["consistency_acc"])} if "consistency_acc" in outputs else {}
 
 
-@register_task("coseparation", config=CoSeparationConfig, model=SeparatorModel, data=SeparationData,
+@register_task("coseparation", config=CoSeparationConfig, model=CoSeparationModel, data=SeparationData,
                datasets=build_separation_datasets)
 def build_coseparation(cfg) -> CoSeparationTask:
     """Build :class:`CoSeparationTask` from a validated recipe (``weights`` loaded if given)."""
-    return build_separator(CoSeparationTask, cfg, visual="object")
+    return build_separator(CoSeparationTask, cfg, visual="object", network=CoSeparationNet, classes=cfg.task.classes)

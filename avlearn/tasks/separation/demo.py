@@ -27,8 +27,12 @@ def demo_config(world: str, out_dir: str, *, task: str, quick: bool, seed: int =
     stft = {"n_fft": 256, "hop": 128, "win_length": 200, "drop_last_bin": True}
     return {
         "task": {"name": task, "mask": "ratio", "combine": "normalize", **stft},
-        "model": {"unet_levels": 3 if quick else 5, "unet_channels": 4 if quick else 8, "visual_width": 4 if quick else 16,
-                  "visual_channels": 8 if quick else 32, "max_outputs": 8},
+        "model": {"name": "visualvoice_small", "kwargs": {
+                      "unet_levels": 3 if quick else 5, "unet_channels": 4 if quick else 8,
+                      "visual_width": 4 if quick else 16, "visual_channels": 8 if quick else 32}}
+                 if task == "visualvoice" else
+                 {"name": "audio_only_unet_small", "kwargs": {
+                      "unet_levels": 3 if quick else 5, "unet_channels": 4 if quick else 8, "max_outputs": 8}},
         "data": {"world": world, "sources": "objects", "visual": "face" if task == "visualvoice" else "frames",
                  "size": 32 if quick else 64, "crop_size": 16 if quick else 32, "mouth_size": [8, 16] if quick else [16, 32],
                  "duration": 0.5 if quick else 1.0, "num_mix": 2, "max_sources": 8, "rms": 0.1, "divide": False,

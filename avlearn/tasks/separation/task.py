@@ -21,13 +21,13 @@ from __future__ import annotations
 import abc
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Literal
+from typing import Any, Callable, ClassVar, Literal
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from avlearn.tasks.base import Task
+from avlearn.tasks.base import ModelConfig, Task
 from avlearn.tasks.separation import masks as M
 from avlearn.tasks.separation.stft import Spectrogram
 
@@ -39,6 +39,7 @@ __all__ = [
     "separation_sums",
     "summarize_separation",
     "build_separator",
+    "build_network",
     "METRICS",
     "LOG_EPS",
 ]
@@ -81,31 +82,22 @@ class SeparationConfig:
 
 
 @dataclass
-class SeparatorModel:
-    """The ``model`` section of the separation tasks (sizes of the networks).
+class SeparatorModel(ModelConfig):
+    """The ``model`` section of the separation tasks: a registered network and its keyword arguments.
 
-    Attributes:
-        unet_levels: U-Net levels (SoP 7; the CPU recipes 5).
-        unet_channels: channels of the first U-Net level (SoP 64).
-        sound_channels: K, the U-Net's output features for SoP's synthesizer (SoP 32).
-        visual_width: first-stage channels of the visual encoders.
-        visual_channels: channels of a visual feature (SoP: K).
-        max_outputs: masks of the audio-only model.
-        conditioning: how SoP's frame features reach the masks: ``synthesizer`` (SoP's
-            ``sigmoid(sum_k w_k i_k s_k + b)``) or ``bottleneck`` (tiled at the U-Net bottleneck).
-        weights: a local ``weights.pt`` or checkpoint to start from.
-        strict: require an exact key match when loading ``weights``.
+    ``name`` is a registered separation network (``sound_of_pixels_small``, ``coseparation_small``,
+    ``visualvoice_small``, ``audio_only_unet_small``); ``kwargs`` its builder arguments
+    (``unet_levels``, ``unet_channels``, ``sound_channels``, ``visual_width``...); ``weights`` a
+    local ``weights.pt`` or checkpoint of the whole task to start from; ``strict`` requires an
+    exact key match when loading it. Each task subclasses it with its own default ``name``.
     """
 
-    unet_levels: int = 5
-    unet_channels: int = 16
-    sound_channels: int = 16
-    visual_width: int = 16
-    visual_channels: int = 32
-    max_outputs: int = 3
-    conditioning: Literal["synthesizer", "bottleneck"] = "synthesizer"
-    weights: str | None = None
-    strict: bool = True
+    name: str = "sound_of_pixels_small"
+
+    #: Network sizes the separation model sections held at top level before they named a
+    #: registered network (``model: {unet_levels: 5, ...}``; :meth:`ModelConfig.upgrade`).
+    legacy_keys: ClassVar[tuple[str, ...]] = ("unet_levels", "unet_channels", "sound_channels", "visual_width",
+                                              "visual_channels", "max_outputs", "conditioning", "visual", "temporal")
 
 
 def score_separation(reference: np.ndarray, estimate: np.ndarray, mixture: np.ndarray, *,
@@ -146,17 +138,52 @@ def score_separation(reference: np.ndarray, estimate: np.ndarray, mixture: np.nd
     return out
 
 
-def build_separator(cls: type, cfg: Any, *, visual: str | None) -> "SeparationTask":
-    """``cls(cfg.task, cfg.model)`` with ``model.weights`` loaded, after checking ``data.visual``.
+def build_network(cfg: Any, cls: type[nn.Module], **from_task: Any) -> nn.Module:
+    """``create_model(cfg.model.name, **from_task, **cfg.model.kwargs)``, checked to be a ``cls``.
+
+    ``from_task`` holds the arguments the task section fixes (e.g. the classes of the
+    object-consistency classifier); ``model.kwargs`` may not set them again.
 
     Raises:
-        ConfigError: the recipe's ``data.visual`` is not the view the model needs.
+        ConfigError: ``model.kwargs`` repeats an argument the task sets, the builder rejects a
+            value, or ``model.name`` builds a network this task cannot drive.
+    """
+    from avlearn.models import create_model
+    from avlearn.train.config import ConfigError
+
+    from avlearn.models._registry import model_class
+
+    m, source = cfg.model, f"task {cfg.task.name}"
+    built = model_class(m.name)
+    if built is not None and not issubclass(built, cls):
+        raise ConfigError(source, "model.name", f"{m.name!r} builds a {built.__name__}; task {cfg.task.name!r} "
+                          f"drives a {cls.__name__}")
+    for k in sorted(set(from_task) & set(m.kwargs)):
+        raise ConfigError(source, f"model.kwargs.{k}", f"is set by the task section ({from_task[k]!r}); remove it")
+    try:
+        net = create_model(m.name, **from_task, **m.kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(source, "model", f"{m.name}: {exc}") from None
+    if not isinstance(net, cls):
+        raise ConfigError(source, "model.name", f"{m.name!r} builds a {type(net).__name__}; task {cfg.task.name!r} "
+                          f"drives a {cls.__name__}")
+    return net
+
+
+def build_separator(cls: Callable[[Any, nn.Module], "SeparationTask"], cfg: Any, *, visual: str | None,
+                    network: type[nn.Module], **from_task: Any) -> "SeparationTask":
+    """``cls(cfg.task, net)`` around the recipe's network (:func:`build_network`), with
+    ``model.weights`` loaded, after checking ``data.visual``.
+
+    Raises:
+        ConfigError: the recipe's ``data.visual`` is not the view the model needs, or
+            :func:`build_network`'s.
     """
     if visual is not None and cfg.data.visual != visual:
         from avlearn.train.config import ConfigError
 
         raise ConfigError(f"task {cfg.task.name}", "data.visual", f"must be {visual!r} for this model, got {cfg.data.visual!r}")
-    task = cls(cfg.task, cfg.model)
+    task = cls(cfg.task, build_network(cfg, network, **from_task))
     if cfg.model.weights:
         from avlearn.train.checkpoint import load_task_weights
 

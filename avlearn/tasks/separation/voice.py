@@ -1,7 +1,8 @@
 """Speech separation from faces: lip motion plus face appearance condition a complex-mask U-Net.
 
 VisualVoice (Gao et al., CVPR 2021, Sec. 3) and Looking to Listen (Ephrat et al., SIGGRAPH
-2018, Sec. 4):
+2018, Sec. 4); the network is :class:`~avlearn.models.av.voice.VoiceNet` (registered as
+``visualvoice_small``; ``model.kwargs`` sizes it, ``task.mask`` sets its planes):
 
 * a **lip-motion stream** encodes the mouth region of every frame (a 3D convolution front
   end over time, then a per-frame 2D encoder and temporal 1D convolutions, as lip-reading
@@ -29,16 +30,15 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from avlearn.models.av.unet import unet_small
+from avlearn.models.av.voice import VoiceNet
 from avlearn.tasks.base import register_task
 from avlearn.tasks.separation import masks as M
 from avlearn.tasks.separation.data import SeparationData, build_separation_datasets
 from avlearn.tasks.separation.task import SeparationConfig, SeparationTask, SeparatorModel, build_separator
-from avlearn.tasks.separation.visual import FrameEncoder
 
-__all__ = ["LipStream", "VoiceNet", "VoiceTask", "VoiceConfig", "compress_spectrogram", "build_voice"]
+__all__ = ["VoiceTask", "VoiceConfig", "VoiceModel", "compress_spectrogram", "build_voice"]
 
 
 def compress_spectrogram(spec: Tensor, power: float = 0.3) -> Tensor:
@@ -48,65 +48,6 @@ def compress_spectrogram(spec: Tensor, power: float = 0.3) -> Tensor:
     return torch.stack([scaled.real, scaled.imag], dim=1)  # (B, 2, F, T)
 
 
-class LipStream(nn.Module):
-    """Grey mouth crops (B, 1, T, h, w) -> lip-motion features (B, C, T).
-
-    Args:
-        width: channels of the 3D front end.
-        out_channels: C.
-    """
-
-    def __init__(self, *, width: int = 16, out_channels: int = 32):
-        super().__init__()
-        self.front = nn.Sequential(  # spatio-temporal front end: sees motion across 5 frames
-            nn.Conv3d(1, width, (5, 3, 3), stride=(1, 2, 2), padding=(2, 1, 1), bias=False),
-            nn.BatchNorm3d(width), nn.ReLU(inplace=True),
-        )
-        self.frame = FrameEncoder(in_channels=width, width=width, stages=2, out_channels=out_channels)
-        self.temporal = nn.Sequential(
-            nn.Conv1d(out_channels, out_channels, 5, padding=2, bias=False), nn.BatchNorm1d(out_channels),
-            nn.ReLU(inplace=True), nn.Conv1d(out_channels, out_channels, 5, padding=2),
-        )
-
-    def forward(self, mouth: Tensor) -> Tensor:
-        h = self.front(mouth)  # (B, w, T, h/2, w/2)
-        b, c, t = h.shape[:3]
-        per_frame = self.frame(h.transpose(1, 2).reshape(b * t, c, *h.shape[-2:]))  # (B*T, C) spatial max
-        return self.temporal(per_frame.view(b, t, -1).transpose(1, 2))  # (B, C, T)
-
-
-class VoiceNet(nn.Module):
-    """Face and lip encoders and the complex-mask U-Net conditioned at its bottleneck.
-
-    Args:
-        unet_levels, unet_channels: U-Net size.
-        visual_width: first-stage channels of the face and lip encoders.
-        visual_channels: channels of the identity vector and of the lip features each.
-        planes: input and output planes of the U-Net (2: complex; 1: magnitude).
-    """
-
-    def __init__(self, *, unet_levels: int = 5, unet_channels: int = 16, visual_width: int = 16, visual_channels: int = 32,
-                 planes: int = 2):
-        super().__init__()
-        self.face = FrameEncoder(width=visual_width, stages=3, out_channels=visual_channels)
-        self.lips = LipStream(width=visual_width, out_channels=visual_channels)
-        self.audio = unet_small(in_channels=planes, out_channels=planes, levels=unet_levels, base_channels=unet_channels,
-                                cond_channels=2 * visual_channels)
-
-    def forward(self, spec_in: Tensor, face: Tensor, mouth: Tensor, valid: Tensor) -> Tensor:
-        """Raw mask planes (M, planes, F, T) of the M valid speakers.
-
-        Args:
-            spec_in: (B, planes, F, T) mixture input.
-            face: (B, S, 3, c, c) face crops.
-            mouth: (B, S, 1, T, h, w) mouth crops.
-            valid: (B, S) real speakers.
-        """
-        rows = valid.nonzero()[:, 0]  # (M,) mixture of each speaker
-        identity = self.face(face[valid])  # (M, C)
-        lips = self.lips(mouth[valid])  # (M, C, Tv)
-        cond = torch.cat([identity[:, :, None].expand(-1, -1, lips.shape[-1]), lips], dim=1)  # (M, 2C, Tv)
-        return self.audio(spec_in, cond, index=rows)  # (M, planes, F, T)
 
 
 @dataclass
@@ -126,14 +67,25 @@ class VoiceConfig(SeparationConfig):
     mask: Literal["complex", "ratio", "binary"] = "complex"
 
 
-class VoiceTask(SeparationTask):
-    """Speech separation from faces (batch keys ``"face"`` and ``"mouth"``); complex masks by default."""
+@dataclass
+class VoiceModel(SeparatorModel):
+    """Model section of ``visualvoice`` (see :class:`SeparatorModel`)."""
 
-    def __init__(self, cfg: VoiceConfig, model: SeparatorModel):
+    name: str = "visualvoice_small"
+
+
+class VoiceTask(SeparationTask):
+    """Speech separation from faces (batch keys ``"face"`` and ``"mouth"``); complex masks by default.
+
+    Args:
+        cfg: the task section.
+        net: the network (``create_model("visualvoice_small", planes=2 or 1, ...)``: 2 planes
+            for complex masks, 1 for magnitude masks).
+    """
+
+    def __init__(self, cfg: VoiceConfig, net: VoiceNet):
         super().__init__(cfg, complex_mask=cfg.mask == "complex")
-        self.net = VoiceNet(unet_levels=model.unet_levels, unet_channels=model.unet_channels,
-                            visual_width=model.visual_width, visual_channels=model.visual_channels,
-                            planes=2 if self.complex_mask else 1)
+        self.net = net
 
     def network_input(self, mix_spec: Tensor) -> Tensor:
         return compress_spectrogram(mix_spec) if self.complex_mask else super().network_input(mix_spec)
@@ -165,7 +117,7 @@ class VoiceTask(SeparationTask):
         return self.spec.istft(M.apply_complex_mask(pred.float(), mix_spec.unsqueeze(1)), length)  # (B, S, N)
 
 
-@register_task("visualvoice", config=VoiceConfig, model=SeparatorModel, data=SeparationData,
+@register_task("visualvoice", config=VoiceConfig, model=VoiceModel, data=SeparationData,
                datasets=build_separation_datasets)
 def build_voice(cfg) -> VoiceTask:
     """Build :class:`VoiceTask` from a validated recipe (``weights`` loaded if given).
@@ -178,4 +130,4 @@ def build_voice(cfg) -> VoiceTask:
         from avlearn.train.config import ConfigError
 
         raise ConfigError("task visualvoice", "task.combine", f"complex masks are combined independently, got {cfg.task.combine!r}")
-    return build_separator(VoiceTask, cfg, visual="face")
+    return build_separator(VoiceTask, cfg, visual="face", network=VoiceNet, planes=2 if cfg.task.mask == "complex" else 1)

@@ -2,7 +2,7 @@
 
 Sound of Pixels (Zhao et al., ECCV 2018, Sec. 3.2) uses a dilated ResNet-18 on each of 3
 frames, a 3x3 convolution to K channels, max-pooling over space (at training time) and over
-the frames (temporal max pooling). Co-Separation (Gao & Grauman, ICCV 2019, Sec. 3.2) encodes
+the frames (temporal max pooling): ``i_k = sigmoid(max_t max_{x,y} I_k(t, x, y))``. Co-Separation (Gao & Grauman, ICCV 2019, Sec. 3.2) encodes
 each detected object's crop with a ResNet-18 into one vector; VisualVoice (Gao et al., CVPR
 2021, Sec. 3.2) encodes a face crop into an identity vector.
 
@@ -16,7 +16,11 @@ self-supervised sync features as the start of separation): the video tower of th
 ``multisensory_small`` sync network (:mod:`avlearn.models.av.sync_towers`, 3D convolutions over
 consecutive frames at the sync net's 16 fps, made dense to reduction 4) and a 1x1x1
 projection to K, with the same max pooling over space and frames; its tower loads from a sync
-run's ``weights.pt`` (``model.visual: sync_tower``, ``model.visual_weights``).
+run's ``weights.pt`` (``visual="sync_tower"`` of ``sound_of_pixels_small`` and the separation
+recipe's ``model.visual_weights``).
+
+Registered (task networks, ``output="features"``): ``frame_encoder_small`` (frames
+(B, 3, F, H, W) -> (B, K)) and ``sync_tower_encoder_small`` (the same from the sync tower).
 """
 
 from __future__ import annotations
@@ -26,9 +30,10 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
+from avlearn.models._registry import register_model
 from avlearn.models.av.sync_towers import load_towers, sync_video_tower
 
-__all__ = ["FrameEncoder", "SyncTowerEncoder", "encode_sources"]
+__all__ = ["FrameEncoder", "SyncTowerEncoder", "encode_sources", "frame_encoder_small", "sync_tower_encoder_small"]
 
 
 class FrameEncoder(nn.Module):
@@ -124,3 +129,17 @@ def encode_sources(encoder: nn.Module, x: Tensor, valid: Tensor) -> Tensor:
     out = torch.zeros((*valid.shape, *feats.shape[1:]), dtype=feats.dtype, device=feats.device)
     out[valid] = feats
     return out
+
+
+@register_model(modality="video", input_size=(3, 3, 64, 64), tiny_input=(3, 3, 32, 32), output="features")
+def frame_encoder_small(**kwargs) -> FrameEncoder:
+    """Sound of Pixels' frame encoder, CPU-sized: 4 stride-2 stages of 16-64 channels (instead of
+    a dilated ResNet-18), K = 32; frames (B, 3, F, H, W) -> (B, K), max over space and frames."""
+    return FrameEncoder(**kwargs)
+
+
+@register_model(modality="video", input_size=(3, 32, 32, 32), tiny_input=(3, 8, 32, 32), output="features")
+def sync_tower_encoder_small(**kwargs) -> SyncTowerEncoder:
+    """The ``multisensory_small`` video tower (dense, reduction 4) with a 1x1x1 projection to K = 32;
+    consecutive frames (B, 3, F, H, W) at 16 fps -> (B, K), max over space and frames."""
+    return SyncTowerEncoder(**kwargs)
