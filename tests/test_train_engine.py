@@ -26,6 +26,7 @@ from avlearn.train.config import ScheduleConfig, config_from_dict
 from avlearn.train.loader import ResumableBatchSampler, SeededDataset, build_loader
 from avlearn.train.log import read_metrics
 from avlearn.train.optim import lr_factor
+from avlearn.train.runfolder import RunFolderError
 from avlearn.train.trainer import Trainer, fit, resolve_precision
 
 TOY = "toy_engine_test"
@@ -253,6 +254,12 @@ def test_incompatible_checkpoint_names_keys(tmp_path):
     other = toy_config(tmp_path / "a", steps=2)
     other.task.hidden = 32
     trainer = Trainer(other)
+    with pytest.raises(RunFolderError, match=r"step_0000001\.pt: .*different recipe: task\.hidden: 16 -> 32"):
+        trainer.resume()  # the recipe check comes first
+    path = ckpt.checkpoint_path(tmp_path / "a" / "checkpoints", 1)
+    state = torch.load(path, weights_only=True)
+    del state["config"], state["fingerprint"]  # a checkpoint without its recipe: the weights still do not fit
+    torch.save(state, path)
     with pytest.raises(ckpt.CheckpointError, match=r"step_0000001\.pt.*shape mismatches \['net\.0\.weight"):
         trainer.resume()
     with pytest.raises(ValueError, match="missing keys"):

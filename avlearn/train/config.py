@@ -146,6 +146,16 @@ class TrainConfig:
         tensorboard: also write TensorBoard events (when ``tensorboard`` is installed).
         progress: show a tqdm progress bar (rank 0 only).
         find_unused_parameters: passed to DistributedDataParallel.
+        max_nonfinite_steps: a run whose loss is NaN or infinite on this many consecutive
+            optimizer steps stops with a :class:`~avlearn.errors.TrainingError` (such steps
+            are skipped, not applied; default 20).
+        sync_batchnorm: in a distributed run, synchronise BatchNorm statistics over all
+            processes during training (``torch.nn.SyncBatchNorm``; CUDA only). Either way the
+            BatchNorm buffers of rank 0 are broadcast to every rank before each evaluation and
+            before the weights are exported.
+        dist_timeout: seconds a distributed collective may wait for the other processes
+            before the run stops with an error naming this option (a stopped or hung rank;
+            default 1800, torch's own default).
     """
 
     steps: int = 1000
@@ -166,6 +176,15 @@ class TrainConfig:
     tensorboard: bool = True
     progress: bool = True
     find_unused_parameters: bool = False
+    max_nonfinite_steps: int = 20
+    sync_batchnorm: bool = False
+    dist_timeout: float = 1800.0
+
+    def __post_init__(self) -> None:
+        if self.max_nonfinite_steps < 1:
+            raise ValueError(f"train.max_nonfinite_steps must be >= 1, got {self.max_nonfinite_steps}")
+        if not (0 < self.dist_timeout < float("inf")):
+            raise ValueError(f"train.dist_timeout must be a positive number of seconds, got {self.dist_timeout}")
 
 
 @dataclass
