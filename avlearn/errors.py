@@ -70,15 +70,19 @@ _OS_REASONS = {
 }
 
 
-def describe_os_error(exc: OSError) -> str | None:
-    """One line for an OSError of a full, read-only or forbidden disk, else None.
+def describe_os_error(exc: OSError) -> str:
+    """One line for an OSError: the file, then what happened in words for a full, read-only
+    or forbidden disk, else the system's message.
 
     >>> describe_os_error(OSError(28, "No space left on device", "out/w.pt"))
     'out/w.pt: disk full (No space left on device)'
     """
     reason = _OS_REASONS.get(exc.errno or -1)
     if reason is None:
-        return None
+        lines = str(exc).strip().splitlines()
+        text = exc.strerror or (lines[0] if lines else type(exc).__name__)
+        where = os.fspath(exc.filename) if isinstance(exc.filename, (str, os.PathLike)) else ""
+        return f"{where + ': ' if where else ''}{text[:200]}"
     where = exc.filename if exc.filename is not None else ""
     where = os.fspath(where) if isinstance(where, os.PathLike) else str(where)
     detail = f" ({exc.strerror})" if exc.strerror else ""

@@ -26,11 +26,13 @@ that does not load is never counted as the newest.
 
 from __future__ import annotations
 
+import errno
 import glob
 import logging
 import os
 import random
 import re
+import shutil
 import tempfile
 from typing import Any
 
@@ -85,6 +87,14 @@ def _fsync_dir(path: str) -> None:
         os.close(fd)
 
 
+def _disk_full(folder: str, margin: int = 64 << 20) -> bool:
+    """Whether the file system of ``folder`` has less than ``margin`` bytes free."""
+    try:
+        return shutil.disk_usage(folder).free < margin
+    except OSError:  # pragma: no cover
+        return False
+
+
 def atomic_save(obj: Any, path: str | os.PathLike) -> str:
     """``torch.save(obj)`` to ``path`` atomically (temp file, flush, fsync, rename, fsync dir).
 
@@ -101,9 +111,12 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> str:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, RuntimeError) and _disk_full(folder):
+            # torch's zip writer reports a full disk as "unexpected pos ..."; say what happened
+            raise OSError(errno.ENOSPC, "No space left on device", path) from exc
         raise
     _fsync_dir(folder)
     return path
