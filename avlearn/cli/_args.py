@@ -186,28 +186,21 @@ def check_outputs(args: argparse.Namespace) -> None:
             if os.path.exists(path):
                 inputs[_resolved(path)] = path
     overwrite = bool(getattr(args, "overwrite", False))
-    for attr in getattr(args, "output_args", ()):
+    declared = [(a, False) for a in getattr(args, "output_args", ())]
+    declared += [(a, True) for a in getattr(args, "output_dir_args", ())]
+    for attr, is_dir in declared:
         for path in _as_list(getattr(args, attr, None)):
-            flag = "--" + attr.replace("_", "-")
-            real = _resolved(path)
+            flag, real = "--" + attr.replace("_", "-"), _resolved(path)
             if real in inputs:
-                raise OutputPathError(f"{flag} {path} is the input {inputs[real]}; choose another output path")
-            if os.path.isdir(real):
+                what = "folder" if is_dir else "path"
+                raise OutputPathError(f"{flag} {path} is the input {inputs[real]}; choose another output {what}")
+            if is_dir and os.path.exists(real) and not os.path.isdir(real):
+                raise OutputPathError(f"{flag} {path} exists and is not a folder")
+            if not is_dir and os.path.isdir(real):
                 raise OutputPathError(f"{flag} {path} is a folder; give a file path")
-            if os.path.exists(real) and not overwrite:
+            if not is_dir and os.path.exists(real) and not overwrite:
                 hint = " (pass --overwrite to replace it)" if hasattr(args, "overwrite") else ""
                 raise OutputPathError(f"{flag} {path} already exists{hint}")
-            reason = _writable_dir(os.path.dirname(real))
-            if reason:
-                raise OutputPathError(f"{flag} {path}: cannot write: {reason}")
-    for attr in getattr(args, "output_dir_args", ()):
-        for path in _as_list(getattr(args, attr, None)):
-            flag = "--" + attr.replace("_", "-")
-            real = _resolved(path)
-            if real in inputs:
-                raise OutputPathError(f"{flag} {path} is the input {inputs[real]}; choose another output folder")
-            if os.path.exists(real) and not os.path.isdir(real):
-                raise OutputPathError(f"{flag} {path} exists and is not a folder")
-            reason = _writable_dir(real)
+            reason = _writable_dir(real if is_dir else os.path.dirname(real))
             if reason:
                 raise OutputPathError(f"{flag} {path}: cannot write: {reason}")
