@@ -70,14 +70,16 @@ def test_case1_train_into_another_runs_folder_is_refused(tmp_path, capsys):
     assert json.loads((run_g / "final_metrics.json").read_text())["step"] == 4
 
 
-def test_case1_library_replaces_its_own_recipe_and_refuses_another(tmp_path):
-    fit(toy_config(tmp_path / "r", steps=4))
-    fit(toy_config(tmp_path / "r", steps=8))  # the same recipe (but for its length): replaced, not mixed
-    assert _steps(tmp_path / "r") == [4, 8]
+def test_case1_library_never_mixes_two_runs(tmp_path):
+    fit(toy_config(tmp_path / "r", steps=8, keep_ckpts=5))
+    fit(toy_config(tmp_path / "r", steps=4, keep_ckpts=5))  # the old run's files go first, not mixed in
+    assert _steps(tmp_path / "r") == [4]
     other = toy_config(tmp_path / "r", steps=4)
     other.optim.lr = 0.5
     with pytest.raises(RunFolderError, match=r"another run \(optim\.lr: 0\.03 -> 0\.5\)"):
-        fit(other)
+        fit(other, existing="same-recipe")
+    fit(toy_config(tmp_path / "r", steps=8), existing="same-recipe")  # its own recipe: replaced
+    assert _steps(tmp_path / "r") == [4, 8]
     with pytest.raises(RunFolderError, match="already holds a run of the same recipe"):
         fit(toy_config(tmp_path / "r", steps=4), existing="refuse")
 

@@ -7,7 +7,8 @@ dict :func:`avlearn.train.config.to_dict` gives) with the run-length and bookkee
 
 * a fresh run in a folder that holds another run's files is refused
   (:func:`prepare_run_folder`; the ``avlearn train`` command names ``--resume`` and
-  ``--overwrite``), instead of mixing two runs' checkpoints;
+  ``--overwrite``) or, when the caller asks for it, the old run's files are removed first:
+  two runs' checkpoints are never mixed (``fit(cfg)`` from Python replaces, as the demo does);
 * resuming refuses a checkpoint whose recipe differs in anything but those fields, naming the
   keys that differ (:func:`check_resume`);
 * ``--overwrite`` removes the old run's own files (:data:`RUN_FILES`, ``checkpoints/step_*.pt``
@@ -182,7 +183,7 @@ def prepare_run_folder(
     raw: dict[str, Any],
     *,
     resume: bool = False,
-    existing: Literal["refuse", "same-recipe", "overwrite"] = "same-recipe",
+    existing: Literal["refuse", "same-recipe", "overwrite"] = "refuse",
 ) -> None:
     """Make ``out_dir`` ready for the run of recipe ``raw`` (rank 0 only; before training).
 

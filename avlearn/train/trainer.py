@@ -25,9 +25,10 @@ the same weights as an uninterrupted run: data order and augmentation are functi
 ``(seed, epoch, index)`` (:mod:`avlearn.train.loader`), and the checkpoint restores the RNG
 states of every process and the position inside the epoch.
 
-A run folder holds one run: ``run.json`` records the recipe fingerprint, a fresh run refuses a
-folder that holds another run, and resuming refuses a checkpoint of a different recipe
-(:mod:`avlearn.train.runfolder`). A run fails loudly (:class:`~avlearn.errors.TrainingError`,
+A run folder holds one run: ``run.json`` records the recipe fingerprint, a fresh run never
+mixes its files with another run's (``avlearn train`` refuses such a folder; :func:`fit`
+removes the old run's files first unless told to refuse), and resuming refuses a checkpoint of
+a different recipe (:mod:`avlearn.train.runfolder`). A run fails loudly (:class:`~avlearn.errors.TrainingError`,
 nothing exported) when a whole epoch gives no optimizer step (every batch empty: no readable
 sample) or the loss stays non-finite for ``train.max_nonfinite_steps`` steps (such steps are
 skipped, not applied). In a distributed run the final metrics describe the exported weights:
@@ -151,7 +152,7 @@ class Trainer:
         self.task = (task if task is not None else build_task(cfg)).to(self.device)
         if tc.sync_batchnorm and self.dist.distributed:
             if self.device.type == "cpu":
-                raise ConfigError("train", "train.sync_batchnorm", "torch.nn.SyncBatchNorm runs on CUDA devices only "
+                raise ConfigError("recipe", "train.sync_batchnorm", "torch.nn.SyncBatchNorm runs on CUDA devices only "
                                   "(on CPU, rank 0's BatchNorm buffers are broadcast before evaluation and export)")
             self.task = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.task)
         self.datasets = datasets if datasets is not None else build_datasets(cfg)
@@ -401,16 +402,17 @@ class Trainer:
                 "train.clip_grad, or check the data")
         return bad_run
 
-    def fit(self, *, resume: bool = False, existing: str = "same-recipe") -> dict[str, dict[str, float]]:
+    def fit(self, *, resume: bool = False, existing: str = "overwrite") -> dict[str, dict[str, float]]:
         """Train to ``train.steps`` (resuming from the newest checkpoint if ``resume``).
 
         Args:
             resume: continue from the newest readable checkpoint of the run folder (refused
                 when it belongs to a different recipe).
             existing: what a fresh run does in a folder holding a run's files (see
-                :func:`avlearn.train.runfolder.prepare_run_folder`): ``refuse``,
-                ``same-recipe`` (the default: replace a run of the same recipe, refuse
-                another) or ``overwrite``.
+                :func:`avlearn.train.runfolder.prepare_run_folder`): ``refuse`` (the ``avlearn
+                train`` command's default), ``same-recipe`` (replace a run of the same recipe,
+                refuse another) or ``overwrite`` (this function's default: a library caller
+                asked for this folder; the old run's files are removed first, never mixed).
 
         Returns:
             ``{split: metrics}`` of the final evaluation (``train.final_eval`` splits that exist),
@@ -530,7 +532,7 @@ def fit(
     cfg: ExperimentConfig,
     *,
     resume: bool = False,
-    existing: str = "same-recipe",
+    existing: str = "overwrite",
     task: Task | None = None,
     datasets: dict | None = None,
 ) -> dict[str, dict[str, float]]:
