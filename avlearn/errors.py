@@ -14,7 +14,7 @@ from __future__ import annotations
 import errno
 import os
 
-__all__ = ["AvlearnError", "UsageError", "DataError", "TrainingError", "describe_os_error", "short"]
+__all__ = ["AvlearnError", "UsageError", "DataError", "TrainingError", "describe_os_error", "short", "summary"]
 
 # How much of a user-supplied value an error message quotes.
 MAX_QUOTE = 80
@@ -30,6 +30,14 @@ def short(value: object, limit: int = MAX_QUOTE) -> str:
     if len(text) <= limit:
         return text
     return f"{text[:limit]}... ({len(text)} characters)"
+
+
+def summary(exc: BaseException, limit: int = 120) -> str:
+    """``"Type: first line of the message"``, the line cut to ``limit`` characters: how an
+    error message quotes a library's exception (torch's unpickling errors run to paragraphs)."""
+    lines = str(exc).strip().splitlines()
+    first = lines[0] if lines else ""
+    return f"{type(exc).__name__}: {first[:limit]}" + ("..." if len(first) > limit else "")
 
 
 class AvlearnError(Exception):

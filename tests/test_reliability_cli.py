@@ -137,3 +137,16 @@ def test_extract_features_json_reports_the_file_written(clip, tmp_path, capsys):
     assert reported == str(out) + ".npz" and os.path.isfile(reported)
     assert main(args) == 2  # a second run does not silently replace it
     assert "already exists" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [
+    ["sync", "{clip}"], ["localize", "{clip}", "--out", "{tmp}/o.mp4"], ["separate", "{clip}", "--out", "{tmp}/sep"],
+    ["classify", "{clip}"], ["extract-features", "{clip}", "--model", "r3d_tiny", "--out", "{tmp}/f.npz"],
+])  # fmt: skip
+def test_every_command_reports_junk_weights_in_one_line(command, clip, tmp_path, capsys):
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(os.urandom(3000))
+    argv = [a.format(clip=clip, tmp=tmp_path) for a in command] + ["--weights", str(junk)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "junk.pt: not a torch" in err[0] and len(err[0]) < 400, err

@@ -40,7 +40,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from avlearn.errors import UsageError
+from avlearn.errors import UsageError, summary
 
 __all__ = [
     "remove_stale_tmp",
@@ -62,13 +62,6 @@ __all__ = [
 FORMAT = "avlearn-checkpoint"
 _NAME = re.compile(r"^step_(\d+)\.pt$")
 log = logging.getLogger(__name__)
-
-
-def _reason(exc: BaseException) -> str:
-    """``"Type: first line of the message"`` (at most 120 characters of it)."""
-    text = str(exc).strip()
-    first = text.splitlines()[0] if text else ""
-    return f"{type(exc).__name__}: {first[:120]}" + ("..." if len(first) > 120 else "")
 
 
 class CheckpointError(UsageError, RuntimeError):
@@ -149,7 +142,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated zip, unpickling error...
-        raise CheckpointError(f"{path}: unreadable checkpoint ({_reason(exc)})") from None
+        raise CheckpointError(f"{path}: unreadable checkpoint ({summary(exc)})") from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not an avlearn training checkpoint (no format={FORMAT!r} entry)")
     return obj
@@ -196,7 +189,7 @@ def verify_checkpoint(path: str | os.PathLike) -> None:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as exc:
-        raise CheckpointError(f"{path}: unreadable checkpoint ({_reason(exc)})") from None
+        raise CheckpointError(f"{path}: unreadable checkpoint ({summary(exc)})") from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not an avlearn training checkpoint (no format={FORMAT!r} entry)")
 
@@ -288,7 +281,7 @@ def load_task_weights(task: nn.Module, weights: str | os.PathLike, *, strict: bo
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # junk, truncated or a pickle that asks for code: refused by weights_only
-        raise CheckpointError(f"{path}: not a readable weights file ({_reason(exc)})") from None
+        raise CheckpointError(f"{path}: not a readable weights file ({summary(exc)})") from None
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path}: not a weights file (holds a {type(obj).__name__}, not a state dict)")
     if isinstance(obj, dict) and obj.get("format") == FORMAT:
