@@ -99,4 +99,6 @@ def test_window_option_scores_files_shorter_than_the_trained_window(tiny, capsys
     assert main(["sync", media, "--weights", str(long_run / "weights.pt"), "--window", "1.0", "--max-offset", "0.25",
                  "--hop", "0.5", "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)["scores"]) == 9
-    assert main(["sync", media, "--weights", str(long_run / "weights.pt"), "--window", "0"]) == 2
+    with pytest.raises(SystemExit) as info:  # refused where it is parsed
+        main(["sync", media, "--weights", str(long_run / "weights.pt"), "--window", "0"])
+    assert info.value.code == 2 and "--window: must be > 0" in capsys.readouterr().err

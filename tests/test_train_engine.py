@@ -26,6 +26,7 @@ from avlearn.train.config import ScheduleConfig, config_from_dict
 from avlearn.train.loader import ResumableBatchSampler, SeededDataset, build_loader
 from avlearn.train.log import read_metrics
 from avlearn.train.optim import lr_factor
+from avlearn.train.runfolder import RunFolderError
 from avlearn.train.trainer import Trainer, fit, resolve_precision
 
 TOY = "toy_engine_test"
@@ -37,6 +38,8 @@ class ToyConfig:
     hidden: int = 16
     dropout: float = 0.2
     sleep: float = 0.0  # seconds per forward (makes the kill test's timing easy)
+    bn: bool = False  # a BatchNorm layer (running statistics that differ between DDP ranks)
+    hang: float = 0.0  # rank 1 sleeps this long in its third forward (a stuck DDP rank)
 
 
 @dataclass
@@ -68,12 +71,17 @@ class ToyDataset(torch.utils.data.Dataset):
 
 
 class ToyTask(Task):
-    def __init__(self, *, dim: int, classes: int, hidden: int, dropout: float, sleep: float):
+    def __init__(self, *, dim: int, classes: int, hidden: int, dropout: float, sleep: float, bn: bool = False,
+                 hang: float = 0.0):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, classes))
-        self.sleep = sleep
+        norm = [nn.BatchNorm1d(hidden)] if bn else []
+        self.net = nn.Sequential(nn.Linear(dim, hidden), *norm, nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, classes))
+        self.sleep, self.hang, self.calls = sleep, hang, 0
 
     def forward(self, batch):
+        self.calls += 1
+        if self.hang and self.calls == 3 and os.environ.get("RANK") == "1":
+            time.sleep(self.hang)
         if self.sleep:
             time.sleep(self.sleep)
         logits = self.net(batch["x"])  # (B, K)
@@ -98,7 +106,7 @@ def _toy_datasets(cfg):
 @register_task(TOY, config=ToyConfig, data=ToyData, model=ModelConfig, datasets=_toy_datasets)
 def _build_toy(cfg) -> ToyTask:
     t, d = cfg.task, cfg.data
-    return ToyTask(dim=d.dim, classes=d.classes, hidden=t.hidden, dropout=t.dropout, sleep=t.sleep)
+    return ToyTask(dim=d.dim, classes=d.classes, hidden=t.hidden, dropout=t.dropout, sleep=t.sleep, bn=t.bn, hang=t.hang)
 
 
 def toy_config(out_dir, **train):
@@ -253,6 +261,12 @@ def test_incompatible_checkpoint_names_keys(tmp_path):
     other = toy_config(tmp_path / "a", steps=2)
     other.task.hidden = 32
     trainer = Trainer(other)
+    with pytest.raises(RunFolderError, match=r"step_0000001\.pt: .*different recipe: task\.hidden: 16 -> 32"):
+        trainer.resume()  # the recipe check comes first
+    path = ckpt.checkpoint_path(tmp_path / "a" / "checkpoints", 1)
+    state = torch.load(path, weights_only=True)
+    del state["config"], state["fingerprint"]  # a checkpoint without its recipe: the weights still do not fit
+    torch.save(state, path)
     with pytest.raises(ckpt.CheckpointError, match=r"step_0000001\.pt.*shape mismatches \['net\.0\.weight"):
         trainer.resume()
     with pytest.raises(ValueError, match="missing keys"):

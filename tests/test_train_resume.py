@@ -63,7 +63,7 @@ def test_sigkill_then_resume_gives_identical_weights(tmp_path):
     assert proc.returncode == -signal.SIGKILL
     saved = [s for s, _ in ckpt.list_checkpoints(out / "checkpoints")]
     assert saved and max(saved) < 16 and not (out / "weights.pt").exists(), saved
-    _train(out, resume=True)
+    _train(out, "task.sleep=0.1", resume=True)  # the same recipe: a different one is refused
     ref_log, _ = ref.communicate(timeout=120)
     assert ref.returncode == 0, ref_log
     assert_same_weights(weights_of(tmp_path / "reference"), weights_of(out))  # bit for bit

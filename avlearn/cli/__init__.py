@@ -4,6 +4,13 @@ Each subcommand lives in its own module under ``avlearn/cli/`` and exposes
 ``register(subparsers)``, which adds its parser and sets ``func(args) -> int``. Heavy imports
 happen inside ``func`` so ``avlearn --help`` stays fast. Add a command by listing its module in
 :data:`COMMANDS`.
+
+One error path for every command: options are validated as they are parsed (the types of
+:mod:`avlearn.cli._args`; argparse exits with status 2), declared output paths are checked
+before the command runs (:func:`avlearn.cli._args.check_outputs`), and :func:`main` turns any
+:class:`avlearn.errors.AvlearnError` a command raises into one line ``avlearn <command>:
+<message>`` with the error's exit status (2: usage, 1: data), and any OSError (a full,
+read-only or forbidden disk in words) into one line with status 1.
 """
 
 from __future__ import annotations
@@ -54,16 +61,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``avlearn`` command line; returns the exit status."""
+    from avlearn.cli._args import check_outputs
+    from avlearn.errors import AvlearnError, describe_os_error
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    name = f"avlearn {args.command}"
     try:
+        check_outputs(args)
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except AvlearnError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except OSError as exc:  # the file system said no: one line, never a traceback
+        print(f"{name}: {describe_os_error(exc)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -19,6 +19,8 @@ import argparse
 import json
 import sys
 
+from avlearn.cli import _args as A
+
 __all__ = ["register", "run"]
 
 
@@ -32,12 +34,12 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--weights", required=True, help="a preview bundle (preview.pt)")
     p.add_argument("--preview", action="store_true", help="audio preview + skimming instead of dense clips")
     p.add_argument("--segments", action="store_true", help="also detect action segments (start, end, label)")
-    p.add_argument("--top-k", type=int, default=5, help="labels to print (default 5)")
-    p.add_argument("--clips", type=int, default=10, help="clips of dense recognition (default 10)")
-    p.add_argument("--moments", type=int, default=None, help="moments the preview looks at (default: as trained)")
-    p.add_argument("--min-score", type=float, default=0.3, help="smallest segment score printed (default 0.3)")
+    p.add_argument("--top-k", type=A.positive_int(maximum=1000), default=5, help="labels to print (default 5)")
+    p.add_argument("--clips", type=A.positive_int(maximum=256), default=10, help="clips of dense recognition (default 10, at most 256)")
+    p.add_argument("--moments", type=A.positive_int(maximum=1000), default=None, help="moments the preview looks at (default: as trained)")
+    p.add_argument("--min-score", type=A.unit_float, default=0.3, help="smallest segment score printed (default 0.3)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, input_args=("file", "weights"))
     return p
 
 

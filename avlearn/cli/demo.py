@@ -12,6 +12,8 @@ import argparse
 import json
 import sys
 
+from avlearn.cli import _args as A
+
 __all__ = ["register", "run"]
 
 
@@ -53,7 +55,7 @@ def register(subparsers) -> None:
     parser.add_argument("--quick", action="store_true", help="tiny worlds and runs (for tests)")
     parser.add_argument("--stages", action="append", metavar="NAME[,NAME]", help="run only these stages")
     parser.add_argument("--list", action="store_true", help="list the registered stages and exit")
-    parser.add_argument("--seed", type=int, default=0, help="world and training seed (default 0)")
-    parser.add_argument("--workers", type=int, default=2, help="world-generation processes (default 2)")
+    parser.add_argument("--seed", type=A.nonnegative_int(), default=0, help="world and training seed (default 0)")
+    parser.add_argument("--workers", type=A.positive_int(maximum=256), default=2, help="world-generation processes (default 2)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON (progress goes to stderr)")
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, output_dir_args=("out",))

@@ -54,4 +54,4 @@ def register(subparsers) -> None:
     parser.add_argument("--weights", required=True, help="a training checkpoint or an exported weights.pt")
     parser.add_argument("--split", default="test", help="which split to score (default: test)")
     parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, input_args=("recipe", "weights"))

@@ -20,6 +20,8 @@ import json
 import os
 import sys
 
+from avlearn.cli import _args as A
+
 __all__ = ["register", "run", "find_media"]
 
 MEDIA_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".wav", ".flac", ".mp3", ".m4a", ".ogg")
@@ -49,18 +51,20 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="registered model name (see avlearn.models.list_models())")
     p.add_argument("--weights", default=None, help="local weights (state dict or checkpoint)")
     p.add_argument("--weights-prefix", default=None, help="load only keys under this prefix, e.g. 'backbone.'")
-    p.add_argument("--num-classes", type=int, default=None, help="classifier size of the checkpoint's model")
+    p.add_argument("--num-classes", type=A.positive_int(maximum=100_000), default=None, help="classifier size of the checkpoint's model")
     p.add_argument("--layer", type=int, default=None, help="feature_info index to pool (default: pre-logits)")
-    p.add_argument("--clip-duration", type=float, default=None, help="window length, seconds (default: the model's)")
-    p.add_argument("--stride", type=float, default=None, help="seconds between windows (default: --clip-duration)")
-    p.add_argument("--fps", type=float, default=None, help="frame rate of the windows (default 16)")
-    p.add_argument("--size", type=int, nargs=2, default=None, metavar=("H", "W"), help="frame size (default: the model's)")
-    p.add_argument("--sample-rate", type=int, default=None, help="audio rate of the windows (default 16000)")
-    p.add_argument("--batch-size", type=int, default=4, help="windows per forward pass")
-    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    p.add_argument("--out", required=True, help="output .npz")
+    p.add_argument("--clip-duration", type=A.positive_float(maximum=3600.0), default=None, help="window length, seconds (default: the model's)")
+    p.add_argument("--stride", type=A.positive_float(maximum=3600.0), default=None, help="seconds between windows (default: --clip-duration)")
+    p.add_argument("--fps", type=A.positive_float(maximum=1000.0), default=None, help="frame rate of the windows (default 16)")
+    p.add_argument("--size", type=A.positive_int(maximum=4096), nargs=2, default=None, metavar=("H", "W"), help="frame size (default: the model's)")
+    p.add_argument("--sample-rate", type=A.positive_int(maximum=384_000), default=None, help="audio rate of the windows (default 16000)")
+    p.add_argument("--batch-size", type=A.positive_int(maximum=4096), default=4, help="windows per forward pass")
+    p.add_argument("--device", type=A.device, default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    p.add_argument("--out", type=A.with_suffix(".npz"), required=True,
+                   help="output .npz (.npz is appended when missing, as numpy does)")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     p.add_argument("--json", action="store_true", help="print a JSON summary instead of text")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, input_args=("inputs", "weights"), output_args=("out",))
     return p
 
 

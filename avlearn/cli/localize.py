@@ -18,6 +18,8 @@ import argparse
 import json
 import sys
 
+from avlearn.cli import _args as A
+
 __all__ = ["register", "run", "panel"]
 
 
@@ -34,14 +36,15 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output video (e.g. heat.mp4)")
     p.add_argument("--frames-png", default=None, metavar="PATH",
                    help="also write a PNG panel of evenly spaced frames with their heatmaps (enlarged to >= 128 px high)")
-    p.add_argument("--panel-frames", type=int, default=8, help="frames in the PNG panel (default 8)")
-    p.add_argument("--alpha", type=float, default=0.5, help="weight of the heatmap colours (default 0.5)")
-    p.add_argument("--cam-size", type=int, nargs=2, default=None, metavar=("H", "W"),
+    p.add_argument("--panel-frames", type=A.positive_int(maximum=64), default=8, help="frames in the PNG panel (default 8)")
+    p.add_argument("--alpha", type=A.unit_float, default=0.5, help="weight of the heatmap colours, 0 to 1 (default 0.5)")
+    p.add_argument("--cam-size", type=A.positive_int(maximum=4096), nargs=2, default=None, metavar=("H", "W"),
                    help="frame size a sync network's CAM sees (default: its training size)")
     p.add_argument("--tta-flip", action=argparse.BooleanOptionalAction, default=None,
                    help="average each map with the mirrored frames' (attention runs; default: the run's task.tta_flip)")
+    p.add_argument("--overwrite", action="store_true", help="replace --out / --frames-png if they exist")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, input_args=("file", "weights"), output_args=("out", "frames_png"))
     return p
 
 

@@ -14,6 +14,8 @@ import argparse
 import json
 import sys
 
+from avlearn.cli import _args as A
+
 __all__ = ["register", "run", "add_world_arguments", "config_from_args"]
 
 
@@ -23,23 +25,23 @@ def add_world_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--kind", choices=("objects", "speakers", "actions"), default="objects",
                    help="objects: sprites that bounce/pulse/move; speakers: talking faces; "
                         "actions: long untrimmed videos of action segments (default: objects)")
-    g.add_argument("--size", type=int, nargs="+", default=[64], metavar="PX",
+    g.add_argument("--size", type=A.positive_int(maximum=4096), nargs="+", default=[64], metavar="PX",
                    help="frame size: one value for square frames or HEIGHT WIDTH (even; default 64)")
-    g.add_argument("--fps", type=int, default=16, help="frame rate (default 16)")
-    g.add_argument("--sample-rate", type=int, default=16000, help="audio sample rate in Hz (default 16000)")
-    g.add_argument("--duration", type=float, default=None,
+    g.add_argument("--fps", type=A.positive_int(maximum=240), default=16, help="frame rate (default 16)")
+    g.add_argument("--sample-rate", type=A.positive_int(maximum=192_000), default=16000, help="audio sample rate in Hz (default 16000)")
+    g.add_argument("--duration", type=A.positive_float(maximum=3600.0), default=None,
                    help="clip length in seconds (default 2.0; 30.0 for actions)")
     g.add_argument("--channels", type=int, choices=(1, 2), default=1, help="1 mono, 2 stereo panned by position")
-    g.add_argument("--min-objects", type=int, default=1, help="fewest visible objects per scene (default 1)")
-    g.add_argument("--max-objects", type=int, default=4, help="most visible objects per scene (default 4)")
+    g.add_argument("--min-objects", type=A.positive_int(maximum=64), default=1, help="fewest visible objects per scene (default 1)")
+    g.add_argument("--max-objects", type=A.positive_int(maximum=64), default=4, help="most visible objects per scene (default 4)")
     g.add_argument("--families", nargs="+", choices=("impacts", "tones", "textures", "speakers"), default=None,
                    help="sound families (default: impacts tones textures; speakers for --kind speakers)")
-    g.add_argument("--distractor-rate", type=float, default=0.25,
+    g.add_argument("--distractor-rate", type=A.unit_float, default=0.25,
                    help="probability that each extra visible object is silent (default 0.25)")
-    g.add_argument("--offscreen-rate", type=float, default=0.1,
+    g.add_argument("--offscreen-rate", type=A.unit_float, default=0.1,
                    help="probability of an off-screen sound per scene (default 0.1)")
     g.add_argument("--solo", action="store_true", help="exactly one sounding source per clip (mix-and-separate)")
-    g.add_argument("--action-classes", type=int, default=8, help="action classes in actions worlds (2-8)")
+    g.add_argument("--action-classes", type=A.int_range(2, 8), default=8, help="action classes in actions worlds (2-8)")
 
 
 def config_from_args(args: argparse.Namespace):
@@ -64,11 +66,11 @@ def config_from_args(args: argparse.Namespace):
 def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add every make-world option to ``parser``."""
     parser.add_argument("--out", required=True, help="the world's root folder (created)")
-    parser.add_argument("--clips", type=int, required=True, help="number of train clips")
-    parser.add_argument("--val-clips", type=int, default=None, help="val clips (default max(2, clips // 10))")
-    parser.add_argument("--test-clips", type=int, default=None, help="test clips (default max(2, clips // 10))")
-    parser.add_argument("--seed", type=int, default=0, help="world seed (default 0)")
-    parser.add_argument("--workers", type=int, default=2, help="generator processes (default 2)")
+    parser.add_argument("--clips", type=A.nonnegative_int(maximum=1_000_000), required=True, help="number of train clips")
+    parser.add_argument("--val-clips", type=A.nonnegative_int(maximum=1_000_000), default=None, help="val clips (default max(2, clips // 10))")
+    parser.add_argument("--test-clips", type=A.nonnegative_int(maximum=1_000_000), default=None, help="test clips (default max(2, clips // 10))")
+    parser.add_argument("--seed", type=A.nonnegative_int(), default=0, help="world seed (default 0)")
+    parser.add_argument("--workers", type=A.positive_int(maximum=256), default=2, help="generator processes (default 2)")
     parser.add_argument("--overwrite", action="store_true", help="replace a different world already in --out")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--json", action="store_true", help="print world.json's summary as JSON")
@@ -114,4 +116,4 @@ def register(subparsers) -> None:
         "make-world", help="generate a synthetic audio-visual world (clips, stems, truth, lists)",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     build_parser(parser)
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, output_dir_args=("out",))

@@ -17,6 +17,8 @@ import argparse
 import json
 import sys
 
+from avlearn.cli import _args as A
+
 __all__ = ["register", "run"]
 
 
@@ -33,17 +35,17 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="output folder for FILE's tracks (required with FILE)")
     p.add_argument("--truth", default=None, help="a truth JSON with the sources' boxes (default: the world's, if any)")
     p.add_argument("--no-truth", action="store_true", help="always use the salient-blob detector")
-    p.add_argument("--max-sources", type=int, default=4, help="most sources the detector returns (default 4)")
-    p.add_argument("--window", type=float, default=10.0, help="seconds separated at a time (default 10)")
+    p.add_argument("--max-sources", type=A.positive_int(maximum=32), default=4, help="most sources the detector returns (default 4)")
+    p.add_argument("--window", type=A.positive_float(maximum=3600.0), default=10.0, help="seconds separated at a time (default 10)")
     p.add_argument("--combine", choices=("independent", "argmax", "normalize"), default=None,
                    help="how the sources' masks make the estimates (default: the run's task.combine): each alone, "
                    "each bin to the largest mask, or masks divided by their sum (with these two the found sources share "
                    "all of the sound; 'independent' leaves out what no mask claims, e.g. off-screen sound)")
     p.add_argument("--eval-list", default=None, help="score on a frozen separation list (JSONL) instead of FILE")
     p.add_argument("--pit", default=None, help="with --eval-list: an audio-only model's weights to score beside")
-    p.add_argument("--limit", type=int, default=None, help="with --eval-list: only the first N mixtures")
+    p.add_argument("--limit", type=A.positive_int(), default=None, help="with --eval-list: only the first N mixtures")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, input_args=("file", "weights", "config", "truth", "eval_list", "pit"), output_dir_args=("out",))
     return p
 
 

@@ -15,6 +15,8 @@ import argparse
 import json
 import sys
 
+from avlearn.cli import _args as A
+
 __all__ = ["register", "run"]
 
 
@@ -28,17 +30,19 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("file", nargs="?", help="a media file with video and audio (any length)")
     p.add_argument("--weights", required=True, help="a sync run's weights.pt (beside its config.yaml) or a checkpoint")
     p.add_argument("--model", default=None, help="registered model name, when the weights carry no recipe")
-    p.add_argument("--max-offset", type=float, default=1.0, help="largest |offset| searched, seconds (default 1.0)")
-    p.add_argument("--step", type=float, default=None, help="shift grid step, seconds (default one video frame)")
-    p.add_argument("--hop", type=float, default=0.25, help="seconds between scored video windows (default 0.25)")
+    p.add_argument("--max-offset", type=A.positive_float(maximum=10.0), default=1.0,
+                   help="largest |offset| searched, seconds (default 1.0, at most 10)")
+    p.add_argument("--step", type=A.finite_float(minimum=0.001, maximum=1.0), default=None,
+                   help="shift grid step, seconds (default one video frame; 0.001 to 1)")
+    p.add_argument("--hop", type=A.positive_float(maximum=3600.0), default=0.25, help="seconds between scored video windows (default 0.25)")
     p.add_argument(
-        "--window", type=float, default=None,
+        "--window", type=A.positive_float(maximum=3600.0), default=None,
         help="seconds per scored window (default: the length the network was trained on; the networks are fully "
         "convolutional, so a shorter window scores clips shorter than that, less reliably)",
     )
     p.add_argument("--eval-list", default=None, help="evaluate on a frozen sync list (JSONL: clip, offset) instead of FILE")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, input_args=("file", "weights", "eval_list"))
     return p
 
 

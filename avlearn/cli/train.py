@@ -6,8 +6,10 @@
     torchrun --nproc_per_node 2 -m avlearn train recipes/classify_world.yaml   # DDP
 
 The recipe is validated completely (unknown keys, wrong types) before anything is built. The
-run folder (``train.out_dir``, or ``--out``) receives config.yaml, metrics.jsonl, TensorBoard
-events, checkpoints/, weights.pt and final_metrics.json.
+run folder (``train.out_dir``, or ``--out``) receives run.json (the recipe fingerprint),
+config.yaml, metrics.jsonl, TensorBoard events, checkpoints/, weights.pt and final_metrics.json.
+A folder that already holds a run is refused unless ``--resume`` (continue it: the recipe must
+match but for run-length and logging fields) or ``--overwrite`` (replace it).
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"avlearn train: {exc}", file=sys.stderr)
         return 2
     try:
-        results = trainer.fit(resume=args.resume)
+        results = trainer.fit(resume=args.resume, existing="overwrite" if args.overwrite else "refuse")
     except CheckpointError as exc:
         print(f"avlearn train: {exc}", file=sys.stderr)
         return 2
@@ -96,5 +98,9 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--resume", action="store_true", help="continue from the newest complete checkpoint in the run folder"
     )
+    parser.add_argument(
+        "--overwrite", action="store_true",
+        help="replace the run already in the run folder (its checkpoints, logs, weights; nothing else there)",
+    )
     parser.add_argument("--json", action="store_true", help="print the final metrics as one JSON object")
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, input_args=("recipe",), output_dir_args=("out",))

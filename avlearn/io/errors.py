@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 
+from avlearn.errors import DataError
+
 __all__ = [
     "MediaError",
     "CorruptMediaError",
@@ -18,8 +20,9 @@ __all__ = [
 ]
 
 
-class MediaError(Exception):
-    """Base class of every error avlearn.io raises about a media file.
+class MediaError(DataError):
+    """Base class of every error avlearn.io raises about a media file (an
+    :class:`avlearn.errors.DataError`: exit status 1 in the ``avlearn`` command).
 
     Attributes:
         path: the file the error is about.

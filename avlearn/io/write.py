@@ -3,6 +3,15 @@
 ``write_av`` writes an mp4 (h264 + aac) by default; the container follows the extension:
 ``.webm`` (vp9 + opus), ``.mkv`` (h264 + flac), ``.avi`` (mpeg4 + pcm_s16le), ``.mov`` (h264 +
 aac), and ``.wav`` / ``.flac`` for audio only (lossless, used for ground-truth stems).
+
+``deterministic=True`` makes the bytes a function of the inputs alone: the same frames and
+samples give the same file on every run, in any process. x264 is then run single-threaded
+without its assembly (:data:`DETERMINISTIC_X264`): with assembly, encodes of the same frames
+through PyAV were measured to differ between runs on an AVX-512 machine (5 distinct files in 25
+encodes, also with one thread; ``asm=0`` gave one), while x264's C code paths are repeatable.
+The muxer and encoders run with ``bitexact`` flags (no library version strings), and no
+creation time is written. The synthetic world is written this way; the cost is measured by
+``benchmarks/world_encode.py``.
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ import torch
 
 from avlearn.io.errors import EncodeError
 
-__all__ = ["write_av", "write_audio", "CONTAINER_CODECS"]
+__all__ = ["write_av", "write_audio", "CONTAINER_CODECS", "DETERMINISTIC_X264"]
 
 # extension -> (video codec, audio codec, audio sample format); None: stream not allowed.
 CONTAINER_CODECS: dict[str, tuple[str | None, str, str]] = {
@@ -29,6 +38,12 @@ CONTAINER_CODECS: dict[str, tuple[str | None, str, str]] = {
     ".wav": (None, "pcm_s16le", "s16"),
     ".flac": (None, "flac", "s16"),
 }
+
+DETERMINISTIC_X264: dict[str, str] = {
+    "threads": "1",
+    "x264-params": "threads=1:sliced-threads=0:lookahead-threads=1:asm=0",
+}
+"""libx264 options that make an encode repeatable (module docstring)."""
 
 _LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 8: "7.1"}
 
@@ -58,6 +73,7 @@ def write_av(
     audio_bitrate: int = 128_000,
     gop: int | None = None,
     video_options: dict[str, str] | None = None,
+    deterministic: bool = False,
 ) -> str:
     """Write frames and audio into one container.
 
@@ -73,6 +89,8 @@ def write_av(
         audio_bitrate: bit rate for lossy audio codecs.
         gop: keyframe interval in frames (default: one keyframe per second).
         video_options: extra codec options passed to FFmpeg.
+        deterministic: write the same bytes for the same inputs on every run (module
+            docstring; slower x264).
 
     Returns:
         The path written, as a string.
@@ -113,7 +131,7 @@ def write_av(
 
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     try:
-        with av.open(path, mode="w") as container:
+        with av.open(path, mode="w", options={"fflags": "+bitexact"} if deterministic else None) as container:
             vstream = astream = None
             if video is not None:
                 rate = _fps_fraction(float(fps))
@@ -130,6 +148,12 @@ def write_av(
                 elif vcodec == "mpeg4":
                     opts = {"qscale": "3"}
                     vstream.codec_context.qscale = 3  # type: ignore[attr-defined]
+                if deterministic:
+                    opts["flags"] = "+bitexact"
+                    if vcodec == "libx264":
+                        opts.update(DETERMINISTIC_X264)
+                    else:
+                        opts["threads"] = "1"
                 opts.update(video_options or {})
                 vstream.options = opts
                 vstream.codec_context.gop_size = int(gop or max(1, round(float(fps))))
@@ -139,6 +163,8 @@ def write_av(
                 astream.format = afmt
                 if acodec in ("aac", "libopus"):
                     astream.bit_rate = audio_bitrate
+                if deterministic:
+                    astream.options = {"flags": "+bitexact", "threads": "1"}
             if vstream is not None:
                 for i, img in enumerate(frames):
                     frame = av.VideoFrame.from_ndarray(img, format="rgb24")
@@ -185,6 +211,8 @@ def _encode_audio(container, stream, samples: np.ndarray, sample_rate: int, fmt:
         container.mux(packet)
 
 
-def write_audio(path: str | os.PathLike, audio: torch.Tensor | np.ndarray, sample_rate: int) -> str:
+def write_audio(
+    path: str | os.PathLike, audio: torch.Tensor | np.ndarray, sample_rate: int, *, deterministic: bool = False
+) -> str:
     """Write audio only (``.wav`` or ``.flac``, lossless 16-bit)."""
-    return write_av(path, None, audio, sample_rate=sample_rate)
+    return write_av(path, None, audio, sample_rate=sample_rate, deterministic=deterministic)

@@ -34,6 +34,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from avlearn.errors import summary
 from avlearn.models.contract import InputContract
 
 __all__ = [
@@ -178,7 +179,7 @@ def load_weights_file(path: str | os.PathLike):
     except OSError:
         raise
     except Exception as exc:  # torch's unpicklers raise pickle, struct, zip and runtime errors on foreign bytes
-        raise ValueError(f"{path}: not a torch weights file ({type(exc).__name__}: {exc})") from None
+        raise ValueError(f"{path}: not a torch weights file ({summary(exc)})") from None
 
 
 def read_state_dict(weights: str | os.PathLike | dict) -> tuple[str, dict[str, torch.Tensor]]:

@@ -15,16 +15,24 @@ a temporary file in the same folder (``.step_0000100.pt.<random>.tmp``), which i
 fsync-ed, then ``os.replace``-d onto the final name, and the folder is fsync-ed so the rename
 itself survives a power cut. A process killed at any moment therefore leaves either the old set
 of checkpoints or the old set plus a complete new one (and maybe a stray ``.tmp`` file, which
-:func:`latest_checkpoint` never considers).
+:func:`latest_checkpoint` never considers and :func:`remove_stale_tmp` deletes when the next run
+starts or prunes).
+
+Each checkpoint also carries ``"fingerprint"``, the recipe fingerprint of its run
+(:mod:`avlearn.train.runfolder`). Pruning (:func:`prune_checkpoints`) deletes only checkpoints
+older than the one just written, and only after that one has been read back; a final-named file
+that does not load is never counted as the newest.
 """
 
 from __future__ import annotations
 
+import errno
 import glob
 import logging
 import os
 import random
 import re
+import shutil
 import tempfile
 from typing import Any
 
@@ -32,7 +40,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from avlearn.errors import UsageError, summary
+
 __all__ = [
+    "remove_stale_tmp",
     "CheckpointError",
     "atomic_save",
     "checkpoint_path",
@@ -40,6 +51,7 @@ __all__ = [
     "latest_checkpoint",
     "load_checkpoint",
     "prune_checkpoints",
+    "verify_checkpoint",
     "rng_state",
     "set_rng_state",
     "load_task_weights",
@@ -52,8 +64,9 @@ _NAME = re.compile(r"^step_(\d+)\.pt$")
 log = logging.getLogger(__name__)
 
 
-class CheckpointError(RuntimeError):
-    """A checkpoint cannot be read or does not fit; the message names the file and the reason."""
+class CheckpointError(UsageError, RuntimeError):
+    """A checkpoint or weights file cannot be read or does not fit; the message names the file
+    and the reason (exit status 2 in the ``avlearn`` command: the user gave the wrong file)."""
 
 
 def _fsync_dir(path: str) -> None:
@@ -65,6 +78,14 @@ def _fsync_dir(path: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _disk_full(folder: str, margin: int = 64 << 20) -> bool:
+    """Whether the file system of ``folder`` has less than ``margin`` bytes free."""
+    try:
+        return shutil.disk_usage(folder).free < margin
+    except OSError:  # pragma: no cover
+        return False
 
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> str:
@@ -83,9 +104,12 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> str:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, RuntimeError) and _disk_full(folder):
+            # torch's zip writer reports a full disk as "unexpected pos ..."; say what happened
+            raise OSError(errno.ENOSPC, "No space left on device", path) from exc
         raise
     _fsync_dir(folder)
     return path
@@ -118,7 +142,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated zip, unpickling error...
-        raise CheckpointError(f"{path}: unreadable checkpoint ({type(exc).__name__}: {exc})") from None
+        raise CheckpointError(f"{path}: unreadable checkpoint ({summary(exc)})") from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not an avlearn training checkpoint (no format={FORMAT!r} entry)")
     return obj
@@ -138,12 +162,73 @@ def latest_checkpoint(ckpt_dir: str | os.PathLike) -> tuple[str, dict[str, Any]]
     return None
 
 
-def prune_checkpoints(ckpt_dir: str | os.PathLike, keep: int) -> None:
-    """Delete all but the ``keep`` newest checkpoints (``keep <= 0`` keeps all)."""
-    if keep <= 0:
-        return
-    for _, path in list_checkpoints(ckpt_dir)[:-keep]:
+_TMP = re.compile(r"^\.step_\d+\.pt\..+\.tmp$")
+
+
+def remove_stale_tmp(ckpt_dir: str | os.PathLike) -> list[str]:
+    """Delete the temporary files interrupted :func:`atomic_save` calls left in ``ckpt_dir``
+    (``.step_*.pt.*.tmp``; call only while no checkpoint is being written). Returns them."""
+    gone = []
+    for p in glob.glob(os.path.join(os.fspath(ckpt_dir), ".step_*.pt.*.tmp")):
+        if _TMP.match(os.path.basename(p)):
+            try:
+                os.unlink(p)
+                gone.append(p)
+            except FileNotFoundError:  # pragma: no cover - removed meanwhile
+                pass
+    return gone
+
+
+def verify_checkpoint(path: str | os.PathLike) -> None:
+    """Read ``path`` back (memory-mapped: the archive, its index and every record's header).
+
+    Raises:
+        CheckpointError: the file does not load as an avlearn checkpoint.
+    """
+    path = os.fspath(path)
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as exc:
+        raise CheckpointError(f"{path}: unreadable checkpoint ({summary(exc)})") from None
+    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not an avlearn training checkpoint (no format={FORMAT!r} entry)")
+
+
+def prune_checkpoints(ckpt_dir: str | os.PathLike, keep: int, newest: str | os.PathLike | None = None) -> list[str]:
+    """Keep the ``keep`` newest checkpoints up to ``newest`` and delete the older ones.
+
+    Args:
+        ckpt_dir: the checkpoint folder.
+        keep: how many to keep (``<= 0`` keeps all).
+        newest: the checkpoint just written (default: the highest-numbered one). It is read
+            back first; if it does not load nothing is deleted. Files numbered above it (left
+            by another timeline, or unreadable) are not this run's newer checkpoints: they are
+            neither counted nor deleted.
+
+    Returns:
+        the deleted paths.
+
+    Raises:
+        CheckpointError: ``newest`` does not load (nothing was deleted).
+    """
+    remove_stale_tmp(ckpt_dir)
+    found = list_checkpoints(ckpt_dir)
+    if keep <= 0 or not found:
+        return []
+    if newest is None:
+        newest = found[-1][1]
+    m = _NAME.match(os.path.basename(os.fspath(newest)))
+    if m is None:
+        raise CheckpointError(f"{os.fspath(newest)}: not a checkpoint file name (step_<N>.pt)")
+    top = int(m.group(1))
+    older = [(s, p) for s, p in found if s <= top]
+    doomed = [p for _, p in older[:-keep]]
+    if not doomed:
+        return []
+    verify_checkpoint(newest)
+    for path in doomed:
         os.unlink(path)
+    return doomed
 
 
 def rng_state() -> dict[str, Any]:
@@ -183,6 +268,8 @@ def load_task_weights(task: nn.Module, weights: str | os.PathLike, *, strict: bo
 
     Raises:
         FileNotFoundError: no such file.
+        CheckpointError: the file is not a readable weights file (junk, truncated, or a pickle
+            that ``weights_only`` refuses).
         ValueError: the keys or shapes do not fit; the message names the missing and
             unexpected keys (:func:`avlearn.models.load_weights`).
     """
@@ -191,7 +278,12 @@ def load_task_weights(task: nn.Module, weights: str | os.PathLike, *, strict: bo
     path = os.fspath(weights)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: weights file not found")
-    obj = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # junk, truncated or a pickle that asks for code: refused by weights_only
+        raise CheckpointError(f"{path}: not a readable weights file ({summary(exc)})") from None
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{path}: not a weights file (holds a {type(obj).__name__}, not a state dict)")
     if isinstance(obj, dict) and obj.get("format") == FORMAT:
         try:
             return load_weights(task, obj["model"], strict=strict)

@@ -23,6 +23,13 @@ collection (``--set optim.lr=0.01``, ``--set task.topk=[1,3]``, ``--set model.we
 Type rules: ``int`` fields take integers only (not booleans); ``float`` fields take integers and
 numeric strings too, because YAML 1.1 reads ``1e-3`` (no dot) as a string; ``tuple``/``list``
 fields take YAML lists; ``dict[str, Any]`` fields (e.g. ``model.kwargs``) take any mapping.
+
+Reading is safe on hostile files (:class:`RecipeLoader`): only plain YAML types are built
+(``!!python/...`` tags are refused), a file larger than :data:`MAX_RECIPE_BYTES` is refused, a
+document whose aliases would expand to more than :data:`MAX_NODES` nodes (a "billion laughs"
+alias bomb) is refused before anything is built, a key given twice in one mapping is an error
+(instead of the last value silently winning), and error messages quote at most 80 characters
+of a value.
 """
 
 from __future__ import annotations
@@ -37,8 +44,12 @@ from typing import Any, Literal, Union
 
 import yaml
 
+from avlearn.errors import UsageError, short
+
 __all__ = [
     "ConfigError",
+    "RecipeLoader",
+    "safe_load_yaml",
     "OptimConfig",
     "ScheduleConfig",
     "TrainConfig",
@@ -53,7 +64,7 @@ __all__ = [
 ]
 
 
-class ConfigError(ValueError):
+class ConfigError(UsageError, ValueError):
     """A recipe or override is invalid. The message names the source file and the dotted key.
 
     Attributes:
@@ -135,6 +146,16 @@ class TrainConfig:
         tensorboard: also write TensorBoard events (when ``tensorboard`` is installed).
         progress: show a tqdm progress bar (rank 0 only).
         find_unused_parameters: passed to DistributedDataParallel.
+        max_nonfinite_steps: a run whose loss is NaN or infinite on this many consecutive
+            optimizer steps stops with a :class:`~avlearn.errors.TrainingError` (such steps
+            are skipped, not applied; default 20).
+        sync_batchnorm: in a distributed run, synchronise BatchNorm statistics over all
+            processes during training (``torch.nn.SyncBatchNorm``; CUDA only). Either way the
+            BatchNorm buffers of rank 0 are broadcast to every rank before each evaluation and
+            before the weights are exported.
+        dist_timeout: seconds a distributed collective may wait for the other processes
+            before the run stops with an error naming this option (a stopped or hung rank;
+            default 1800, torch's own default).
     """
 
     steps: int = 1000
@@ -155,6 +176,15 @@ class TrainConfig:
     tensorboard: bool = True
     progress: bool = True
     find_unused_parameters: bool = False
+    max_nonfinite_steps: int = 20
+    sync_batchnorm: bool = False
+    dist_timeout: float = 1800.0
+
+    def __post_init__(self) -> None:
+        if self.max_nonfinite_steps < 1:
+            raise ValueError(f"train.max_nonfinite_steps must be >= 1, got {self.max_nonfinite_steps}")
+        if not (0 < self.dist_timeout < float("inf")):
+            raise ValueError(f"train.dist_timeout must be a positive number of seconds, got {self.dist_timeout}")
 
 
 @dataclass
@@ -184,7 +214,7 @@ def _convert(value: Any, tp: Any, key: str, source: str) -> Any:
     origin, args = typing.get_origin(tp), typing.get_args(tp)
 
     def fail(expected: str) -> ConfigError:
-        return ConfigError(source, key, f"expected {expected}, got {type(value).__name__} {value!r}")
+        return ConfigError(source, key, f"expected {expected}, got {type(value).__name__} {short(value)}")
 
     if tp is Any:
         return value
@@ -201,7 +231,7 @@ def _convert(value: Any, tp: Any, key: str, source: str) -> Any:
         raise fail(" or ".join(_type_name(a) for a in args))
     if origin is Literal:
         if value not in args:
-            raise ConfigError(source, key, f"expected one of {list(args)}, got {value!r}")
+            raise ConfigError(source, key, f"expected one of {list(args)}, got {short(value)}")
         return value
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
@@ -233,7 +263,7 @@ def _convert(value: Any, tp: Any, key: str, source: str) -> Any:
             raise fail(f"a list ({_type_name(tp)})")
         if origin is tuple and args and args[-1] is not Ellipsis:
             if len(value) != len(args):
-                raise ConfigError(source, key, f"expected {len(args)} items, got {len(value)}: {value!r}")
+                raise ConfigError(source, key, f"expected {len(args)} items, got {len(value)}: {short(value)}")
             return tuple(_convert(v, a, f"{key}[{i}]", source) for i, (v, a) in enumerate(zip(value, args)))
         item = args[0] if args else Any
         out = [_convert(v, item, f"{key}[{i}]", source) for i, v in enumerate(value)]
@@ -259,7 +289,7 @@ def from_dict(cls: type, data: dict, *, source: str = "<dict>", prefix: str = ""
         ConfigError: an unknown key, a missing required key, or a value of the wrong type.
     """
     if not isinstance(data, dict):
-        raise ConfigError(source, prefix, f"expected a mapping, got {type(data).__name__} {data!r}")
+        raise ConfigError(source, prefix, f"expected a mapping, got {type(data).__name__} {short(data)}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     dotted = (prefix + ".") if prefix else ""
@@ -292,6 +322,99 @@ def to_dict(obj: Any) -> Any:
     return obj
 
 
+# ----------------------------------------------------------------------------- safe YAML
+
+MAX_RECIPE_BYTES = 1 << 20
+"""Largest recipe file read (1 MiB; the shipped recipes are about 1 KiB)."""
+
+MAX_NODES = 100_000
+"""Most YAML nodes a document may hold once its aliases are expanded."""
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int], limit: int) -> int:
+    """Nodes in ``node`` with every alias expanded (memoised per node: linear in the file)."""
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    memo[key] = limit + 1  # a node reached again while being counted: a recursive document
+    total = 1
+    if isinstance(node, yaml.SequenceNode):
+        for child in node.value:
+            total += _expanded_size(child, memo, limit)
+            if total > limit:
+                break
+    elif isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            total += _expanded_size(k, memo, limit) + _expanded_size(v, memo, limit)
+            if total > limit:
+                break
+    memo[key] = total
+    return total
+
+
+class RecipeLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses alias bombs and duplicate keys.
+
+    Alias expansion is bounded by counting the nodes of the composed document with every alias
+    expanded (:data:`MAX_NODES`) before any Python object is constructed.
+    """
+
+    max_nodes = MAX_NODES
+
+    def construct_document(self, node):
+        size = _expanded_size(node, {}, self.max_nodes)
+        if size > self.max_nodes:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"the document expands to more than {self.max_nodes} nodes (aliases nested too deep "
+                "or a recursive alias); refused", node.start_mark)
+        return super().construct_document(node)
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.setdefault(key, key_node)
+                except TypeError:  # an unhashable key: the base class reports it
+                    continue
+                if first is not key_node:
+                    raise yaml.constructor.ConstructorError(
+                        "while constructing a mapping", node.start_mark,
+                        f"duplicate key {short(key)} (first at line {first.start_mark.line + 1})", key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
+RecipeLoader.add_constructor("tag:yaml.org,2002:map", RecipeLoader.construct_yaml_map)
+
+
+def safe_load_yaml(text: str, *, source: str = "--set") -> Any:
+    """Parse one YAML document with :class:`RecipeLoader`.
+
+    Raises:
+        ConfigError: not valid YAML, a refused tag, a duplicate key or an alias bomb; the
+            message names ``source`` and the line.
+    """
+    try:
+        return yaml.load(text, Loader=RecipeLoader)  # noqa: S506 - RecipeLoader is a SafeLoader
+    except yaml.YAMLError as exc:
+        raise ConfigError(source, "", f"not valid YAML: {_yaml_reason(exc)}") from None
+    except RecursionError:
+        raise ConfigError(source, "", "not valid YAML: nested too deeply") from None
+
+
+def _yaml_reason(exc: yaml.YAMLError) -> str:
+    """The YAML error as one short line (problem, line, column)."""
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        problem = exc.problem or exc.context or "error"
+        return f"{short(problem, 200)[1:-1] if len(problem) > 200 else problem}{where}"
+    return short(str(exc), 200)
+
+
 # ----------------------------------------------------------------------------- overrides
 
 
@@ -310,9 +433,9 @@ def parse_overrides(items: list[str] | tuple[str, ...]) -> list[tuple[str, Any]]
         if not sep or not key or any(not p for p in key.split(".")):
             raise ConfigError("--set", item, "expected dotted.key=value")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError as exc:
-            raise ConfigError("--set", key, f"cannot parse value {raw!r}: {exc}") from None
+            value = safe_load_yaml(raw) if raw.strip() else ""
+        except ConfigError as exc:
+            raise ConfigError("--set", key, f"cannot parse value {short(raw)}: {exc.reason}") from None
         out.append((key, value))
     return out
 
@@ -328,7 +451,7 @@ def apply_overrides(raw: dict, overrides: list[tuple[str, Any]], *, source: str 
             if child is None:
                 child = node[p] = {}
             if not isinstance(child, dict):
-                raise ConfigError(source, ".".join(parts[: i + 1]), f"is {child!r}, not a section; cannot set {key}")
+                raise ConfigError(source, ".".join(parts[: i + 1]), f"is {short(child)}, not a section; cannot set {key}")
             node = child
         node[parts[-1]] = value
     return raw
@@ -369,7 +492,7 @@ def config_from_dict(raw: dict, *, source: str = "<dict>") -> ExperimentConfig:
         entry = task_entry(name)
     except KeyError:
         raise ConfigError(
-            source, "task.name", f"unknown task {name!r} (registered: {', '.join(list_tasks())})"
+            source, "task.name", f"unknown task {short(name)} (registered: {', '.join(list_tasks())})"
         ) from None
     return ExperimentConfig(
         task=from_dict(entry.config, task_raw, source=source, prefix="task"),
@@ -395,11 +518,19 @@ def load_config(path: str | os.PathLike, overrides: list[str] | tuple[str, ...] 
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ConfigError(path, "", "recipe file not found")
-    with open(path, encoding="utf-8") as f:
-        try:
-            raw = yaml.safe_load(f) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(path, "", f"not valid YAML: {exc}") from None
+    size = os.path.getsize(path)
+    if size > MAX_RECIPE_BYTES:
+        raise ConfigError(path, "", f"{size} bytes is too large for a recipe (at most {MAX_RECIPE_BYTES})")
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, "", f"cannot read: {exc}") from None
+    raw = safe_load_yaml(text, source=path)
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(path, "", f"a recipe must be a mapping of sections, got a {type(raw).__name__}")
     items = parse_overrides(list(overrides))
     try:
         return config_from_dict(apply_overrides(raw, items, source=path), source=path)

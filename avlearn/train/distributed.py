@@ -10,12 +10,22 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import torch
 import torch.distributed as dist
 
-__all__ = ["DistInfo", "init_distributed", "shutdown_distributed", "all_reduce_sums", "gather_objects", "barrier"]
+__all__ = [
+    "DistInfo",
+    "init_distributed",
+    "shutdown_distributed",
+    "all_reduce_sums",
+    "gather_objects",
+    "barrier",
+    "broadcast_buffers",
+    "is_timeout",
+]
 
 
 @dataclass(frozen=True)
@@ -56,11 +66,13 @@ def _pick_device(device: str, local_rank: int) -> torch.device:
     return torch.device("cpu")
 
 
-def init_distributed(device: str = "auto") -> DistInfo:
+def init_distributed(device: str = "auto", timeout: float | None = None) -> DistInfo:
     """Join the process group if launched by torchrun, and pick this process's device.
 
     Args:
         device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
+        timeout: seconds a collective waits for the other processes before failing
+            (``train.dist_timeout``; None: torch's default).
 
     Returns:
         the :class:`DistInfo` of this process.
@@ -72,7 +84,8 @@ def init_distributed(device: str = "auto") -> DistInfo:
         return DistInfo(0, 1, 0, dev, False)
     owns = False
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
+        kwargs = {"timeout": timedelta(seconds=float(timeout))} if timeout else {}
+        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo", **kwargs)
         owns = True
     return DistInfo(dist.get_rank(), dist.get_world_size(), local, dev, owns)
 
@@ -113,3 +126,22 @@ def barrier(info: DistInfo) -> None:
     """Wait for all processes (no-op in a single process)."""
     if info.distributed:
         dist.barrier()
+
+
+def broadcast_buffers(module: torch.nn.Module, info: DistInfo) -> None:
+    """Copy rank 0's buffers (BatchNorm running statistics and the like) to every process.
+
+    Each rank's BatchNorm layers see only that rank's share of the batch, so their running
+    statistics drift apart; before evaluating or exporting, every rank takes rank 0's, so all
+    ranks hold the model rank 0 saves.
+    """
+    if not info.distributed:
+        return
+    for buf in module.buffers():
+        dist.broadcast(buf.data, src=0)
+
+
+def is_timeout(exc: BaseException) -> bool:
+    """Whether ``exc`` is a collective that gave up waiting for another process."""
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and ("timed out" in text or "timeout" in text)

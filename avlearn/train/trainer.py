@@ -24,6 +24,16 @@ under ``tb/``), ``checkpoints/step_*.pt`` (full state, see :mod:`avlearn.train.c
 the same weights as an uninterrupted run: data order and augmentation are functions of
 ``(seed, epoch, index)`` (:mod:`avlearn.train.loader`), and the checkpoint restores the RNG
 states of every process and the position inside the epoch.
+
+A run folder holds one run: ``run.json`` records the recipe fingerprint, a fresh run never
+mixes its files with another run's (``avlearn train`` refuses such a folder; :func:`fit`
+removes the old run's files first unless told to refuse), and resuming refuses a checkpoint of
+a different recipe (:mod:`avlearn.train.runfolder`). A run fails loudly (:class:`~avlearn.errors.TrainingError`,
+nothing exported) when a whole epoch gives no optimizer step (every batch empty: no readable
+sample) or the loss stays non-finite for ``train.max_nonfinite_steps`` steps (such steps are
+skipped, not applied). In a distributed run the final metrics describe the exported weights:
+rank 0's BatchNorm buffers are broadcast first, and every rank then evaluates the whole split
+(not a shard of it), so ``final_metrics.json`` equals a one-process evaluation of ``weights.pt``.
 """
 
 from __future__ import annotations
@@ -42,22 +52,26 @@ import torch
 from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
 
+from avlearn.errors import TrainingError
 from avlearn.tasks.base import Task, build_datasets, build_task
 from avlearn.train import checkpoint as ckpt
-from avlearn.train.config import ExperimentConfig, save_config, to_dict
+from avlearn.train import runfolder
+from avlearn.train.config import ConfigError, ExperimentConfig, save_config, to_dict
 from avlearn.train.distributed import (
     DistInfo,
     all_reduce_sums,
     barrier,
+    broadcast_buffers,
     gather_objects,
     init_distributed,
+    is_timeout,
     shutdown_distributed,
 )
 from avlearn.train.loader import build_loader, sample_seed
 from avlearn.train.log import MetricLogger, make_progress
 from avlearn.train.optim import WarmupSchedule, build_optimizer
 
-__all__ = ["Trainer", "fit", "evaluate", "resolve_precision", "seed_everything", "to_device"]
+__all__ = ["Trainer", "TrainingError", "fit", "evaluate", "resolve_precision", "seed_everything", "to_device"]
 
 log = logging.getLogger(__name__)
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -132,10 +146,15 @@ class Trainer:
         for name in ("steps", "batch_size", "grad_accum", "log_every"):
             if getattr(tc, name) < 1:
                 raise ValueError(f"train.{name} must be >= 1, got {getattr(tc, name)}")
-        self.dist: DistInfo = init_distributed(tc.device)
+        self.dist: DistInfo = init_distributed(tc.device, timeout=tc.dist_timeout)
         self.device = self.dist.device
         seed_everything(tc.seed)
         self.task = (task if task is not None else build_task(cfg)).to(self.device)
+        if tc.sync_batchnorm and self.dist.distributed:
+            if self.device.type == "cpu":
+                raise ConfigError("recipe", "train.sync_batchnorm", "torch.nn.SyncBatchNorm runs on CUDA devices only "
+                                  "(on CPU, rank 0's BatchNorm buffers are broadcast before evaluation and export)")
+            self.task = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.task)
         self.datasets = datasets if datasets is not None else build_datasets(cfg)
         self.out_dir = tc.out_dir
         self.ckpt_dir = os.path.join(tc.out_dir, "checkpoints")
@@ -145,6 +164,9 @@ class Trainer:
         log.info("precision: %s (train.precision: %s)", self.precision, tc.precision)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
+        self.updates = 0  # optimizer steps actually applied by this process's fit()
+        self.raw = to_dict(cfg)
+        self.fingerprint = runfolder.recipe_fingerprint(self.raw)
         self.model: torch.nn.Module = self.task
         if self.dist.distributed:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -203,19 +225,32 @@ class Trainer:
             "batch_in_epoch": self.batch_in_epoch,
             "rng": rngs,
             "world_size": self.dist.world_size,
-            "config": to_dict(self.cfg),
+            "config": self.raw,
+            "fingerprint": self.fingerprint,
         }
         path = ckpt.atomic_save(state, ckpt.checkpoint_path(self.ckpt_dir, self.step))
-        ckpt.prune_checkpoints(self.ckpt_dir, self.cfg.train.keep_ckpts)
+        ckpt.prune_checkpoints(self.ckpt_dir, self.cfg.train.keep_ckpts, newest=path)
         return path
 
     def resume(self) -> str | None:
-        """Restore the newest complete checkpoint of ``out_dir``; returns its path (None: none)."""
+        """Restore the newest complete checkpoint of ``out_dir``; returns its path (None: none).
+
+        Raises:
+            RunFolderError: the checkpoint (or, without one, the folder's ``run.json``) belongs
+                to a different recipe, or the checkpoint is past ``train.steps``.
+            CheckpointError: its weights do not fit the task.
+        """
         found = ckpt.latest_checkpoint(self.ckpt_dir)
         if found is None:
+            fp, old = runfolder.read_run_fingerprint(self.out_dir)
+            if fp is not None and fp != self.fingerprint:
+                raise runfolder.RunFolderError(
+                    f"{self.out_dir}: holds a run of a different recipe ({'; '.join(runfolder.recipe_diff(old, self.raw, 3))})"
+                    " and no checkpoint of it; pass --overwrite to replace it, or choose another --out")
             log.warning("%s: no checkpoint to resume from; starting from step 0", self.ckpt_dir)
             return None
         path, st = found
+        runfolder.check_resume(path, st, self.raw, self.cfg.train.steps)
         from avlearn.models import load_weights
 
         try:
@@ -241,17 +276,28 @@ class Trainer:
     # ------------------------------------------------------------------ evaluation
 
     @torch.no_grad()
-    def evaluate(self, split: str = "val") -> dict[str, float]:
-        """Loss and the task's metrics on ``split``, over all processes. RNG states untouched."""
+    def evaluate(self, split: str = "val", *, whole: bool = False) -> dict[str, float]:
+        """Loss and the task's metrics on ``split``. RNG states untouched.
+
+        Rank 0's buffers are broadcast to every process first. By default each process scores
+        its shard and the sums are reduced; with ``whole`` each process scores the whole split
+        alone (no collective), exactly as a one-process evaluation of the same weights would.
+        """
         if split not in self.datasets:
             raise KeyError(f"no {split!r} dataset (have: {sorted(self.datasets)})")
         tc = self.cfg.train
+        broadcast_buffers(self.task, self.dist)
+        info = DistInfo(device=self.device) if whole else self.dist
         was_training = self.task.training
         self.task.eval()
         totals: dict[str, Tensor] = {}
         add = functools.partial(_accumulate, totals)
         with self._rng_context():
-            loader = self._loader(split, batch_size=tc.eval_batch_size or tc.batch_size)
+            loader = build_loader(
+                self.datasets[split], batch_size=tc.eval_batch_size or tc.batch_size, seed=tc.seed, rank=info.rank,
+                world_size=info.world_size, collate_fn=self.task.collate, num_workers=tc.num_workers,
+                pin_memory=self.device.type == "cuda",
+            )
             for batch in loader:
                 batch, n, skipped = _split_batch(self.task, batch)
                 add("_skipped", torch.tensor(float(skipped)))
@@ -266,10 +312,10 @@ class Trainer:
                     add(k, torch.as_tensor(v))
         # every process reduces the same keys and shapes, even one that saw no batch
         shapes: dict[str, tuple] = {}
-        for d in gather_objects({k: tuple(v.shape) for k, v in totals.items()}, self.dist):
+        for d in gather_objects({k: tuple(v.shape) for k, v in totals.items()}, info):
             shapes.update(d)
         full = {k: totals.get(k, torch.zeros(s, dtype=torch.float64)) for k, s in shapes.items()}
-        sums = all_reduce_sums(full, self.dist)
+        sums = all_reduce_sums(full, info)
         n = float(sums.pop("_n", torch.tensor(0.0)))
         loss = float(sums.pop("_loss", torch.tensor(0.0)))
         skipped = int(sums.pop("_skipped", torch.tensor(0.0)))
@@ -294,10 +340,12 @@ class Trainer:
             self.scaler.scale(loss / self.cfg.train.grad_accum).backward()
         return loss.detach().float(), out, batch, n, skipped
 
-    def _optimizer_step(self) -> float | None:
-        params = [p for p in self.task.parameters() if p.grad is not None]
+    def _optimizer_step(self, skip: bool = False) -> float | None:
+        """Clip, step, schedule; ``skip`` (a non-finite loss) drops the gradients unapplied."""
+        params = [] if skip else [p for p in self.task.parameters() if p.grad is not None]
         grad_norm = None
         if params:
+            self.updates += 1
             if self.cfg.train.clip_grad > 0:
                 self.scaler.unscale_(self.optimizer)
                 grad_norm = float(torch.nn.utils.clip_grad_norm_(params, self.cfg.train.clip_grad))
@@ -325,17 +373,64 @@ class Trainer:
         self.logger.log("train", self.step, rec)
         bar.set_postfix(loss=f"{rec['loss']:.4f}", clips_s=f"{rec['clips_per_s']:.1f}", refresh=False)
 
-    def fit(self, *, resume: bool = False) -> dict[str, dict[str, float]]:
+    def _prepare_folder(self, resume: bool, existing: str) -> None:
+        """Rank 0 checks and clears the run folder; every rank raises the same error."""
+        error = None
+        if self.dist.is_main:
+            try:
+                runfolder.prepare_run_folder(self.out_dir, self.raw, resume=resume, existing=existing)
+            except runfolder.RunFolderError as exc:
+                error = str(exc)
+        errors = [e for e in gather_objects(error, self.dist) if e]
+        if errors:
+            raise runfolder.RunFolderError(errors[0])
+
+    def _check_step(self, nonfinite: bool, bad_run: int) -> int:
+        """Count consecutive non-finite steps (agreed over all processes); raise past the limit."""
+        if self.dist.distributed:
+            flag = all_reduce_sums({"nonfinite": torch.tensor(float(nonfinite))}, self.dist)["nonfinite"]
+            nonfinite = bool(flag.item() > 0)
+        if not nonfinite:
+            return 0
+        bad_run += 1
+        limit = self.cfg.train.max_nonfinite_steps
+        log.warning("step %d: non-finite loss, update skipped (%d in a row, limit %d)", self.step, bad_run, limit)
+        if bad_run >= limit:
+            raise TrainingError(
+                f"{self.out_dir}: the loss was NaN or infinite on {bad_run} consecutive steps (up to step {self.step}; "
+                f"train.max_nonfinite_steps={limit}); stopped, nothing exported. Lower optim.lr, set "
+                "train.clip_grad, or check the data")
+        return bad_run
+
+    def fit(self, *, resume: bool = False, existing: str = "overwrite") -> dict[str, dict[str, float]]:
         """Train to ``train.steps`` (resuming from the newest checkpoint if ``resume``).
+
+        Args:
+            resume: continue from the newest readable checkpoint of the run folder (refused
+                when it belongs to a different recipe).
+            existing: what a fresh run does in a folder holding a run's files (see
+                :func:`avlearn.train.runfolder.prepare_run_folder`): ``refuse`` (the ``avlearn
+                train`` command's default), ``same-recipe`` (replace a run of the same recipe,
+                refuse another) or ``overwrite`` (this function's default: a library caller
+                asked for this folder; the old run's files are removed first, never mixed).
 
         Returns:
             ``{split: metrics}`` of the final evaluation (``train.final_eval`` splits that exist),
             also written to ``<out_dir>/final_metrics.json``.
+
+        Raises:
+            RunFolderError: the folder holds another run, or the checkpoint is of another recipe.
+            TrainingError: no optimizer step in a whole epoch, non-finite losses for
+                ``train.max_nonfinite_steps`` steps, or a process that stopped answering
+                (``train.dist_timeout``). Nothing is exported then.
         """
         tc, main = self.cfg.train, self.dist.is_main
+        self._prepare_folder(resume, existing)
         resumed = self.resume() if resume else None
         if main:
             os.makedirs(self.out_dir, exist_ok=True)
+            ckpt.remove_stale_tmp(self.ckpt_dir)
+            runfolder.write_run_record(self.out_dir, self.raw)
             save_config(self.cfg, os.path.join(self.out_dir, "config.yaml"))
         self.logger = MetricLogger(
             self.out_dir, enabled=main, tensorboard=tc.tensorboard, resume_step=self.step if resumed else None
@@ -344,7 +439,9 @@ class Trainer:
         self.task.train()
         window: dict[str, Tensor] = {}
         add = functools.partial(_accumulate, window)
-        t0, micro, grad_norm = time.perf_counter(), 0, None
+        t0, micro, grad_norm, start = time.perf_counter(), 0, None, self.step
+        nonfinite, bad_run, idle, skipped_total = False, 0, 0, 0
+        per_epoch = max(1, len(self.datasets["train"]) // tc.batch_size // tc.grad_accum)
 
         try:
             while self.step < tc.steps:
@@ -353,6 +450,8 @@ class Trainer:
                     self.batch_in_epoch += 1
                     micro += 1
                     loss, out, batch, n, skipped = self._micro_step(batch, sync=micro == tc.grad_accum)
+                    skipped_total += skipped
+                    nonfinite = nonfinite or (loss is not None and not bool(torch.isfinite(loss)))
                     add("_skipped", skipped)
                     add("_micro", 1.0)
                     add("_n", n)
@@ -363,7 +462,13 @@ class Trainer:
                     if micro < tc.grad_accum:
                         continue
                     micro = 0
-                    grad_norm = self._optimizer_step()
+                    bad_run = self._check_step(nonfinite, bad_run)
+                    before = self.updates
+                    grad_norm = self._optimizer_step(skip=bad_run > 0)
+                    idle = 0 if self.updates > before or bad_run else idle + 1
+                    nonfinite = False
+                    if idle >= per_epoch:
+                        self._no_update_error(skipped_total, f"{idle} consecutive steps (an epoch)")
                     bar.update(1)
                     done = self.step >= tc.steps
                     if self.step % tc.log_every == 0 or done:
@@ -374,6 +479,8 @@ class Trainer:
                     if tc.eval_every and self.step % tc.eval_every == 0 and not done and "val" in self.datasets:
                         self.logger.log("val", self.step, self.evaluate("val"))
                     if (tc.ckpt_every and self.step % tc.ckpt_every == 0) or done:
+                        if not self.updates:  # never save or export weights that look trained but are not
+                            self._no_update_error(skipped_total, f"the {self.step - start} steps of this run")
                         self.save_checkpoint()
                     t0 += time.perf_counter() - paused
                     if done:
@@ -381,15 +488,31 @@ class Trainer:
                 else:
                     self.epoch, self.batch_in_epoch = self.epoch + 1, 0
             return self._finish()
+        except RuntimeError as exc:
+            if self.dist.distributed and is_timeout(exc):
+                raise TrainingError(
+                    f"rank {self.dist.rank}: another process of the distributed run did not answer within "
+                    f"train.dist_timeout={tc.dist_timeout:g} s (stopped, hung or killed); the job stops. "
+                    f"({str(exc).strip().splitlines()[0][:160]})") from None
+            raise
         finally:
             bar.close()
             self.logger.close()
 
+    def _no_update_error(self, skipped: int, span: str) -> None:
+        """Raise the error of a run whose batches were all empty (no readable sample)."""
+        raise TrainingError(
+            f"{self.out_dir}: no optimizer step in {span} (up to step {self.step}): every batch was empty, "
+            f"{skipped} samples skipped as unreadable; stopped, nothing exported. Check the training data")
+
     def _finish(self) -> dict[str, dict[str, float]]:
+        """Evaluate the weights about to be exported (rank 0's, every rank the whole split) and
+        export them with ``final_metrics.json``."""
         results = {}
+        broadcast_buffers(self.task, self.dist)
         for split in self.cfg.train.final_eval:
             if split in self.datasets:
-                results[split] = self.evaluate(split)
+                results[split] = self.evaluate(split, whole=self.dist.distributed)
                 self.logger.log(split, self.step, results[split])
         if self.dist.is_main:
             ckpt.atomic_save(self.task.export_module().state_dict(), os.path.join(self.out_dir, "weights.pt"))
@@ -406,12 +529,17 @@ class Trainer:
 
 
 def fit(
-    cfg: ExperimentConfig, *, resume: bool = False, task: Task | None = None, datasets: dict | None = None
+    cfg: ExperimentConfig,
+    *,
+    resume: bool = False,
+    existing: str = "overwrite",
+    task: Task | None = None,
+    datasets: dict | None = None,
 ) -> dict[str, dict[str, float]]:
     """Train ``cfg`` and return the final ``{split: metrics}`` (see :meth:`Trainer.fit`)."""
     trainer = Trainer(cfg, task=task, datasets=datasets)
     try:
-        return trainer.fit(resume=resume)
+        return trainer.fit(resume=resume, existing=existing)
     finally:
         trainer.close()
 

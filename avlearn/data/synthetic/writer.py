@@ -2,10 +2,13 @@
 
 :func:`make_world` generates every clip of every split in a process pool (each worker
 generates, encodes and writes whole clips: h264 + AAC mp4 through
-:func:`avlearn.io.write_av` with x264 ``veryfast`` and one encoder thread per worker; FLAC
-stems through :func:`avlearn.io.write_audio`), then writes the manifests, the frozen lists
-and, last, ``world.json``, which marks the world complete. The layout is documented in
-docs/world.md.
+:func:`avlearn.io.write_av` with x264 ``veryfast``, ``deterministic=True``; FLAC stems through
+:func:`avlearn.io.write_audio`), then writes the manifests, the frozen lists and, last,
+``world.json``, which marks the world complete. The layout is documented in docs/world.md.
+
+A world is reproducible: the same config, seed and clip counts give byte-identical media,
+stems, truth, manifests and lists, with any number of workers (scenes are functions of their
+seeds, the encoders run in their deterministic mode, rows are written in job order).
 
 Splits draw their clip seeds from disjoint streams: clip ``i`` of split ``s`` has the seed
 ``SeedSequence([seed, crc32(s)]).generate_state(n, uint64)[i]``, so a split's clips do not
@@ -60,11 +63,11 @@ def write_scene(root: str | os.PathLike, split: str, clip_id: str, scene: Any, c
 
     split_dir = Path(root) / split
     write_av(split_dir / "clips" / f"{clip_id}.mp4", scene.video, scene.audio, fps=config.fps,
-             sample_rate=config.sample_rate, audio_bitrate=64_000, video_options={"threads": "1"})
+             sample_rate=config.sample_rate, audio_bitrate=64_000, deterministic=True)
     stems = {}
     for sid, stem in scene.stems.items():
         rel = f"stems/{clip_id}/{sid}.flac"
-        write_audio(split_dir / rel, stem, config.sample_rate)
+        write_audio(split_dir / rel, stem, config.sample_rate, deterministic=True)
         stems[sid] = rel
     truth = {"version": WORLD_VERSION, "id": clip_id, "split": split, **scene.truth}
     truth_rel = f"truth/{clip_id}.json"

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from avlearn.errors import summary
 from avlearn.models.av.preview import ImageAudioNet, SkimmingNet
 
 __all__ = ["BUNDLE_FORMAT", "ROLES", "PreviewModels", "build_models", "bundle_from_runs", "load_bundle", "save_bundle"]
@@ -118,7 +119,7 @@ def load_bundle(path: str | os.PathLike) -> PreviewModels:
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, pickle.UnpicklingError) as exc:  # not a torch checkpoint
-        raise ValueError(f"{path}: not a torch checkpoint ({type(exc).__name__}: {exc})") from None
+        raise ValueError(f"{path}: not a torch checkpoint ({summary(exc)})") from None
     if not isinstance(blob, dict) or blob.get("format") != BUNDLE_FORMAT:
         raise ValueError(f"{path}: not a preview bundle (write one with python -m avlearn.tasks.preview.evaluate "
                          f"or the pipeline; a single model's weights.pt is not enough)")
