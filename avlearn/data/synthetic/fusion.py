@@ -1,0 +1,218 @@
+"""Audio-visual classes: clips whose class is in the motion, in the sound, in both, or in their timing.
+
+A world for comparing audio-only, video-only, late-fusion and mid-fusion recognisers, the
+comparison of Attention Bottlenecks for Multimodal Fusion (Nagrani et al., NeurIPS 2021,
+Sec. 4: audio-only, visual-only, late fusion and bottleneck mid-fusion on AudioSet/VGGSound)
+and of EPIC-Fusion's temporal binding (Kazakos et al., ICCV 2019, Sec. 3: modalities fused
+within a temporal binding window). One sprite of random shape and colour (appearance carries
+no class) performs a motion; its sound is synthesised from that motion's events (impacts at
+contacts and turns, new notes at events) and speed (texture and tone loudness), so sound and
+motion stay in sync. The classes (:data:`~avlearn.data.synthetic.catalog.AV_CLASSES`):
+
+- ``both`` (6 classes): motion and sound each name the class, but with probability
+  :data:`CONFUSION` the clip shows its *video confuser*'s motion, and independently plays its
+  *audio confuser*'s sound. Video confusions pair the classes (0, 1), (2, 3), (4, 5) and audio
+  confusions (1, 2), (3, 4), (5, 0), so either modality alone is right about 70-85% of the time
+  on them while the pair (motion, sound) names the class.
+- ``audio`` (``slide_hiss``): moves exactly like ``slide_whoosh``; only the sound tells.
+- ``video`` (``jump_hum``): sounds exactly like ``orbit_hum``; only the motion tells.
+- ``sync`` (``tap_click_sync`` / ``tap_click_offbeat``): the same aperiodic small hops and the
+  same clicks; in the offbeat class the clicks follow another, independent hop sequence. No
+  single modality, and no late fusion of single-modality scores, separates them; a model that
+  compares the two streams in time does.
+
+A silent distractor sprite drifts in half of the clips; a room tone plays under every clip.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any, Iterable
+
+import numpy as np
+
+from avlearn.data.synthetic import motion, render, sounds
+from avlearn.data.synthetic.catalog import AV_CLASSES, COLOURS, SHAPES, object_class
+from avlearn.data.synthetic.config import WorldConfig
+from avlearn.data.synthetic.scene import Scene, Source, finish_scene
+
+__all__ = ["generate_av_class", "motion_track", "voice", "CONFUSION", "MOTIONS"]
+
+#: Probability that a ``both`` clip shows its video confuser's motion (and, independently,
+#: plays its audio confuser's sound).
+CONFUSION = 0.3
+MOTIONS: tuple[str, ...] = ("hop", "slide", "orbit", "pulse", "shake", "zigzag", "jump", "tap")
+_NAMES = [c.name for c in AV_CLASSES]
+#: Hop period ranges (s) and heights (fraction of the amplitude) of the hopping motions.
+_HOPS = {"hop": ((0.3, 0.6), 0.8), "jump": ((0.8, 1.2), 1.6), "tap": ((0.12, 0.4), 0.25)}
+
+
+def _hop_track(rng: np.random.Generator, T: int, fps: float, periods: tuple[float, float],
+               height: float) -> tuple[np.ndarray, np.ndarray]:
+    """Aperiodic hops: (T,) lift and the contact frames (each hop draws its own period)."""
+    lo, hi = max(2, int(round(periods[0] * fps))), max(3, int(round(periods[1] * fps)))
+    hops = rng.integers(lo, hi + 1, size=T // lo + 3)  # (J,) frames per hop
+    starts = np.concatenate([[0], np.cumsum(hops)]) - int(rng.integers(hops[0]))  # (J+1,) contact frames
+    frames = np.arange(T)
+    j = np.searchsorted(starts, frames, side="right") - 1  # (T,) current hop
+    u = (frames - starts[j]) / hops[j]  # (T,) phase in [0, 1)
+    lift = height * (hops[j] / hi) ** 2 * 4.0 * u * (1.0 - u)  # a free fall: height ~ period^2
+    return lift, frames[u == 0]
+
+
+def motion_track(name: str, rng: np.random.Generator, T: int, fps: float, amp: float) -> dict[str, Any]:
+    """Offsets of one motion pattern around the sprite's home, with its events and speed.
+
+    Args:
+        name: one of :data:`MOTIONS`.
+        rng: random generator.
+        T: frames.
+        fps: frame rate.
+        amp: amplitude in pixels.
+
+    Returns:
+        ``dx, dy, scale, brightness`` (T,) arrays (offsets in pixels, size and brightness
+        factors), ``drive`` (T,) in [0, 1] (how fast or how loud), and ``events`` (frames of
+        contacts, turns or bursts).
+
+    Raises:
+        ValueError: unknown motion.
+    """
+    t = np.arange(T) / fps
+    zeros, ones = np.zeros(T), np.ones(T)
+    out = {"dx": zeros.copy(), "dy": zeros.copy(), "scale": ones.copy(), "brightness": ones.copy()}
+    phase0 = rng.uniform(0, 2 * np.pi)
+    if name in _HOPS:
+        periods, height = _HOPS[name]
+        lift, contacts = _hop_track(rng, T, fps, periods, height * amp)
+        out["dy"] = -lift
+        out["scale"] = np.where(np.isin(np.arange(T), contacts), 0.85, 1.0)
+        drive, events = np.zeros(T), contacts
+        drive[contacts] = 1.0
+    elif name in ("slide", "orbit", "pulse", "zigzag"):
+        f = {"slide": (0.8, 1.4), "orbit": (0.6, 1.0), "pulse": (1.2, 2.0), "zigzag": (1.0, 1.5)}[name]
+        w = 2 * np.pi * rng.uniform(*f)
+        arg = w * t + phase0
+        if name == "slide":
+            out["dx"], drive = amp * np.sin(arg), np.abs(np.cos(arg))
+        elif name == "orbit":
+            out["dx"], out["dy"], drive = amp * np.sin(arg), 0.6 * amp * np.cos(arg), 0.5 + 0.5 * np.cos(arg)
+        elif name == "pulse":
+            drive = 0.5 - 0.5 * np.cos(arg)
+            out["scale"], out["brightness"] = 1.0 + 0.6 * drive, 0.8 + 0.3 * drive
+        else:
+            tri = lambda x: 4.0 * np.abs(np.mod(x, 1.0) - 0.5) - 1.0  # noqa: E731, a triangle wave in [-1, 1]
+            out["dx"], out["dy"] = amp * tri(arg / (2 * np.pi)), 0.4 * amp * tri(2 * arg / (2 * np.pi))
+            drive = ones.copy()
+        cycles = np.floor(arg / np.pi)  # (T,) half cycles: turning points, peaks, bottoms
+        events = np.flatnonzero(np.diff(cycles) > 0) + 1
+    elif name == "shake":
+        drive, events, pos = np.zeros(T), [], int(rng.integers(0, max(1, int(0.2 * fps))))
+        while pos < T:
+            n = int(round(rng.uniform(0.3, 0.6) * fps))
+            drive[pos : pos + n] = 1.0
+            events.append(pos)
+            pos += n + int(round(rng.uniform(0.1, 0.3) * fps))
+        out["dx"] = 0.15 * amp * rng.choice([-1.0, 1.0], T) * drive
+        out["dy"] = 0.08 * amp * rng.choice([-1.0, 1.0], T) * drive
+        events = np.asarray(events, int)
+    else:
+        raise ValueError(f"unknown motion {name!r}; one of {MOTIONS}")
+    out["drive"] = np.asarray(drive, np.float32)
+    out["events"] = np.asarray(events, int)
+    return out
+
+
+def voice(sound: str, rng: np.random.Generator, events: np.ndarray, drive: np.ndarray, fps: float,
+          sample_rate: int, num_samples: int) -> np.ndarray:
+    """A motion's sound: impacts at its event frames, or a tone or texture following its drive.
+
+    Args:
+        sound: an object sound class name (impacts, tones or textures family).
+        rng: random generator.
+        events: frames of the motion's events.
+        drive: (T,) speed or loudness in [0, 1].
+        fps, sample_rate: rates.
+        num_samples: output length.
+
+    Returns:
+        float32 (num_samples,).
+    """
+    cls = object_class(sound)
+    times = np.asarray(events, float) / fps
+    if cls.family == "impacts":
+        strengths = rng.uniform(0.7, 1.0, len(times))
+        return sounds.impacts(cls, rng, times, strengths, sample_rate, num_samples, detune=rng.uniform(0.92, 1.08))
+    gain = sounds.frames_to_samples(0.25 + 0.75 * np.asarray(drive), fps, sample_rate, num_samples)
+    if cls.family == "tones":  # a new note (pitch in the class's range) at every event
+        pitches = np.exp(rng.uniform(*np.log(cls.params["pitch"]), size=len(times) + 1))
+        note = np.searchsorted(times * sample_rate, np.arange(num_samples), side="right")
+        return sounds.tone(cls, pitches[note], sample_rate, rng.uniform(0, 6.3)) * gain
+    return sounds.texture_noise(cls, rng, num_samples, sample_rate) * gain
+
+
+def generate_av_class(config: WorldConfig, seed: int, *, hide: Iterable[str] = ()) -> Scene:
+    """One clip of the ``av_classes`` world.
+
+    Args:
+        config: a ``kind="av_classes"`` config.
+        seed: the clip's seed.
+        hide: source ids to leave out of the frames (``"s0"`` is the sprite).
+
+    Returns:
+        The :class:`~avlearn.data.synthetic.scene.Scene`; the truth adds ``carrier``,
+        ``motion``, ``sound``, ``motion_from``, ``sound_from`` and ``synchronous`` (see
+        docs/world.md). Sources: ``s0`` the sprite, then the distractor if any, then the room
+        tone (off-screen).
+    """
+    rng = np.random.default_rng(seed)
+    T, N, fps, sr = config.num_frames, config.num_samples, config.fps, config.sample_rate
+    H, W = config.size
+    frame = (0, 0, W, H)
+    background = render.make_background(rng, T, H, W)
+    label = int(rng.integers(len(AV_CLASSES)))
+    cls = AV_CLASSES[label]
+    shown, heard = cls, cls
+    if cls.carrier == "both":
+        if rng.random() < CONFUSION:
+            shown = AV_CLASSES[_NAMES.index(cls.video_confuser)]
+        if rng.random() < CONFUSION:
+            heard = AV_CLASSES[_NAMES.index(cls.audio_confuser)]
+    amp = 0.2 * min(H, W)
+    radius = rng.uniform(0.09, 0.12) * min(H, W)
+    track = motion_track(shown.motion, rng, T, fps, amp)
+    cue = track if cls.synchronous else motion_track(shown.motion, rng, T, fps, amp)  # offbeat: another draw
+    mono = voice(heard.sound, rng, cue["events"], cue["drive"], fps, sr, N)
+    home_x = rng.uniform(0.4, 0.6) * W
+    home_y = rng.uniform(0.45, 0.55) * H + (0.5 * amp if shown.motion in _HOPS else 0.0)  # hoppers stand lower
+    cx, cy = home_x + track["dx"], home_y + track["dy"]
+    sx = sy = radius * track["scale"]
+    shape = SHAPES[int(rng.integers(len(SHAPES)))]
+    colour = sorted(COLOURS)[int(rng.integers(len(COLOURS)))]
+    rgb = np.clip(np.asarray(COLOURS[colour]) + rng.uniform(-0.06, 0.06, 3), 0, 1).astype(np.float32)
+    alpha = render.shape_alpha(shape, cx, cy, sx, sy, frame)
+    paint = render.shaded_colour(rgb, cx, cy, sx, sy, track["brightness"], frame)
+    sprite = Source("s0", SimpleNamespace(name=cls.name, visual_class=f"{shape}_{colour}", family="av_classes"),
+                    onscreen=True, sounding=True, track={"cx": cx, "cy": cy}, layers=[(alpha, paint)], region=frame,
+                    outline=alpha, drive=cue["drive"], events=[round(float(e) / fps, 6) for e in cue["events"]],
+                    mono=mono)
+    sources = [sprite]
+    if rng.random() < 0.5:
+        r = rng.uniform(0.06, 0.09) * min(H, W)
+        tr = motion.wander(rng, T, fps, (0.0, 0.0, float(W), float(H)), r, np.full(T, 0.15, np.float32))
+        d_shape = SHAPES[int(rng.integers(len(SHAPES)))]
+        d_rgb = np.asarray(COLOURS[sorted(COLOURS)[int(rng.integers(len(COLOURS)))]], np.float32)
+        d_alpha = render.shape_alpha(d_shape, tr["cx"], tr["cy"], tr["sx"], tr["sy"], frame)
+        d_paint = render.shaded_colour(d_rgb, tr["cx"], tr["cy"], tr["sx"], tr["sy"], tr["brightness"], frame)
+        sources.insert(0, Source("s1", SimpleNamespace(name="distractor", visual_class=d_shape, family="none"),
+                                 onscreen=True, sounding=False, track=tr, layers=[(d_alpha, d_paint)], region=frame,
+                                 outline=d_alpha, drive=np.zeros(T, np.float32)))
+    room = SimpleNamespace(name="room", visual_class=None, family="ambient")
+    sources.append(Source(f"s{len(sources)}", room, onscreen=False, sounding=True, drive=np.ones(T, np.float32),
+                          mono=sounds.band_noise(rng, N, sr, (40.0, 4000.0), -3.0), gain_db=rng.uniform(-24.0, -16.0)))
+    extra = {"label": label, "label_name": cls.name, "labels": [label], "carrier": cls.carrier,
+             "motion": shown.motion, "sound": heard.sound, "motion_from": _NAMES.index(shown.name),
+             "sound_from": _NAMES.index(heard.name), "synchronous": cls.synchronous}
+    scene = finish_scene(config, rng, background, sources, hide, _NAMES, extra)
+    scene.truth["seed"] = int(seed)
+    return scene
