@@ -7,9 +7,11 @@ byte-identical arrays (see :func:`avlearn.data.synthetic.generate_clip`).
 
 The scene design follows the data requirements of the papers the tasks reproduce: sounding
 objects beside silent distractors for localization (Senocak et al. CVPR 2018, Sec. 4), solo
-clips to mix and separate (Zhao et al. ECCV 2018, Sec. 3.1), and long untrimmed videos made of
+clips to mix and separate (Zhao et al. ECCV 2018, Sec. 3.1), long untrimmed videos made of
 labelled segments separated by background for audio-preview recognition (Gao et al. CVPR 2020,
-Sec. 4.1).
+Sec. 4.1), several boxed actors with overlapping atomic actions for spatio-temporal action
+detection (Gu et al., AVA, CVPR 2018, Sec. 3), and classes carried by sound, motion or both for
+audio-visual fusion (Nagrani et al., MBT, NeurIPS 2021, Sec. 4).
 """
 
 from __future__ import annotations

@@ -151,26 +151,34 @@ def voice(sound: str, rng: np.random.Generator, events: np.ndarray, drive: np.nd
     return sounds.texture_noise(cls, rng, num_samples, sample_rate) * gain
 
 
-def generate_av_class(config: WorldConfig, seed: int, *, hide: Iterable[str] = ()) -> Scene:
+def generate_av_class(config: WorldConfig, seed: int, *, hide: Iterable[str] = (), label: int | None = None) -> Scene:
     """One clip of the ``av_classes`` world.
 
     Args:
         config: a ``kind="av_classes"`` config.
         seed: the clip's seed.
         hide: source ids to leave out of the frames (``"s0"`` is the sprite).
+        label: force this class (index into :data:`~avlearn.data.synthetic.catalog.AV_CLASSES`)
+            instead of drawing it; everything else is drawn as usual. For examples and tests.
 
     Returns:
         The :class:`~avlearn.data.synthetic.scene.Scene`; the truth adds ``carrier``,
         ``motion``, ``sound``, ``motion_from``, ``sound_from`` and ``synchronous`` (see
         docs/world.md). Sources: ``s0`` the sprite, then the distractor if any, then the room
         tone (off-screen).
+
+    Raises:
+        ValueError: ``label`` out of range.
     """
     rng = np.random.default_rng(seed)
     T, N, fps, sr = config.num_frames, config.num_samples, config.fps, config.sample_rate
     H, W = config.size
     frame = (0, 0, W, H)
     background = render.make_background(rng, T, H, W)
-    label = int(rng.integers(len(AV_CLASSES)))
+    drawn = int(rng.integers(len(AV_CLASSES)))
+    label = drawn if label is None else int(label)
+    if not 0 <= label < len(AV_CLASSES):
+        raise ValueError(f"generate_av_class: label must lie in [0, {len(AV_CLASSES)}), got {label}")
     cls = AV_CLASSES[label]
     shown, heard = cls, cls
     if cls.carrier == "both":
