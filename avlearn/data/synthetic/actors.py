@@ -31,16 +31,16 @@ labels are the segments that hold it. Keyframes (:func:`keyframes`) fall every 0
 from __future__ import annotations
 
 from types import SimpleNamespace
-from typing import Any, Iterable
+from typing import Iterable
 
 import numpy as np
 
 from avlearn.data.synthetic import motion, render, sounds
-from avlearn.data.synthetic.catalog import ACTOR_ACTIONS, COLOURS, SKINS, object_class
+from avlearn.data.synthetic.catalog import ACTOR_ACTIONS, COLOURS, SHAPES, SKINS, object_class
 from avlearn.data.synthetic.config import WorldConfig
 from avlearn.data.synthetic.scene import Scene, Source, finish_scene
 
-__all__ = ["generate_actors", "keyframes", "KEYFRAME_STEP"]
+__all__ = ["generate_actors", "keyframes", "wandering_distractor", "KEYFRAME_STEP"]
 
 #: Seconds between keyframes (the first at this time, the last ``KEYFRAME_STEP`` before the end).
 KEYFRAME_STEP = 0.5
@@ -214,6 +214,32 @@ def _voice(rng: np.random.Generator, cfg: WorldConfig, cues: list[tuple[str, flo
     return out if np.abs(out).max() > 0 else None
 
 
+def wandering_distractor(rng: np.random.Generator, config: WorldConfig, sid: str) -> Source:
+    """A silent sprite of random shape and colour drifting over the whole frame now and then.
+
+    Args:
+        rng: random generator.
+        config: the world config (frame size, frames, fps).
+        sid: its source id.
+
+    Returns:
+        The :class:`~avlearn.data.synthetic.scene.Source` (on screen, silent).
+    """
+    T, fps, (H, W) = config.num_frames, config.fps, config.size
+    frame = (0, 0, W, H)
+    radius = rng.uniform(0.05, 0.09) * min(H, W)
+    env, _ = motion.note_envelope(rng, T, fps, tremolo=False)
+    tr = motion.wander(rng, T, fps, (0.0, 0.0, float(W), float(H)), radius, 0.25 * env)
+    shape = SHAPES[int(rng.integers(len(SHAPES)))]
+    colour = sorted(COLOURS)[int(rng.integers(len(COLOURS)))]
+    rgb = np.clip(np.asarray(COLOURS[colour]) + rng.uniform(-0.06, 0.06, 3), 0, 1).astype(np.float32)
+    alpha = render.shape_alpha(shape, tr["cx"], tr["cy"], tr["sx"], tr["sy"], frame)
+    paint = render.shaded_colour(rgb, tr["cx"], tr["cy"], tr["sx"], tr["sy"], tr["brightness"], frame)
+    cls = SimpleNamespace(name="distractor", visual_class=f"{shape}_{colour}", family="none")
+    return Source(sid, cls, onscreen=True, sounding=False, track=tr, layers=[(alpha, paint)], region=frame,
+                  outline=alpha, drive=np.zeros(T, np.float32))
+
+
 def generate_actors(config: WorldConfig, seed: int, *, hide: Iterable[str] = ()) -> Scene:
     """One clip of 2-4 actors with overlapping atomic actions, plus silent distractors.
 
@@ -253,20 +279,7 @@ def generate_actors(config: WorldConfig, seed: int, *, hide: Iterable[str] = ())
                      events=sorted(round(c[1], 6) for c in cues), mono=mono)
         actors.append(src)
         truth_actions.append((labels, segs))
-    distractors = []
-    for j in range(int(rng.integers(1, 3))):
-        radius = rng.uniform(0.05, 0.08) * min(H, W)
-        env, _ = motion.note_envelope(rng, T, fps, tremolo=False)
-        tr = motion.wander(rng, T, fps, (0.0, 0.0, float(W), float(H)), radius, 0.25 * env)
-        shape = ("square", "diamond", "triangle", "cross", "ring")[int(rng.integers(5))]
-        rgb = np.clip(np.asarray(COLOURS[sorted(COLOURS)[int(rng.integers(len(COLOURS)))]]) + rng.uniform(-0.06, 0.06, 3),
-                      0, 1).astype(np.float32)
-        alpha = render.shape_alpha(shape, tr["cx"], tr["cy"], tr["sx"], tr["sy"], frame)
-        paint = render.shaded_colour(rgb, tr["cx"], tr["cy"], tr["sx"], tr["sy"], tr["brightness"], frame)
-        cls = SimpleNamespace(name="distractor", visual_class=shape, family="none")
-        distractors.append(Source(f"s{count + j}", cls, onscreen=True, sounding=False, track=tr,
-                                  layers=[(alpha, paint)], region=frame, outline=alpha,
-                                  drive=np.zeros(T, np.float32)))
+    distractors = [wandering_distractor(rng, config, f"s{count + j}") for j in range(int(rng.integers(1, 3)))]
     room_cls = SimpleNamespace(name="room", visual_class=None, family="ambient")
     room = Source(f"s{count + len(distractors)}", room_cls, onscreen=False, sounding=True,
                   drive=np.ones(T, np.float32), mono=sounds.band_noise(rng, N, config.sample_rate, (40.0, 4000.0), -3.0),

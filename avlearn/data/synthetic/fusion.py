@@ -31,7 +31,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from avlearn.data.synthetic import motion, render, sounds
+from avlearn.data.synthetic import render, sounds
+from avlearn.data.synthetic.actors import wandering_distractor
 from avlearn.data.synthetic.catalog import AV_CLASSES, COLOURS, SHAPES, object_class
 from avlearn.data.synthetic.config import WorldConfig
 from avlearn.data.synthetic.scene import Scene, Source, finish_scene
@@ -206,15 +207,7 @@ def generate_av_class(config: WorldConfig, seed: int, *, hide: Iterable[str] = (
                     mono=mono)
     sources = [sprite]
     if rng.random() < 0.5:
-        r = rng.uniform(0.06, 0.09) * min(H, W)
-        tr = motion.wander(rng, T, fps, (0.0, 0.0, float(W), float(H)), r, np.full(T, 0.15, np.float32))
-        d_shape = SHAPES[int(rng.integers(len(SHAPES)))]
-        d_rgb = np.asarray(COLOURS[sorted(COLOURS)[int(rng.integers(len(COLOURS)))]], np.float32)
-        d_alpha = render.shape_alpha(d_shape, tr["cx"], tr["cy"], tr["sx"], tr["sy"], frame)
-        d_paint = render.shaded_colour(d_rgb, tr["cx"], tr["cy"], tr["sx"], tr["sy"], tr["brightness"], frame)
-        sources.insert(0, Source("s1", SimpleNamespace(name="distractor", visual_class=d_shape, family="none"),
-                                 onscreen=True, sounding=False, track=tr, layers=[(d_alpha, d_paint)], region=frame,
-                                 outline=d_alpha, drive=np.zeros(T, np.float32)))
+        sources.insert(0, wandering_distractor(rng, config, "s1"))  # drawn behind the sprite
     room = SimpleNamespace(name="room", visual_class=None, family="ambient")
     sources.append(Source(f"s{len(sources)}", room, onscreen=False, sounding=True, drive=np.ones(T, np.float32),
                           mono=sounds.band_noise(rng, N, sr, (40.0, 4000.0), -3.0), gain_db=rng.uniform(-24.0, -16.0)))
