@@ -99,6 +99,22 @@ def test_motion_only_class_is_told_by_its_motion_not_its_sound():
     assert min(cent[jump]) < max(cent[orbit]) and min(cent[orbit]) < max(cent[jump])  # the same hum
 
 
+def test_every_class_keeps_the_same_rhythm():
+    """The sound's clock is drawn alike for every class, so rhythm carries no class."""
+    from avlearn.data.synthetic.fusion import INTERVAL
+
+    medians = []
+    for k in range(len(AV_CLASSES)):
+        sprites = [next(x for x in generate_av_class(CFG, s, label=k).truth["sources"] if x["id"] == "s0")
+                   for s in range(6)]
+        gaps = np.concatenate([np.diff(x["events"]) for x in sprites])
+        assert len(gaps) >= 12
+        frames = np.round(gaps * CFG.fps)
+        assert frames.min() >= round(INTERVAL[0] * CFG.fps) and frames.max() <= round(INTERVAL[1] * CFG.fps)
+        medians.append(np.median(gaps))
+    assert max(medians) - min(medians) <= 2.5 / CFG.fps
+
+
 def _onbeat_fraction(seed: int, label: int) -> float:
     """Fraction of the click onsets that fall on a contact frame (the sprite squashed)."""
     scene = generate_av_class(CFG, seed, label=label)

@@ -5,9 +5,11 @@ comparison of Attention Bottlenecks for Multimodal Fusion (Nagrani et al., NeurI
 Sec. 4: audio-only, visual-only, late fusion and bottleneck mid-fusion on AudioSet/VGGSound)
 and of EPIC-Fusion's temporal binding (Kazakos et al., ICCV 2019, Sec. 3: modalities fused
 within a temporal binding window). One sprite of random shape and colour (appearance carries
-no class) performs a motion; its sound is synthesised from that motion's events (impacts at
-contacts and turns, new notes at events) and speed (texture and tone loudness), so sound and
-motion stay in sync. The classes (:data:`~avlearn.data.synthetic.catalog.AV_CLASSES`):
+no class) performs a motion; its sound is synthesised on the motion's clock (impacts at the
+events where it touches down or turns, a new note at each event, tone and texture loudness
+swelling with the speed between events), so sound and motion stay in sync. Every motion and
+sound draws its clock from the same distribution (:func:`timing`), so the sound's rhythm does
+not reveal the motion nor the motion's rhythm the sound. The classes (:data:`~avlearn.data.synthetic.catalog.AV_CLASSES`):
 
 - ``both`` (6 classes): motion and sound each name the class, but with probability
   :data:`CONFUSION` the clip shows its *video confuser*'s motion, and independently plays its
@@ -37,90 +39,85 @@ from avlearn.data.synthetic.catalog import AV_CLASSES, COLOURS, SHAPES, object_c
 from avlearn.data.synthetic.config import WorldConfig
 from avlearn.data.synthetic.scene import Scene, Source, finish_scene
 
-__all__ = ["generate_av_class", "motion_track", "voice", "CONFUSION", "MOTIONS"]
+__all__ = ["generate_av_class", "timing", "motion_track", "voice", "CONFUSION", "MOTIONS", "INTERVAL"]
 
 #: Probability that a ``both`` clip shows its video confuser's motion (and, independently,
 #: plays its audio confuser's sound).
 CONFUSION = 0.3
 MOTIONS: tuple[str, ...] = ("hop", "slide", "orbit", "pulse", "shake", "zigzag", "jump", "tap")
 _NAMES = [c.name for c in AV_CLASSES]
-#: Hop period ranges (s) and heights (fraction of the amplitude) of the hopping motions.
-_HOPS = {"hop": ((0.3, 0.6), 0.8), "jump": ((0.8, 1.2), 1.6), "tap": ((0.12, 0.4), 0.25)}
+_HOPS = {"hop": 0.6, "jump": 1.6, "tap": 0.2}  # hop heights, in amplitudes per unit of interval length
+#: Range of the intervals between events (s), shared by every motion.
+INTERVAL = (0.25, 0.6)
 
 
-def _hop_track(rng: np.random.Generator, T: int, fps: float, periods: tuple[float, float],
-               height: float) -> tuple[np.ndarray, np.ndarray]:
-    """Aperiodic hops: (T,) lift and the contact frames (each hop draws its own period)."""
-    lo, hi = max(2, int(round(periods[0] * fps))), max(3, int(round(periods[1] * fps)))
-    hops = rng.integers(lo, hi + 1, size=T // lo + 3)  # (J,) frames per hop
-    starts = np.concatenate([[0], np.cumsum(hops)]) - int(rng.integers(hops[0]))  # (J+1,) contact frames
-    frames = np.arange(T)
-    j = np.searchsorted(starts, frames, side="right") - 1  # (T,) current hop
-    u = (frames - starts[j]) / hops[j]  # (T,) phase in [0, 1)
-    lift = height * (hops[j] / hi) ** 2 * 4.0 * u * (1.0 - u)  # a free fall: height ~ period^2
-    return lift, frames[u == 0]
+def timing(rng: np.random.Generator, T: int, fps: float) -> dict[str, np.ndarray]:
+    """When things happen, the same for every motion: aperiodic events and the swell between them.
 
-
-def motion_track(name: str, rng: np.random.Generator, T: int, fps: float, amp: float) -> dict[str, Any]:
-    """Offsets of one motion pattern around the sprite's home, with its events and speed.
+    Intervals between events draw whole frames from :data:`INTERVAL`. Because every motion and
+    every sound takes its timing from here, the sound's rhythm says nothing about which motion
+    made it, and the motion's rhythm nothing about the sound: the class is only in *what* moves
+    and *what* sounds.
 
     Args:
-        name: one of :data:`MOTIONS`.
         rng: random generator.
         T: frames.
         fps: frame rate.
+
+    Returns:
+        ``events`` (frames), and (T,) arrays ``j`` (interval index, from 0), ``u`` (phase within
+        the interval, in [0, 1), 0 on events), ``size`` (the interval's length over the longest)
+        and ``drive`` (``sin(pi u)``: the speed or loudness swell, 0 on events).
+    """
+    lo, hi = max(2, int(round(INTERVAL[0] * fps))), max(3, int(round(INTERVAL[1] * fps)))
+    lengths = rng.integers(lo, hi + 1, size=T // lo + 3)  # (J,) frames per interval
+    starts = np.concatenate([[0], np.cumsum(lengths)]) - int(rng.integers(lengths[0]))  # (J+1,) event frames
+    frames = np.arange(T)
+    j = np.searchsorted(starts, frames, side="right") - 1  # (T,) current interval
+    u = (frames - starts[j]) / lengths[j]  # (T,) phase in [0, 1)
+    return {"events": frames[u == 0], "j": j, "u": u, "size": lengths[j] / hi, "drive": np.sin(np.pi * u)}
+
+
+def motion_track(name: str, clock: dict[str, np.ndarray], rng: np.random.Generator, amp: float) -> dict[str, Any]:
+    """Offsets of one motion pattern around the sprite's home, moving to the beat of ``clock``.
+
+    Args:
+        name: one of :data:`MOTIONS`.
+        clock: a :func:`timing` draw.
+        rng: random generator (the shake's jitter).
         amp: amplitude in pixels.
 
     Returns:
-        ``dx, dy, scale, brightness`` (T,) arrays (offsets in pixels, size and brightness
-        factors), ``drive`` (T,) in [0, 1] (how fast or how loud), and ``events`` (frames of
-        contacts, turns or bursts).
+        ``dx, dy, scale, brightness`` (T,) arrays: offsets in pixels, size and brightness
+        factors. Hops touch down (and squash to 0.85) on the events; slide, zigzag and orbit
+        turn or pause on them; pulse is smallest on them; shake rests on them.
 
     Raises:
         ValueError: unknown motion.
     """
-    t = np.arange(T) / fps
-    zeros, ones = np.zeros(T), np.ones(T)
-    out = {"dx": zeros.copy(), "dy": zeros.copy(), "scale": ones.copy(), "brightness": ones.copy()}
-    phase0 = rng.uniform(0, 2 * np.pi)
+    j, u, size, swell = clock["j"], clock["u"], clock["size"], clock["drive"]
+    T = len(u)
+    side = np.where(j % 2 == 0, 1.0, -1.0)  # (T,) alternates every interval
+    ease = 0.5 - 0.5 * np.cos(np.pi * u)  # (T,) 0 -> 1 with zero speed at both ends
+    out = {"dx": np.zeros(T), "dy": np.zeros(T), "scale": np.ones(T), "brightness": np.ones(T)}
     if name in _HOPS:
-        periods, height = _HOPS[name]
-        lift, contacts = _hop_track(rng, T, fps, periods, height * amp)
-        out["dy"] = -lift
-        out["scale"] = np.where(np.isin(np.arange(T), contacts), 0.85, 1.0)
-        drive, events = np.zeros(T), contacts
-        drive[contacts] = 1.0
-    elif name in ("slide", "orbit", "pulse", "zigzag"):
-        f = {"slide": (0.8, 1.4), "orbit": (0.6, 1.0), "pulse": (1.2, 2.0), "zigzag": (1.0, 1.5)}[name]
-        w = 2 * np.pi * rng.uniform(*f)
-        arg = w * t + phase0
-        if name == "slide":
-            out["dx"], drive = amp * np.sin(arg), np.abs(np.cos(arg))
-        elif name == "orbit":
-            out["dx"], out["dy"], drive = amp * np.sin(arg), 0.6 * amp * np.cos(arg), 0.5 + 0.5 * np.cos(arg)
-        elif name == "pulse":
-            drive = 0.5 - 0.5 * np.cos(arg)
-            out["scale"], out["brightness"] = 1.0 + 0.6 * drive, 0.8 + 0.3 * drive
-        else:
-            tri = lambda x: 4.0 * np.abs(np.mod(x, 1.0) - 0.5) - 1.0  # noqa: E731, a triangle wave in [-1, 1]
-            out["dx"], out["dy"] = amp * tri(arg / (2 * np.pi)), 0.4 * amp * tri(2 * arg / (2 * np.pi))
-            drive = ones.copy()
-        cycles = np.floor(arg / np.pi)  # (T,) half cycles: turning points, peaks, bottoms
-        events = np.flatnonzero(np.diff(cycles) > 0) + 1
+        out["dy"] = -_HOPS[name] * amp * size * 4.0 * u * (1.0 - u)
+        out["scale"] = np.where(u == 0, 0.85, 1.0)
+    elif name == "slide":
+        out["dx"] = amp * side * (1.0 - 2.0 * ease)
+    elif name == "zigzag":
+        out["dx"] = amp * side * (1.0 - 2.0 * u)  # constant speed, sharp turns
+        out["dy"] = -0.5 * amp * (1.0 - np.abs(2.0 * u - 1.0))  # a peak halfway
+    elif name == "orbit":
+        angle = np.pi * (j + ease)
+        out["dx"], out["dy"] = amp * np.sin(angle), 0.6 * amp * np.cos(angle)
+    elif name == "pulse":
+        out["scale"], out["brightness"] = 1.0 + 0.6 * swell, 0.8 + 0.3 * swell
     elif name == "shake":
-        drive, events, pos = np.zeros(T), [], int(rng.integers(0, max(1, int(0.2 * fps))))
-        while pos < T:
-            n = int(round(rng.uniform(0.3, 0.6) * fps))
-            drive[pos : pos + n] = 1.0
-            events.append(pos)
-            pos += n + int(round(rng.uniform(0.1, 0.3) * fps))
-        out["dx"] = 0.15 * amp * rng.choice([-1.0, 1.0], T) * drive
-        out["dy"] = 0.08 * amp * rng.choice([-1.0, 1.0], T) * drive
-        events = np.asarray(events, int)
+        out["dx"] = 0.2 * amp * rng.choice([-1.0, 1.0], T) * swell
+        out["dy"] = 0.1 * amp * rng.choice([-1.0, 1.0], T) * swell
     else:
         raise ValueError(f"unknown motion {name!r}; one of {MOTIONS}")
-    out["drive"] = np.asarray(drive, np.float32)
-    out["events"] = np.asarray(events, int)
     return out
 
 
@@ -189,8 +186,9 @@ def generate_av_class(config: WorldConfig, seed: int, *, hide: Iterable[str] = (
             heard = AV_CLASSES[_NAMES.index(cls.audio_confuser)]
     amp = 0.2 * min(H, W)
     radius = rng.uniform(0.09, 0.12) * min(H, W)
-    track = motion_track(shown.motion, rng, T, fps, amp)
-    cue = track if cls.synchronous else motion_track(shown.motion, rng, T, fps, amp)  # offbeat: another draw
+    clock = timing(rng, T, fps)
+    track = motion_track(shown.motion, clock, rng, amp)
+    cue = clock if cls.synchronous else timing(rng, T, fps)  # offbeat: the sound keeps another clock
     mono = voice(heard.sound, rng, cue["events"], cue["drive"], fps, sr, N)
     home_x = rng.uniform(0.4, 0.6) * W
     home_y = rng.uniform(0.45, 0.55) * H + (0.5 * amp if shown.motion in _HOPS else 0.0)  # hoppers stand lower
