@@ -101,17 +101,23 @@ def test_each_action_moves_the_box_its_own_way():
 
 def test_sounds_come_from_sounding_actions():
     sounding = {"walk", "jump", "clap", "wave"}
-    for seed in range(4):
+    checked = 0
+    for seed in range(24):
         scene = generate_clip(CFG, seed)
         for actor in scene.truth["actors"]:
             entry = next(s for s in scene.truth["sources"] if s["id"] == actor["id"])
             loud = [s for s in actor["segments"] if s["label_name"] in sounding]
             for e in entry["events"]:  # every step, landing and clap happens inside its action
                 assert any(s["start"] <= e < s["end"] for s in loud), (e, actor["segments"])
+            for s in loud:  # and every whole walk, jump or clap of a second or more is heard
+                whole = s["start_frame"] > 0 and s["end_frame"] < CFG.num_frames and s["end"] - s["start"] >= 1.0
+                if whole and s["label_name"] != "wave":
+                    assert any(s["start"] <= e < s["end"] for e in entry["events"]), (s, entry["events"])
+                    checked += 1
             assert entry["sounding"] == (actor["id"] in scene.stems)
             if not loud:
                 assert actor["id"] not in scene.stems  # standing, crouching, raising: silent
-
+    assert checked >= 20
 
 def test_world_on_disk_detection_lists_match_truth(tmp_path):
     cfg = CFG.replace(size=32, duration=2.0)

@@ -126,6 +126,7 @@ def _actor(rng: np.random.Generator, cfg: WorldConfig, home: float, h: float,
         w = _weight(T, fps, f0, f1, origin, end)  # (T,)
         rate = ACTOR_ACTIONS[label].rate * rng.uniform(0.85, 1.15)
         u = t - origin / fps  # (T,) seconds since the action began
+        mine: list[tuple[str, float, float]] = []
         if name == "walk":
             direction = -direction if rng.random() < 0.5 else direction
             velocity += direction * rng.uniform(0.7, 1.1) * h * w  # pixels per second
@@ -133,7 +134,7 @@ def _actor(rng: np.random.Generator, cfg: WorldConfig, home: float, h: float,
             lf += 0.07 * h * np.maximum(step, 0) * w
             rf += 0.07 * h * np.maximum(-step, 0) * w
             lift += 0.03 * h * np.abs(step) * w
-            cues += [("walk", float(origin / fps + k / rate), 0.5) for k in range(1, int(u[-1] * rate) + 1)]
+            mine = [("walk", float(origin / fps + k / rate), 0.5) for k in range(1, int(u[-1] * rate) + 1)]
         elif name == "jump":
             period = 1.0 / rate
             phase = np.mod(u, period) / period  # (T,) in [0, 1): crouch on the ground, then flight
@@ -141,7 +142,7 @@ def _actor(rng: np.random.Generator, cfg: WorldConfig, home: float, h: float,
             v = (phase - 0.3) / 0.7
             lift += np.where(ground, 0.0, 0.32 * h * 4 * v * (1 - v)) * w
             crouch += np.where(ground, 0.6 * np.sin(np.pi * phase / 0.3), 0.0) * w
-            cues += [("jump", float(origin / fps + k * period), 1.0) for k in range(1, int(u[-1] / period) + 1)]
+            mine = [("jump", float(origin / fps + k * period), 1.0) for k in range(1, int(u[-1] / period) + 1)]
         elif name == "crouch":
             crouch += w
         elif name == "wave":
@@ -157,12 +158,12 @@ def _actor(rng: np.random.Generator, cfg: WorldConfig, home: float, h: float,
             gap = 0.035 + 0.13 * (0.5 + 0.5 * np.cos(2 * np.pi * rate * u))
             hlx, hrx = hlx + (-gap - hlx) * w, hrx + (gap - hrx) * w
             hly, hry = hly + (0.58 - hly) * w, hry + (0.58 - hry) * w
-            cues += [("clap", float(origin / fps + (k + 0.5) / rate), 0.8) for k in range(int(u[-1] * rate + 0.5))]
+            mine = [("clap", float(origin / fps + (k + 0.5) / rate), 0.8) for k in range(int(u[-1] * rate + 0.5))]
         else:  # raise
             hlx, hrx = hlx + (-0.16 - hlx) * w, hrx + (0.16 - hrx) * w
             hly, hry = hly + (1.02 - hly) * w, hry + (1.02 - hry) * w
-        # keep only this action's cues inside its segment, where it is more than half on
-        cues = [c for c in cues if c[0] != name or (f0 / fps <= c[1] < f1 / fps and w[min(T - 1, int(round(c[1] * fps)))] > 0.5)]
+        # this segment's steps, landings or claps: inside it, where it is more than half on
+        cues += [c for c in mine if f0 / fps <= c[1] < f1 / fps and w[min(T - 1, int(round(c[1] * fps)))] > 0.5]
     labels[~labels[:, _BODY].any(axis=1), _STAND] = True
     margin = 0.3 * h
     x = motion.fold(home + np.concatenate([[0.0], np.cumsum(velocity[:-1]) / fps]), margin, W - margin)
