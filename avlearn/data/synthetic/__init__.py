@@ -12,6 +12,13 @@ Kinds of world (:class:`WorldConfig` ``kind``):
   speaker pitch and formants), beside silent faces that mouth along.
 - ``actions``: long untrimmed videos (30 s by default) of one actor performing labelled action
   segments (a motion pattern plus a class-typical sound) separated by background.
+- ``actors``: 2-4 stick-figure actors at once (4 s clips), each boxed in every frame and doing
+  overlapping atomic actions (a body action such as walk or jump together with an arms action
+  such as wave or clap), beside silent distractors; keyframes every 0.5 s (AVA-style
+  spatio-temporal action detection).
+- ``av_classes``: one sprite per clip whose class is carried by its motion and its sound (each
+  alone confusable), by only one of them, or only by whether the sound follows the motion
+  (audio-visual fusion).
 
 In memory::
 
@@ -32,15 +39,17 @@ On disk (``make_world(OUT, config, clips={"train": N, "val": n, "test": n}, seed
                                            active flags, level, drive, events), segments
     OUT/<split>/manifest.jsonl             avlearn manifest rows: path (relative to the
                                            manifest), label, start, end, id, truth, stems,
-                                           num_sources, ...
+                                           num_sources, ... (actors: keyframes,
+                                           num_actors; av_classes: carrier, ...)
     OUT/<split>/segments.jsonl             (actions) one row per segment: path, start, end, label
-    OUT/lists/{sync,separation,localization,segments}_{val,test}.jsonl
+    OUT/lists/{sync,separation,localization,segments,detection,classify}_{val,test}.jsonl
                                            frozen evaluation lists (paths relative to OUT)
 
 Boxes are pixel edges with exclusive ends; frame ``i`` is shown at ``i / fps``.
 """
 
-from avlearn.data.synthetic.catalog import ACTION_CLASSES, OBJECT_CLASSES, SPEAKERS, classes_for
+from avlearn.data.synthetic.catalog import (ACTION_CLASSES, ACTOR_ACTIONS, AV_CLASSES, OBJECT_CLASSES, SPEAKERS,
+                                            classes_for)
 from avlearn.data.synthetic.config import KINDS, WORLD_VERSION, WorldConfig
 from avlearn.data.synthetic.scene import Scene, generate_clip
 from avlearn.data.synthetic.truth import WorldFormatError, load_list, load_truth, load_world, read_jsonl
@@ -63,4 +72,6 @@ __all__ = [
     "OBJECT_CLASSES",
     "SPEAKERS",
     "ACTION_CLASSES",
+    "ACTOR_ACTIONS",
+    "AV_CLASSES",
 ]

@@ -31,6 +31,10 @@ __all__ = [
     "OBJECT_CLASSES",
     "SPEAKERS",
     "ACTION_CLASSES",
+    "ActorAction",
+    "ACTOR_ACTIONS",
+    "AVClass",
+    "AV_CLASSES",
     "VOWELS",
     "SKINS",
     "HAIRS",
@@ -213,6 +217,77 @@ ACTION_CLASSES: tuple[ActionClass, ...] = (
 )
 
 
+@dataclass(frozen=True)
+class ActorAction:
+    """An atomic action of the ``"actors"`` world (spatio-temporal action detection).
+
+    Attributes:
+        name: the label name.
+        group: ``"body"`` (stand, walk, jump, crouch: exactly one at a time) or ``"arms"``
+            (wave, clap, raise: at most one at a time); a body and an arms action overlap.
+        sound: the object sound class that voices it, or None for a silent action.
+        rate: steps, hops, waves or claps per second.
+    """
+
+    name: str
+    group: str
+    sound: str | None
+    rate: float
+
+
+ACTOR_ACTIONS: tuple[ActorAction, ...] = (
+    ActorAction("stand", "body", None, 0.0),
+    ActorAction("walk", "body", "thud", 1.8),
+    ActorAction("jump", "body", "knock", 1.6),
+    ActorAction("crouch", "body", None, 0.0),
+    ActorAction("wave", "arms", "whoosh", 2.5),
+    ActorAction("clap", "arms", "click", 2.5),
+    ActorAction("raise", "arms", None, 0.0),
+)
+
+
+@dataclass(frozen=True)
+class AVClass:
+    """A class of the ``"av_classes"`` world (audio-visual fusion): a motion and a sound.
+
+    Attributes:
+        name: the label name, ``<motion>_<sound>[_<relation>]``.
+        motion: the motion pattern the sprite performs (see :mod:`avlearn.data.synthetic.fusion`).
+        sound: the object sound class voicing the motion's events and speed.
+        carrier: where the class is: ``"both"`` (motion and sound, each alone confusable with
+            one other class), ``"audio"`` (its motion is exactly another class's), ``"video"``
+            (its sound is exactly another class's) or ``"sync"`` (motion and sound are shared
+            with its twin; only whether the sound follows the motion tells them apart).
+        video_confuser: a ``"both"`` class shows this class's motion with probability
+            :data:`~avlearn.data.synthetic.fusion.CONFUSION`.
+        audio_confuser: likewise for the sound.
+        synchronous: the sound follows the shown motion (False: it follows another draw).
+    """
+
+    name: str
+    motion: str
+    sound: str
+    carrier: str
+    video_confuser: str | None = None
+    audio_confuser: str | None = None
+    synchronous: bool = True
+
+
+AV_CLASSES: tuple[AVClass, ...] = (
+    # "both": video confusions pair (0, 1), (2, 3), (4, 5); audio confusions pair (1, 2), (3, 4), (5, 0)
+    AVClass("hop_knock", "hop", "knock", "both", "slide_whoosh", "zigzag_organ"),
+    AVClass("slide_whoosh", "slide", "whoosh", "both", "hop_knock", "orbit_hum"),
+    AVClass("orbit_hum", "orbit", "hum", "both", "pulse_flute", "slide_whoosh"),
+    AVClass("pulse_flute", "pulse", "flute", "both", "orbit_hum", "shake_rattle"),
+    AVClass("shake_rattle", "shake", "rattle", "both", "zigzag_organ", "pulse_flute"),
+    AVClass("zigzag_organ", "zigzag", "organ", "both", "shake_rattle", "hop_knock"),
+    AVClass("slide_hiss", "slide", "hiss", "audio"),  # looks like slide_whoosh
+    AVClass("jump_hum", "jump", "hum", "video"),  # sounds like orbit_hum
+    AVClass("tap_click_sync", "tap", "click", "sync"),
+    AVClass("tap_click_offbeat", "tap", "click", "sync", synchronous=False),
+)
+
+
 def classes_for(kind: str, families: tuple[str, ...], action_classes: int = 8) -> list[str]:
     """The label space of a world: class names, in label-index order.
 
@@ -223,10 +298,15 @@ def classes_for(kind: str, families: tuple[str, ...], action_classes: int = 8) -
 
     Returns:
         Object sound classes of the chosen families then speaker names (objects and speakers
-        worlds), or action names (actions worlds).
+        worlds), action names (actions worlds), atomic actor actions (actors worlds) or the
+        audio-visual classes (av_classes worlds).
     """
     if kind == "actions":
         return [a.name for a in ACTION_CLASSES[:action_classes]]
+    if kind == "actors":
+        return [a.name for a in ACTOR_ACTIONS]
+    if kind == "av_classes":
+        return [c.name for c in AV_CLASSES]
     names = [c.name for c in OBJECT_CLASSES if c.family in families]
     if "speakers" in families:
         names += [s.name for s in SPEAKERS]

@@ -7,9 +7,11 @@ byte-identical arrays (see :func:`avlearn.data.synthetic.generate_clip`).
 
 The scene design follows the data requirements of the papers the tasks reproduce: sounding
 objects beside silent distractors for localization (Senocak et al. CVPR 2018, Sec. 4), solo
-clips to mix and separate (Zhao et al. ECCV 2018, Sec. 3.1), and long untrimmed videos made of
+clips to mix and separate (Zhao et al. ECCV 2018, Sec. 3.1), long untrimmed videos made of
 labelled segments separated by background for audio-preview recognition (Gao et al. CVPR 2020,
-Sec. 4.1).
+Sec. 4.1), several boxed actors with overlapping atomic actions for spatio-temporal action
+detection (Gu et al., AVA, CVPR 2018, Sec. 3), and classes carried by sound, motion or both for
+audio-visual fusion (Nagrani et al., MBT, NeurIPS 2021, Sec. 4).
 """
 
 from __future__ import annotations
@@ -23,14 +25,17 @@ __all__ = ["WorldConfig", "KINDS", "FAMILIES", "WORLD_VERSION", "DEFAULT_FAMILIE
 #: Version of the on-disk format written by :func:`avlearn.data.synthetic.make_world`.
 WORLD_VERSION = 1
 
-KINDS: tuple[str, ...] = ("objects", "speakers", "actions")
+KINDS: tuple[str, ...] = ("objects", "speakers", "actions", "actors", "av_classes")
 FAMILIES: tuple[str, ...] = ("impacts", "tones", "textures", "speakers")
 DEFAULT_FAMILIES: dict[str, tuple[str, ...]] = {
     "objects": ("impacts", "tones", "textures"),
     "speakers": ("speakers",),
     "actions": (),
+    "actors": (),
+    "av_classes": (),
 }
-_DEFAULT_DURATION = {"objects": 2.0, "speakers": 2.0, "actions": 30.0}
+_DEFAULT_DURATION = {"objects": 2.0, "speakers": 2.0, "actions": 30.0, "actors": 4.0, "av_classes": 2.0}
+_OWN_SOUNDS = ("actions", "actors", "av_classes")  # kinds whose sounds come with their classes, not families
 
 
 @dataclass(frozen=True)
@@ -39,15 +44,19 @@ class WorldConfig:
 
     Attributes:
         kind: ``"objects"`` (bouncing, pulsing and moving sprites), ``"speakers"`` (faces whose
-            mouths follow their voices) or ``"actions"`` (long untrimmed videos of labelled
-            action segments separated by background).
+            mouths follow their voices), ``"actions"`` (long untrimmed videos of labelled
+            action segments separated by background), ``"actors"`` (2-4 actors at once, each
+            with a box per frame and overlapping atomic actions) or ``"av_classes"`` (one
+            sprite per clip whose class is carried by its motion, its sound, or both).
         size: frame size as ``(height, width)``; an int means a square frame. Both even.
         fps: video frame rate.
         sample_rate: audio sample rate in Hz.
-        duration: clip length in seconds; ``None`` means 2.0 s (30.0 s for ``"actions"``).
+        duration: clip length in seconds; ``None`` means 2.0 s (30.0 s for ``"actions"``,
+            4.0 s for ``"actors"``).
         channels: 1 (mono) or 2 (stereo; each source is panned by its horizontal position).
-        min_objects: fewest visible objects in a scene (objects and speakers kinds).
-        max_objects: most visible objects in a scene (at most 4).
+        min_objects: fewest visible objects in a scene (objects and speakers kinds; actors
+            worlds: fewest actors, raised to 2).
+        max_objects: most visible objects in a scene (at most 4; actors worlds: most actors).
         families: sound families the scene's sources are drawn from; ``None`` means
             impacts + tones + textures for ``"objects"`` and speakers for ``"speakers"``.
         distractor_rate: probability that each visible object after the first is a silent
@@ -92,7 +101,7 @@ class WorldConfig:
         unknown = sorted(set(families) - set(FAMILIES))
         if unknown:
             raise ValueError(f"WorldConfig.families: unknown families {unknown}; choose from {FAMILIES}")
-        if self.kind != "actions" and not families:
+        if self.kind not in _OWN_SOUNDS and not families:
             raise ValueError(f"WorldConfig.families: a {self.kind!r} world needs at least one sound family")
         object.__setattr__(self, "families", families)
         if self.fps <= 0 or self.sample_rate < 8000:

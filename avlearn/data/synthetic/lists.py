@@ -17,6 +17,11 @@ measured on the same items:
   CVPR 2018 protocol: cIoU against the sounding objects' boxes).
 - ``segments_<split>.jsonl`` (actions worlds): each video's labelled segments, for temporal
   localization (mAP at tIoU 0.3/0.5/0.7).
+- ``detection_<split>.jsonl`` (actors worlds): one row per keyframe with every actor's box and
+  label set, for spatio-temporal action detection measured by frame-mAP at IoU 0.5 (Gu et al.
+  CVPR 2018, Sec. 5).
+- ``classify_<split>.jsonl`` (av_classes worlds): each clip with its class and where the class
+  is carried, for audio-only / video-only / fusion accuracy (Nagrani et al. NeurIPS 2021, Sec. 4).
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["sync_rows", "separation_rows", "localization_rows", "segment_rows", "build_lists"]
+__all__ = ["sync_rows", "separation_rows", "localization_rows", "segment_rows", "detection_rows", "classify_rows",
+           "build_lists"]
 
 MIN_OFFSET, MAX_OFFSET = 0.04, 1.0
 
@@ -125,12 +131,36 @@ def segment_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def detection_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per keyframe of each clip: every actor's box and label set at that frame."""
+    rows = []
+    for rec in records:
+        truth = rec["truth_data"]
+        actors = truth["actors"]
+        for frame in truth["keyframes"]:
+            rows.append({**_ref(rec), "frame": int(frame), "time": round(frame / truth["fps"], 6),
+                         "size": truth["size"], "actor_ids": [a["id"] for a in actors],
+                         "boxes": [a["boxes"][frame] for a in actors], "labels": [a["actions"][frame] for a in actors]})
+    return rows
+
+
+_CLASSIFY_KEYS = ("carrier", "motion", "sound", "motion_from", "sound_from", "synchronous")
+
+
+def classify_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each clip with its class and where the class is carried (whole clip)."""
+    return [{**_ref(rec), "label": rec["truth_data"]["label"], "label_name": rec["truth_data"]["label_name"],
+             "start": 0.0, "end": rec["truth_data"]["duration"], **{k: rec["truth_data"][k] for k in _CLASSIFY_KEYS}}
+            for rec in records]
+
+
 def build_lists(kind: str, records: list[dict[str, Any]], seed: int) -> dict[str, list[dict[str, Any]]]:
     """All frozen lists of one split.
 
     Args:
-        kind: the world kind (``"actions"`` gets sync and segments lists; the others sync,
-            separation and localization).
+        kind: the world kind (``"actions"`` gets sync and segments lists, ``"actors"`` sync
+            and detection, ``"av_classes"`` sync and classify; the others sync, separation and
+            localization).
         records: the split's clips in order, each with ``id``, ``clip``, ``truth``, ``stems``
             (root-relative paths) and ``truth_data`` (the truth dict).
         seed: the lists' seed.
@@ -142,5 +172,9 @@ def build_lists(kind: str, records: list[dict[str, Any]], seed: int) -> dict[str
     rng_sync, rng_sep, rng_loc = (np.random.default_rng(s) for s in ss.spawn(3))
     if kind == "actions":
         return {"sync": sync_rows(rng_sync, records, windows_per_clip=4), "segments": segment_rows(records)}
+    if kind == "actors":
+        return {"sync": sync_rows(rng_sync, records), "detection": detection_rows(records)}
+    if kind == "av_classes":
+        return {"sync": sync_rows(rng_sync, records), "classify": classify_rows(records)}
     return {"sync": sync_rows(rng_sync, records), "separation": separation_rows(rng_sep, records),
             "localization": localization_rows(rng_loc, records)}

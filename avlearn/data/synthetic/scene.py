@@ -241,8 +241,10 @@ def generate_clip(config: WorldConfig, seed: int, *, hide: Iterable[str] = ()) -
     """Generate one clip in memory. The same config and seed give identical arrays.
 
     Args:
-        config: the world config; ``"actions"`` worlds delegate to
-            :func:`avlearn.data.synthetic.actions.generate_actions`.
+        config: the world config; ``"actions"``, ``"actors"`` and ``"av_classes"`` worlds
+            delegate to :func:`avlearn.data.synthetic.actions.generate_actions`,
+            :func:`avlearn.data.synthetic.actors.generate_actors` and
+            :func:`avlearn.data.synthetic.fusion.generate_av_class`.
         seed: the clip's seed.
         hide: ids of sources to leave out of the frames (their sound and truth stay).
 
@@ -253,6 +255,14 @@ def generate_clip(config: WorldConfig, seed: int, *, hide: Iterable[str] = ()) -
         from avlearn.data.synthetic.actions import generate_actions
 
         return generate_actions(config, seed, hide=hide)
+    if config.kind == "actors":
+        from avlearn.data.synthetic.actors import generate_actors
+
+        return generate_actors(config, seed, hide=hide)
+    if config.kind == "av_classes":
+        from avlearn.data.synthetic.fusion import generate_av_class
+
+        return generate_av_class(config, seed, hide=hide)
     rng = np.random.default_rng(seed)
     T, (H, W) = config.num_frames, config.size
     background = render.make_background(rng, T, H, W)

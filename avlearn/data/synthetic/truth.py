@@ -16,7 +16,7 @@ from avlearn.data.synthetic.config import WORLD_VERSION, WorldConfig
 
 __all__ = ["WorldFormatError", "load_truth", "load_world", "load_list", "read_jsonl", "write_jsonl", "list_path"]
 
-LIST_TASKS: tuple[str, ...] = ("sync", "separation", "localization", "segments")
+LIST_TASKS: tuple[str, ...] = ("sync", "separation", "localization", "segments", "detection", "classify")
 
 
 class WorldFormatError(ValueError):
@@ -148,7 +148,8 @@ def load_list(root: str | os.PathLike, task: str, split: str = "test") -> list[d
 
     Args:
         root: the world root ``OUT``.
-        task: ``"sync"``, ``"separation"``, ``"localization"`` or ``"segments"``.
+        task: ``"sync"``, ``"separation"``, ``"localization"``, ``"segments"``,
+            ``"detection"`` (actors worlds) or ``"classify"`` (av_classes worlds).
         split: ``"val"`` or ``"test"``.
 
     Returns:

@@ -79,6 +79,11 @@ def write_scene(root: str | os.PathLike, split: str, clip_id: str, scene: Any, c
            "stems": stems, "num_sources": truth["num_sources"], "num_onscreen": truth["num_onscreen"]}
     if "segments" in truth:
         row["segments"] = [[s["start"], s["end"], s["label"]] for s in truth["segments"]]
+    for key in ("carrier", "motion_from", "sound_from", "synchronous", "keyframes"):  # av_classes, actors
+        if key in truth:
+            row[key] = truth[key]
+    if "actors" in truth:
+        row["num_actors"] = len(truth["actors"])
     row["_truth"] = truth
     return row
 
