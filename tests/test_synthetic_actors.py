@@ -137,3 +137,14 @@ def test_world_on_disk_detection_lists_match_truth(tmp_path):
             assert row["boxes"] == [a["boxes"][row["frame"]] for a in truth["actors"]]
             assert row["labels"] == [a["actions"][row["frame"]] for a in truth["actors"]]
             assert all(len(b) == 4 and 0 <= b[0] < b[2] <= 32 and 0 <= b[1] < b[3] <= 32 for b in row["boxes"])
+
+
+def test_make_world_cli_offers_every_kind():
+    """``avlearn make-world --kind`` takes every world kind (it once hard-coded three)."""
+    from avlearn.cli import build_parser
+    from avlearn.data.synthetic import KINDS
+
+    parser = build_parser()
+    for kind in KINDS:
+        args = parser.parse_args(["make-world", "--out", "w", "--kind", kind])
+        assert args.kind == kind

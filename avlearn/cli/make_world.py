@@ -22,9 +22,13 @@ __all__ = ["register", "run", "add_world_arguments", "config_from_args"]
 def add_world_arguments(parser: argparse.ArgumentParser) -> None:
     """The :class:`~avlearn.data.synthetic.WorldConfig` options (shared with data_prep/make_world.py)."""
     g = parser.add_argument_group("world")
-    g.add_argument("--kind", choices=("objects", "speakers", "actions"), default="objects",
+    from avlearn.data.synthetic import KINDS
+
+    g.add_argument("--kind", choices=KINDS, default="objects",
                    help="objects: sprites that bounce/pulse/move; speakers: talking faces; "
-                        "actions: long untrimmed videos of action segments (default: objects)")
+                        "actions: long untrimmed videos of action segments; actors: several actors with "
+                        "overlapping per-actor actions (spatio-temporal detection); av_classes: clips whose "
+                        "class is carried by sound, motion or both (audio-visual fusion) (default: objects)")
     g.add_argument("--size", type=A.positive_int(maximum=4096), nargs="+", default=[64], metavar="PX",
                    help="frame size: one value for square frames or HEIGHT WIDTH (even; default 64)")
     g.add_argument("--fps", type=A.positive_int(maximum=240), default=16, help="frame rate (default 16)")
