@@ -146,5 +146,5 @@ def test_make_world_cli_offers_every_kind():
 
     parser = build_parser()
     for kind in KINDS:
-        args = parser.parse_args(["make-world", "--out", "w", "--kind", kind])
+        args = parser.parse_args(["make-world", "--out", "w", "--clips", "2", "--kind", kind])
         assert args.kind == kind
