@@ -30,7 +30,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-__all__ = ["cache_dir", "realmedia_path", "fetch", "main", "VIDEOS", "MTCNN_WEIGHTS"]
+__all__ = ["cache_dir", "realmedia_path", "fetch", "main", "loop_reencode", "VIDEOS", "MTCNN_WEIGHTS"]
 
 VIDEOS = ("bigbuckbunny.mp4", "carphone_pristine.mp4", "bikes.mp4")
 MTCNN_WEIGHTS = ("pnet.pt", "rnet.pt", "onet.pt")
@@ -136,6 +136,39 @@ def fetch(out: Path | None = None) -> list[str]:
         _fetch_wheel_files(_FACENET, MTCNN_WEIGHTS, "facenet_pytorch/data/", out),
         _fetch_speech(out),
     ]
+
+
+def loop_reencode(src, dst, seconds: float, *, size: tuple[int, int] | None = None, fps: float = 30.0, preset: str = "ultrafast") -> Path:
+    """Loop ``src`` into an H.264 + AAC stereo file of ``seconds`` at ``fps`` and ``size`` (H, W).
+
+    Streams window by window (:class:`avlearn.io.stream.StreamReader` into
+    :class:`avlearn.io.writer.AVWriter`), so a minutes-long 1080p file is made in bounded memory.
+    Cached: an existing ``dst`` is kept.
+    """
+    from avlearn.io import probe
+    from avlearn.io.stream import StreamReader
+    from avlearn.io.writer import AVWriter
+
+    dst = Path(dst)
+    if dst.exists() and dst.stat().st_size > 0:
+        return dst
+    info = probe(src)
+    size = size or (info.video.height, info.video.width)
+    part = dst.with_suffix(".part" + dst.suffix)
+    written = 0.0
+    with AVWriter(part, fps=fps, size=size, sample_rate=48000, channels=2, video_options={"preset": preset}) as out:
+        while written < seconds - 1e-6:
+            for clip in StreamReader(src, 1.0, fps=fps, size=size, sample_rate=48000, last="shorten"):
+                take = min(clip.duration, seconds - written)
+                n_frames = round((written + take) * fps) - round(written * fps)
+                audio = clip.audio[:2] if clip.audio.shape[0] >= 2 else clip.audio.repeat(2, 1)
+                out.write_video(clip.video[:n_frames])
+                out.write_audio(audio[:, : round(take * 48000)])
+                written += take
+                if written >= seconds - 1e-6:
+                    break
+    os.replace(part, dst)
+    return dst
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -187,3 +187,35 @@ def test_dataloader_worker(av_files):
     assert [b["video"].shape[0] for b in batches] == [2, 2, 2]
     direct = list(StreamReader(av_files / "a.mkv", 0.5, fps=8, size=(16, 16), sample_rate=8000))
     assert torch.equal(batches[1]["video"][0], direct[2].video)
+
+
+def _long_file(path, seconds: int, size=(360, 640), fps=30):
+    from avlearn.io.writer import AVWriter
+
+    rng = np.random.default_rng(0)
+    tiles = rng.integers(0, 256, (8, size[0] // 8, size[1] // 8, 3), dtype=np.uint8)
+    with AVWriter(path, fps=fps, size=size, sample_rate=SR, channels=2, video_options={"preset": "ultrafast"}) as w:
+        for s in range(seconds):
+            img = np.kron(tiles[s % 8], np.ones((8, 8, 1), np.uint8))  # (H, W, 3)
+            w.write_video(np.repeat(img[None], fps, axis=0))
+            w.write_audio(_tones(1.0))
+    return path
+
+
+@pytest.mark.slow
+def test_memory_does_not_grow_with_duration(tmp_path):
+    import tracemalloc
+
+    peaks = []
+    for seconds in (15, 60):
+        path = _long_file(tmp_path / f"long{seconds}.mp4", seconds)
+        tracemalloc.start()
+        n = 0
+        for clip in StreamReader(path, 1.0, 0.5, fps=8, size=(112, 112), sample_rate=16000):
+            n += 1
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+        assert n == 2 * seconds - 1
+    # two overlapping windows of 8 x 112 x 112 x 3 bytes and ~1 s of audio: a few MB, whatever the length
+    assert peaks[1] < peaks[0] + 2e6, peaks
+    assert peaks[1] < 20e6, peaks
