@@ -1,0 +1,14 @@
+"""Face detection for audio-visual speech: MTCNN (Zhang et al., IEEE SPL 2016) with local weights.
+
+    >>> from avlearn.models.face import mtcnn
+    >>> detector = mtcnn("path/to/mtcnn_weights")        # pnet.pt, rnet.pt, onet.pt
+    >>> faces = detector.detect(frames)                  # frames: uint8 (B, H, W, 3) RGB
+    >>> faces[0].boxes                                   # (N, 4) [x1, y1, x2, y2] in pixels
+
+Faces are tracked across frames by :mod:`avlearn.data.tracks`.
+"""
+
+from avlearn.models.face.mtcnn import MTCNN, FaceDetections, mtcnn
+from avlearn.models.face.nets import MTCNN_FILES, ONet, PNet, RNet, load_mtcnn_weights
+
+__all__ = ["MTCNN", "FaceDetections", "mtcnn", "PNet", "RNet", "ONet", "load_mtcnn_weights", "MTCNN_FILES"]
