@@ -38,6 +38,7 @@ from collections.abc import Iterator
 import av
 import torch
 
+from avlearn.io._collect import decode_packet, packet_time
 from avlearn.io._tracks import AudioTrack, VideoTrack, Window
 from avlearn.io._video import set_decoder_threads
 from avlearn.io.errors import CorruptMediaError, MediaError, MissingStreamError
@@ -255,17 +256,10 @@ class _Run:
     def _decode(self, stream, track, packet) -> None:
         t = None
         if packet is not None:
-            ts = packet.pts if packet.pts is not None else packet.dts
-            t = ts * track.tb if ts is not None else None
+            t = packet_time(packet, track.tb)
             if t is not None and packet.duration:
                 track.max_packet_end = max(track.max_packet_end, t + packet.duration * track.tb)
-        try:
-            frames = stream.codec_context.decode(packet)
-        except av.FFmpegError as exc:
-            if packet is not None:
-                self.errors.append((t, ffmpeg_reason(exc)))
-            return
-        for frame in frames:
+        for frame in decode_packet(stream.codec_context, packet, t, self.errors):
             if track is self.vt:
                 ft = self.vt.time_of(frame)
                 self._open_until(ft + 1e-3, self.end)
