@@ -219,3 +219,18 @@ def test_memory_does_not_grow_with_duration(tmp_path):
     # two overlapping windows of 8 x 112 x 112 x 3 bytes and ~1 s of audio: a few MB, whatever the length
     assert peaks[1] < peaks[0] + 2e6, peaks
     assert peaks[1] < 20e6, peaks
+
+
+def test_audio_that_ends_early(tmp_path):
+    """Audio 1 s, video 3 s: later windows get zeros (counted as padding), like read_clip's."""
+    path = tmp_path / "short_audio.mkv"
+    write_av(path, counter_frames(75, 32, 32), _tones(1.0), 25, SR)
+    clips = list(stream_windows(path, 0.5, fps=10, size=(32, 32), sample_rate=16000))
+    assert len(clips) == 6
+    whole = read_clip(path, 0.0, 3.0, video=False, sample_rate=16000).audio
+    for clip in clips:
+        ref = read_clip(path, clip.start, 0.5, fps=10, size=(32, 32), audio=False)
+        assert torch.equal(clip.video, ref.video)
+        first = round(clip.start * 16000)
+        assert float((clip.audio - whole[:, first : first + 8000]).abs().max()) < 1e-4
+    assert clips[-1].meta["audio_pad"] == (0, 8000) and float(clips[-1].audio.abs().max()) == 0.0

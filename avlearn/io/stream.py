@@ -34,6 +34,7 @@ import collections
 import math
 import os
 from collections.abc import Iterator
+from contextlib import nullcontext
 
 import av
 import torch
@@ -124,9 +125,10 @@ class StreamReader:
         return full + (self.last != "drop" and partial)
 
     def __iter__(self) -> Iterator[AVClip]:
-        with open_media(self.path) as container:
+        both = self.req.video and self.req.audio
+        with open_media(self.path) as container, open_media(self.path) if both else nullcontext() as audio_container:
             try:
-                yield from _Run(self, container).windows()
+                yield from _Run(self, container, audio_container).windows()
             except MediaError:
                 raise
             except av.FFmpegError as exc:
@@ -141,9 +143,10 @@ def stream_windows(path: str | os.PathLike, window: float, hop: float | None = N
 class _Run:
     """One pass over one open container."""
 
-    def __init__(self, reader: StreamReader, container):
+    def __init__(self, reader: StreamReader, container, audio_container=None):
         self.r = reader
         self.container = container
+        self.audio_container = audio_container
         path, req = reader.path, reader.req
         info = inspect_container(container, path)
         self.origin = clock_origin(container)
@@ -164,7 +167,10 @@ class _Run:
             else:
                 stream.codec_context.thread_count = 1
                 self.at = AudioTrack(path, stream, req.sample_rate, req.mono)
-        self.tracks = {s.index: (s, self.vt if s.type == "video" else self.at) for s in self._streams()}
+        self.tracks = {i: (container.streams[i], self.vt if container.streams[i].type == "video" else self.at) for i in self.expected}
+        for track in (self.vt, self.at):
+            if track is not None:
+                track.ended = False
         self.open: collections.deque[Window] = collections.deque()
         self.next_k = 0
         self.opening = True  # False once the last window has been opened
@@ -172,11 +178,7 @@ class _Run:
         self.end = math.inf if reader.end is None else reader.end + self.origin
         self.covered_to = -math.inf  # end of the last window yielded
         self.errors: list[tuple[float | None, str]] = []
-        self.eof = False
         self.eof_reason = ""
-
-    def _streams(self):
-        return [self.container.streams[i] for i in self.expected]
 
     # -- windows ---------------------------------------------------------------------------------
     def _t0(self, k: int) -> float:
@@ -222,7 +224,8 @@ class _Run:
         self.opening = False
 
     def _ready(self, win: Window) -> bool:
-        return (self.vt is None or win.video_done) and (self.at is None or self.at.covers(win.t0, win.duration))
+        video = self.vt is None or win.video_done or self.vt.ended
+        return video and (self.at is None or self.at.ended or self.at.covers(win.t0, win.duration))
 
     def _clip(self, win: Window) -> AVClip:
         r = self.r
@@ -233,19 +236,21 @@ class _Run:
         clip = AVClip(None, None, None, None, start=win.t0 - self.origin, duration=win.duration, path=r.path)
         clip.meta.update(index=win.index, valid=win.valid, clock_origin=self.origin)
         if self.vt is not None:
-            after = self.vt.finish(win) if self.eof else 0
+            after = self.vt.finish(win) if self.vt.ended else 0
             clip.video = torch.from_numpy(self.vt.frames(win))  # (T, H, W, 3) uint8
             clip.fps = r.req.fps or self.vt.stream_fps
             clip.meta["frame_times"] = [t - self.origin for t in win.frame_times]
             clip.meta["video_pad"] = (win.pad_before, after)
         if self.at is not None:
-            samples, clip.meta["audio_pad"] = self.at.samples(win.t0, win.duration, self.eof)
+            samples, clip.meta["audio_pad"] = self.at.samples(win.t0, win.duration, self.at.ended)
             clip.audio = torch.from_numpy(samples)  # (C, N) float32
             clip.sample_rate = self.at.out_rate
         self.covered_to = max(self.covered_to, win.end)
         return clip
 
     def _emit_ready(self) -> Iterator[AVClip]:
+        if all(track.ended for _, track in self.tracks.values()):
+            return  # the end of the data is known: _finish applies the last-window rule
         while self.open and self._ready(self.open[0]):
             yield self._clip(self.open.popleft())
         if self.at is not None and self.at.out_rate:
@@ -267,23 +272,44 @@ class _Run:
             else:
                 ft = frame.pts * track.tb if frame.pts is not None else self.at.time()
                 self.at.feed(frame, ft)
-                if self.vt is None:
+                if self.vt is None or self.vt.ended:
                     self._open_until(self.at.time(), self.end)
 
     def windows(self) -> Iterator[AVClip]:
-        error = None
-        try:
-            for packet in self.container.demux(*self._streams()):
-                stream, track = self.tracks[packet.stream.index]
+        """Demux each stream front to back (audio from its own container when both are read, so
+        a file whose streams are far apart, or one that ends early, never makes the other wait)
+        and yield every window as soon as it is complete."""
+        alive = {}
+        for index, (stream, track) in self.tracks.items():
+            source = self.audio_container if track is self.at and self.audio_container is not None else self.container
+            alive[id(track)] = (stream, track, source.demux(source.streams[index]))
+        while alive:
+            stream, track, packets = min(alive.values(), key=lambda item: self._progress(item[1]))
+            try:
+                packet = next(packets)
+            except StopIteration:
+                packet = None
+            except av.FFmpegError as exc:  # damaged data: keep what was decoded
+                packet = None
+                self.eof_reason = f" (reading stopped: {ffmpeg_reason(exc)})"
+            if packet is None:
+                self._decode(stream, track, None)  # drain the decoder
+                track.ended = True
+                if track is self.at:
+                    self.at.flush()
+                del alive[id(track)]
+            else:
                 self._decode(stream, track, None if packet.size == 0 else packet)
-                yield from self._emit_ready()
-                if not self.opening and not self.open:
-                    return  # every window of the span has been yielded
-        except av.FFmpegError as exc:  # damaged data: keep what was decoded
-            error = exc
-        self.eof = True
-        self.eof_reason = f" (reading stopped: {ffmpeg_reason(error)})" if error is not None else ""
+            yield from self._emit_ready()
+            if not self.opening and not self.open:
+                return  # every window of the span has been yielded
         yield from self._finish()
+
+    def _progress(self, track) -> float:
+        """Raw seconds up to which a track has decoded (the stream behind is read next)."""
+        if track is self.vt:
+            return self.vt.last_time if self.vt.last_time is not None else -math.inf
+        return self.at.time()
 
     def _finish(self) -> Iterator[AVClip]:
         if self.at is not None:
