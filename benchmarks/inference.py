@@ -3,8 +3,10 @@
 Inputs are real footage at real sizes: the 1280x720 Big Buck Bunny clip of the real-media cache
 (tests/realmedia.py), looped and re-encoded (H.264 + AAC stereo) to ``--seconds`` long 720p30
 and 1080p30 files (cached in ``.benchmarks_cache/``). Every measured command runs in its own
-child process; its wall time is taken around it and its peak RSS is the child's own
-``ru_maxrss`` (``os.wait4``), so one command's memory never hides another's.
+child process; its wall time is taken around it, its CPU time is its own (``os.wait4``), and
+its peak RSS is its own ``VmHWM`` (``ru_maxrss`` would start from this parent's at fork), so
+one command's memory never hides another's. avlearn commands run in the child in-process
+(``runpy``), so the same holds for them.
 
 Methods (``--methods``):
 
@@ -20,7 +22,7 @@ Methods (``--methods``):
   --clip-duration 1 --out {out}.npz'``; add the inference commands this way once they stream.
 
 Printed per input and method: seconds of media, wall seconds, media seconds per wall second
-(x real time) and peak RSS. Numbers measured on a loaded machine describe the load; nothing is
+(x real time), CPU seconds of the child and media seconds per CPU second, and peak RSS. Numbers measured on a loaded machine describe the load; nothing is
 written to RESULTS.md by this script.
 
     OMP_NUM_THREADS=1 python benchmarks/inference.py --seconds 60
@@ -96,9 +98,37 @@ def _child_torchcodec(path: str) -> dict:
     return {"frames": n}
 
 
+def _peak_rss_mb() -> float | None:
+    """This process's own peak RSS (VmHWM: per address space, fresh at exec, unlike
+    ru_maxrss, which a child inherits from its parent at fork)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def _child_command(argv: list[str]) -> dict:
+    """Run ``avlearn ARGS`` in this process (so its peak memory is this process's)."""
+    import runpy
+
+    sys.argv = ["avlearn", *argv]
+    try:
+        runpy.run_module("avlearn", run_name="__main__")
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            return {"error": f"exit status {exc.code}"}
+    return {}
+
+
 def _child(argv: list[str]) -> None:
     method, path = argv[0], argv[1]
-    if method == "stream":
+    if method == "cmd":
+        out = _child_command(argv[1:])
+    elif method == "stream":
         out = _child_stream(path)
     elif method == "naive":
         out = _child_naive(path, float(argv[2]))
@@ -106,7 +136,7 @@ def _child(argv: list[str]) -> None:
         out = _child_torchcodec(path)
     else:
         raise SystemExit(f"unknown child method {method}")
-    print("RESULT " + json.dumps(out))
+    print("RESULT " + json.dumps({**out, "hwm_mb": _peak_rss_mb()}))
 
 
 # -- parent: inputs, measurement, report ------------------------------------------------------------
@@ -123,12 +153,14 @@ def measure(cmd: list[str], env: dict | None = None) -> dict:
     result = next((json.loads(line[7:]) for line in text.splitlines() if line.startswith("RESULT ")), {})
     if proc.returncode != 0:
         result.setdefault("error", (text.strip().splitlines() or ["?"])[-1][:200])
-    return {"wall_s": wall, "rss_mb": usage.ru_maxrss / 1024, "rc": proc.returncode, **result}
+    cpu = usage.ru_utime + usage.ru_stime
+    rss = result.pop("hwm_mb", None) or usage.ru_maxrss / 1024  # the child's own peak when it says
+    return {"wall_s": wall, "cpu_s": cpu, "rss_mb": rss, "rc": proc.returncode, **result}
 
 
 def make_inputs(seconds: float, sizes: list[int], cache: Path) -> list[tuple[str, Path]]:
     """The looped real-footage files (made once, kept in ``cache``)."""
-    from realmedia import fetch, loop_reencode, realmedia_path
+    from realmedia import fetch, loop_reencode_in_child, realmedia_path
 
     src = realmedia_path("bigbuckbunny.mp4")
     if not src.exists():
@@ -141,7 +173,9 @@ def make_inputs(seconds: float, sizes: list[int], cache: Path) -> list[tuple[str
         h, w = SIZES[p]
         path = cache / f"bbb_{p}p30_{int(seconds)}s.mp4"
         print(f"input {path.name} ...", flush=True)
-        out.append((f"{p}p30", loop_reencode(src, path, seconds, size=(h, w), fps=30, preset="veryfast")))
+        if not path.exists():  # made in a child: this process stays small (children inherit its peak RSS)
+            loop_reencode_in_child(src, path, seconds, size=(h, w), preset="veryfast")
+        out.append((f"{p}p30", path))
     return out
 
 
@@ -161,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print one JSON object per measurement")
     args = ap.parse_args(argv)
 
-    from avlearn.io import probe
+    import av  # not torch: this process must stay small, its children inherit its peak RSS
 
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
@@ -170,24 +204,27 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()
     print(f"# load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}; {os.cpu_count()} CPUs"
           + ("  (LOADED machine: numbers describe the load)" if load[0] > 0.5 * (os.cpu_count() or 1) else ""))
-    print(f"{'input':8} {'method':22} {'media s':>8} {'wall s':>8} {'x real':>7} {'peak MB':>8}  note")
+    print(f"{'input':8} {'method':22} {'media s':>8} {'wall s':>8} {'x real':>7} {'cpu s':>7} {'x cpu':>6} {'peak MB':>8}  note")
     with tempfile.TemporaryDirectory() as tmp:
         for label, path in inputs:
-            duration = probe(path).duration
+            with av.open(str(path)) as c:
+                duration = c.duration / av.time_base
             runs = [(m, [sys.executable, __file__, "--child", m, str(path), str(args.naive_max_gb)]) for m in args.methods.split(",") if m]
             for name, template in commands.items():
                 filled = template.format(file=shlex.quote(str(path)), out=shlex.quote(os.path.join(tmp, f"{name}_{label}")))
                 runs.append((f"cmd:{name}", shlex.split(filled)))
             for method, cmd in runs:
                 if cmd[0] == "avlearn":
-                    cmd = [sys.executable, "-m", "avlearn", *cmd[1:]]
+                    cmd = [sys.executable, __file__, "--child", "cmd", *cmd[1:]]
                 r = measure(cmd, env)
                 note = r.get("skipped") or r.get("error") or ""
                 speed = duration / r["wall_s"] if not note else float("nan")
+                cpu_speed = duration / max(r["cpu_s"], 1e-9) if not note else float("nan")
                 if args.json:
                     print(json.dumps({"input": label, "method": method, "media_s": duration, **r, "load": load[0]}))
                 else:
-                    print(f"{label:8} {method:22} {duration:8.1f} {r['wall_s']:8.1f} {speed:7.2f} {r['rss_mb']:8.0f}  {note}", flush=True)
+                    print(f"{label:8} {method:22} {duration:8.1f} {r['wall_s']:8.1f} {speed:7.2f} {r['cpu_s']:7.1f} "
+                          f"{cpu_speed:6.2f} {r['rss_mb']:8.0f}  {note}", flush=True)
     return 0
 
 

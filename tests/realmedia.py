@@ -30,7 +30,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-__all__ = ["cache_dir", "realmedia_path", "fetch", "main", "loop_reencode", "VIDEOS", "MTCNN_WEIGHTS"]
+__all__ = ["cache_dir", "realmedia_path", "fetch", "main", "loop_reencode", "loop_reencode_in_child", "VIDEOS", "MTCNN_WEIGHTS"]
 
 VIDEOS = ("bigbuckbunny.mp4", "carphone_pristine.mp4", "bikes.mp4")
 MTCNN_WEIGHTS = ("pnet.pt", "rnet.pt", "onet.pt")
@@ -171,9 +171,25 @@ def loop_reencode(src, dst, seconds: float, *, size: tuple[int, int] | None = No
     return dst
 
 
+def loop_reencode_in_child(src, dst, seconds: float, *, size: tuple[int, int], preset: str = "ultrafast") -> Path:
+    """:func:`loop_reencode` in a child process, so that its memory (1080p frames, x264's
+    look-ahead) never counts in the caller's peak RSS (which children inherit at fork)."""
+    cmd = [sys.executable, os.path.abspath(__file__), "--loop", str(src), str(dst), str(seconds), str(size[0]), str(size[1]), preset]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")])}
+    subprocess.run(cmd, check=True, env=env)
+    return Path(dst)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Command line: ``python tests/realmedia.py [CACHE_DIR]``; always exits 0 (fails soft)."""
+    """Command line: ``python tests/realmedia.py [CACHE_DIR]``; always exits 0 (fails soft).
+
+    ``python tests/realmedia.py --loop SRC DST SECONDS H W [PRESET]`` runs :func:`loop_reencode`.
+    """
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "--loop":
+        src, dst, seconds, h, w = argv[1:6]
+        loop_reencode(src, dst, float(seconds), size=(int(h), int(w)), preset=argv[6] if len(argv) > 6 else "ultrafast")
+        return 0
     out = Path(argv[0]) if argv else cache_dir()
     try:
         lines = fetch(out)

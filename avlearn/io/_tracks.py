@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from avlearn.io._audio import _MARGIN_S, StreamResampler, _nearest, frame_to_float
-from avlearn.io._video import output_size, to_rgb
+from avlearn.io._video import _SKIP_NONREF_CODECS, output_size, to_rgb
 from avlearn.io.errors import CorruptMediaError
 
 __all__ = ["AudioTrack", "VideoTrack", "Window"]
@@ -88,6 +88,27 @@ class VideoTrack:
         self.last_duration = self.period
         self.n_decoded = 0
         self.max_packet_end = -math.inf
+        self.ctx = ctx
+        self.skip_ok = bool(fps) and ctx.name in _SKIP_NONREF_CODECS
+        self.skipping = False
+        self.seen: list[float] = []  # pts of recent packets, sorted
+
+    def choose_skip(self, t: float | None, shown_between) -> None:
+        """Before decoding a packet of pts ``t``: let the decoder drop it (when nothing references
+        it) if no sample time can show it, i.e. none falls between ``t`` and the next pts already
+        demuxed (``shown_between(lo, hi)``, conservative). The rule of :mod:`avlearn.io._video`."""
+        if not self.skip_ok or t is None:
+            return
+        skip = False
+        j = bisect.bisect_right(self.seen, t)
+        if j < len(self.seen) and self.n_decoded > 0:  # the first frame is always decoded (padding)
+            skip = not shown_between(t - 2 * self.eps, self.seen[j] + self.eps)
+        bisect.insort(self.seen, t)
+        if len(self.seen) > 512:  # only recent pts matter: packets arrive nearly in pts order
+            del self.seen[:256]
+        if skip != self.skipping:
+            self.ctx.skip_frame = "NONREF" if skip else "DEFAULT"
+            self.skipping = skip
 
     def _convert(self, frame) -> np.ndarray:
         if self.hw is None:

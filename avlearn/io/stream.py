@@ -223,6 +223,20 @@ class _Run:
         self.open = kept
         self.opening = False
 
+    def _sample_between(self, lo: float, hi: float) -> bool:
+        """Whether any window's sample time lies in [lo, hi) (raw seconds; fps mode)."""
+        r, fps = self.r, self.r.req.fps
+        count = round(r.window * fps)
+        k = max(0, math.floor((lo - self.start - r.window) / r.hop))
+        while True:
+            t0 = self._t0(k)
+            if t0 >= hi or t0 >= self.end - _TOL_S:
+                return False
+            i = max(0, math.ceil((lo - t0) * fps - 1e-6))
+            if i < count and t0 + i / fps < hi:
+                return True
+            k += 1
+
     def _ready(self, win: Window) -> bool:
         video = self.vt is None or win.video_done or self.vt.ended
         return video and (self.at is None or self.at.ended or self.at.covers(win.t0, win.duration))
@@ -264,6 +278,8 @@ class _Run:
             t = packet_time(packet, track.tb)
             if t is not None and packet.duration:
                 track.max_packet_end = max(track.max_packet_end, t + packet.duration * track.tb)
+        if track is self.vt and packet is not None:
+            self.vt.choose_skip(t, self._sample_between)
         for frame in decode_packet(stream.codec_context, packet, t, self.errors):
             if track is self.vt:
                 ft = self.vt.time_of(frame)
