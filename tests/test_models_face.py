@@ -8,7 +8,8 @@ import torch
 
 from avlearn.data.tracks import BoxTracker
 from avlearn.io.stream import StreamReader
-from avlearn.models.face import MTCNN, ONet, PNet, RNet, load_mtcnn_weights, mtcnn
+from avlearn.io.writer import AVWriter
+from avlearn.models.face import MTCNN, ONet, PNet, RNet, load_mtcnn_weights, mtcnn, track_faces
 from avlearn.models.face.mtcnn import _nms_min, _square
 
 
@@ -78,3 +79,23 @@ def test_two_real_faces_give_two_tracks(realmedia_file):
         assert len(tr.frames) >= 14 and tr.span[1] - tr.span[0] >= 3.0  # detected almost throughout
     mirrored = [width - right.box[2], right.box[1], width - right.box[0], right.box[3]]
     np.testing.assert_allclose(left.box, mirrored, atol=6)  # the mirror face's box is the mirror box
+
+
+@pytest.mark.realmedia
+def test_track_faces_of_a_file_in_input_pixels(realmedia_file, tmp_path):
+    """The two-face clip written at twice the size and scanned at half: boxes come back in input pixels."""
+    video = realmedia_file("carphone_pristine.mp4")
+    for name in ("pnet.pt", "rnet.pt", "onet.pt"):
+        weights = realmedia_file(name).parent
+    torch.set_num_threads(1)
+    out = tmp_path / "two_faces.mp4"
+    with AVWriter(out, fps=10) as w:
+        for clip in StreamReader(video, 1.0, fps=10, size=(288, 352), audio=False, last="shorten"):
+            frames = clip.video.numpy()
+            w.write_video(np.concatenate([frames, frames[:, :, ::-1]], axis=2))  # (T, 288, 704, 3)
+    tracks = track_faces(out, mtcnn(weights), fps=3, max_side=352)
+    assert len(tracks) == 2, [t.to_dict() for t in tracks]
+    left, right = sorted(tracks, key=lambda t: t.box[0])
+    assert left.box[2] < 352 < right.box[0]
+    assert 60 <= left.box[2] - left.box[0] <= 180  # twice the ~50 px head of the 176x144 original
+    assert right.span[1] - right.span[0] >= 3.0

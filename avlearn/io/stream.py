@@ -14,7 +14,11 @@ per window ``[start + k * hop, start + k * hop + window)`` as soon as the window
   window's samples match ``read_clip``'s within the resampler's edge effects (~1e-4);
 * only the frames of the open windows (at the model's size) and the audio since the earliest
   window not yet yielded are held, so peak memory depends on the window, not on the file's
-  duration or resolution.
+  duration or resolution. When both streams are read, the audio is demuxed from a second handle
+  on the file, the stream that is behind read next: badly interleaved files and audio that ends
+  early hold nothing back;
+* H.264 / HEVC frames that no sample time shows and nothing references are not decoded at all
+  (the decoder's NONREF skip, as in ``read_clip``).
 
 Windows may overlap (``hop < window``) or leave gaps (``hop > window``). The last, partial
 window (the data end inside it, not covered by an earlier window) follows ``last``: ``"pad"``
