@@ -125,6 +125,8 @@ def _child_command(argv: list[str]) -> dict:
 
 
 def _child(argv: list[str]) -> None:
+    import torch  # noqa: F401  every method pays torch's import (time and memory) alike
+
     method, path = argv[0], argv[1]
     if method == "cmd":
         out = _child_command(argv[1:])
