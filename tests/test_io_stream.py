@@ -45,14 +45,14 @@ def _compare(path, clip, kw, atol, whole=None):
 
 @pytest.mark.parametrize("ext,atol", [("mkv", 1e-4), ("mp4", 1e-3)])
 @pytest.mark.parametrize(
-    "kw",
+    "kw,window,hop,last",
     [
-        dict(fps=8, size=(32, 32), sample_rate=16000, mono=True),
-        dict(fps=None, size=24, sample_rate=None),
-        dict(fps=30, size=(48, 64), sample_rate=22050),
+        (dict(fps=8, size=(32, 32), sample_rate=16000, mono=True), 1.0, None, "pad"),
+        (dict(fps=None, size=24, sample_rate=None), 0.7, 0.3, "pad"),
+        (dict(fps=30, size=(48, 64), sample_rate=22050), 0.8, 1.0, "shorten"),
+        (dict(fps=8, size=(32, 32), sample_rate=16000, mono=True), 1.3, None, "shorten"),
     ],
 )
-@pytest.mark.parametrize("window,hop,last", [(1.0, None, "pad"), (0.7, 0.3, "pad"), (0.8, 1.0, "shorten"), (1.3, None, "shorten")])
 def test_windows_equal_read_clip(av_files, ext, atol, kw, window, hop, last):
     path = av_files / f"a.{ext}"
     reader = StreamReader(path, window, hop, last=last, **kw)
