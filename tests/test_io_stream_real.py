@@ -59,3 +59,17 @@ def test_long_1080p_memory_is_flat(realmedia_file):
     assert (a["windows"], b["windows"]) == (30, 150)
     assert b["rss_mb"] < a["rss_mb"] + 100, (a, b)  # 5x the duration, the same memory
     assert b["rss_mb"] < 1500, b
+
+
+def test_real_speech_wav_windows(realmedia_file):
+    """LibriVox read speech (16 kHz mono WAV): windows at 8 kHz equal read_clip's, speech is there."""
+    path = realmedia_file("librivox/sense_and_sensibility_01_austen_64kb-0870.wav")
+    clips = list(StreamReader(path, 1.0, 0.5, video=False, sample_rate=8000, last="shorten"))
+    duration = probe(path).duration
+    assert len(clips) == StreamReader(path, 1.0, 0.5, video=False, last="shorten").count(duration)
+    assert clips[-1].start + clips[-1].duration == pytest.approx(duration, abs=1e-3)
+    for clip in clips:
+        ref = read_clip(path, clip.start, clip.duration, video=False, sample_rate=8000)
+        assert float((clip.audio - ref.audio).abs().max()) < 1e-4
+    loud = [float(c.audio.pow(2).mean().sqrt()) for c in clips]
+    assert max(loud) > 0.02  # real speech, not silence
