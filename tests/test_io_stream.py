@@ -234,3 +234,11 @@ def test_audio_that_ends_early(tmp_path):
         first = round(clip.start * 16000)
         assert float((clip.audio - whole[:, first : first + 8000]).abs().max()) < 1e-4
     assert clips[-1].meta["audio_pad"] == (0, 8000) and float(clips[-1].audio.abs().max()) == 0.0
+
+
+def test_frame_threads_give_the_same_windows(av_files):
+    kw = dict(fps=8, size=(32, 32), sample_rate=16000)
+    one = list(stream_windows(av_files / "a.mp4", 0.5, **kw))
+    two = list(stream_windows(av_files / "a.mp4", 0.5, threads=2, **kw))
+    assert len(one) == len(two) == 6
+    assert all(torch.equal(a.video, b.video) and torch.equal(a.audio, b.audio) for a, b in zip(one, two))
