@@ -26,7 +26,7 @@ import numpy as np
 from avlearn.io._collect import Collector
 from avlearn.io.errors import CorruptMediaError
 
-__all__ = ["AudioCollector"]
+__all__ = ["AudioCollector", "StreamResampler", "frame_to_float", "resample"]
 
 _MARGIN_S = 0.02  # context kept around the window for the resampler's filter
 
@@ -49,17 +49,44 @@ def frame_to_float(frame) -> np.ndarray:
     return (arr.astype(np.float32) / float(1 << (8 * arr.dtype.itemsize - 1))).astype(np.float32)
 
 
+class StreamResampler:
+    """Resample float32 (C, L) audio chunk by chunk with swresample, one resampler per channel.
+
+    Output sample k sits at input time k / out_rate from the first input sample (swresample adds
+    no delay), and pushing a signal in pieces gives the same samples as pushing it at once, so a
+    stream can be resampled window by window with bounded memory.
+    """
+
+    def __init__(self, channels: int, rate: int, out_rate: int):
+        self.rate = int(rate)
+        self.resamplers = [av.AudioResampler(format="fltp", layout="mono", rate=int(out_rate)) for _ in range(channels)]
+
+    def _run(self, frames) -> np.ndarray:
+        rows = []
+        for resampler, frame in zip(self.resamplers, frames):
+            out = resampler.resample(frame)
+            rows.append(np.concatenate([f.to_ndarray() for f in out], axis=1)[0] if out else np.zeros(0, np.float32))
+        n = min(len(r) for r in rows)
+        return np.stack([r[:n] for r in rows])  # (C, M)
+
+    def push(self, x: np.ndarray) -> np.ndarray:
+        """Resample the next (C, L) chunk; returns the (C, M) output samples ready so far."""
+        frames = []
+        for channel in x:
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(channel[None], dtype=np.float32), format="fltp", layout="mono")
+            frame.sample_rate = self.rate
+            frames.append(frame)
+        return self._run(frames)
+
+    def flush(self) -> np.ndarray:
+        """The (C, M) samples still held in the resamplers' filters (call once, at the end)."""
+        return self._run([None] * len(self.resamplers))
+
+
 def resample(x: np.ndarray, rate: int, out_rate: int) -> np.ndarray:
     """Resample float32 (C, L) from ``rate`` to ``out_rate`` with swresample, channel by channel."""
-    rows = []
-    for channel in x:
-        resampler = av.AudioResampler(format="fltp", layout="mono", rate=out_rate)
-        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(channel[None]), format="fltp", layout="mono")
-        frame.sample_rate = rate
-        out = resampler.resample(frame) + resampler.resample(None)
-        rows.append(np.concatenate([f.to_ndarray() for f in out], axis=1)[0] if out else np.zeros(0, np.float32))
-    n = min(len(r) for r in rows)
-    return np.stack([r[:n] for r in rows])
+    resampler = StreamResampler(x.shape[0], rate, out_rate)
+    return np.concatenate([resampler.push(x), resampler.flush()], axis=1)  # (C, ~L * out_rate / rate)
 
 
 class AudioCollector(Collector):

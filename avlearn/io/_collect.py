@@ -26,10 +26,27 @@ import av
 from avlearn.io.errors import CorruptMediaError
 from avlearn.io.probe import ffmpeg_reason
 
-__all__ = ["Collector", "decode_streams"]
+__all__ = ["Collector", "decode_packet", "decode_streams", "packet_time"]
 
 # how far before its own target a collector seeks on each retry; after these, the file start
 _BACKOFF_S = (0.0, 0.5, 2.0, 8.0, 32.0)
+
+
+def packet_time(packet, tb: float) -> float | None:
+    """A packet's presentation time in seconds (its dts when it has no pts; None if neither)."""
+    ts = packet.pts if packet.pts is not None else packet.dts
+    return ts * tb if ts is not None else None
+
+
+def decode_packet(ctx, packet, t: float | None, errors: list) -> list:
+    """Decode one packet (None drains the decoder); a failure is appended to ``errors`` as
+    ``(t, reason)`` (drain failures are ignored) and gives no frames."""
+    try:
+        return ctx.decode(packet)
+    except av.FFmpegError as exc:
+        if packet is not None:
+            errors.append((t, ffmpeg_reason(exc)))
+        return []
 
 
 class Collector(abc.ABC):
@@ -109,8 +126,7 @@ class Collector(abc.ABC):
             self.flushed = True
             self._decode(None, None)
             return
-        ts = packet.pts if packet.pts is not None else packet.dts
-        t = ts * self.tb if ts is not None else None
+        t = packet_time(packet, self.tb)
         if t is not None and packet.duration:
             self.max_packet_end = max(self.max_packet_end, t + packet.duration * self.tb)
         if self.wants(packet, t):
@@ -128,13 +144,7 @@ class Collector(abc.ABC):
             self.eof_reason = f" (reading stopped: {ffmpeg_reason(error)})"
 
     def _decode(self, packet, t: float | None) -> None:
-        try:
-            frames = self.ctx.decode(packet)
-        except av.FFmpegError as exc:
-            if packet is not None:
-                self.errors.append((t, ffmpeg_reason(exc)))
-            return
-        for frame in frames:
+        for frame in decode_packet(self.ctx, packet, t, self.errors):
             if self.done:
                 return
             ft = frame.pts * self.tb if frame.pts is not None else self._next_time()

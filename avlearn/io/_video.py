@@ -29,7 +29,7 @@ from av.video.reformatter import VideoReformatter
 from avlearn.io._collect import Collector
 from avlearn.io.errors import CorruptMediaError
 
-__all__ = ["VideoCollector", "output_size"]
+__all__ = ["VideoCollector", "output_size", "to_rgb", "set_decoder_threads"]
 
 # decoders whose NONREF discard drops exactly the frames nothing else references
 _SKIP_NONREF_CODECS = frozenset({"h264", "hevc"})
@@ -42,6 +42,24 @@ def _reformatter() -> VideoReformatter:
     if not hasattr(_local, "reformatter"):
         _local.reformatter = VideoReformatter()
     return _local.reformatter
+
+
+def to_rgb(frame, height: int, width: int) -> np.ndarray:
+    """One decoded frame scaled and converted to (H, W, 3) uint8 RGB by FFmpeg's swscale.
+
+    Every reader in avlearn.io converts through this one function (bilinear, one thread), so a
+    frame read by :func:`avlearn.io.read_clip` and by the streaming reader is the same array.
+    """
+    # threads=1: swscale's own thread pool does not survive fork() into DataLoader workers (hangs)
+    return _reformatter().reformat(
+        frame, width=width, height=height, format="rgb24", interpolation="BILINEAR", threads=1
+    ).to_ndarray()  # (H, W, 3)
+
+
+def set_decoder_threads(stream, threads: int) -> None:
+    """Decoder threads of a video stream: frame threading when > 1, else one slice thread."""
+    stream.codec_context.thread_count = threads
+    stream.codec_context.thread_type = "FRAME" if threads > 1 else "SLICE"
 
 
 def output_size(height: int, width: int, size: int | tuple[int, int] | None) -> tuple[int, int]:
@@ -160,9 +178,7 @@ class VideoCollector(Collector):
     def _convert(self, frame) -> np.ndarray:
         if self.hw is None:
             self.hw = output_size(frame.height, frame.width, self.size)
-        h, w = self.hw
-        # threads=1: swscale's own thread pool does not survive fork() into DataLoader workers (hangs)
-        return _reformatter().reformat(frame, width=w, height=h, format="rgb24", threads=1).to_ndarray()  # (H, W, 3)
+        return to_rgb(frame, *self.hw)  # (H, W, 3)
 
     # -- result --------------------------------------------------------------------------------
     def result(self) -> tuple[np.ndarray, list[float], tuple[int, int]]:

@@ -26,7 +26,7 @@ import torch
 
 from avlearn.io._audio import AudioCollector
 from avlearn.io._collect import decode_streams
-from avlearn.io._video import VideoCollector
+from avlearn.io._video import VideoCollector, set_decoder_threads
 from avlearn.io.errors import (
     ClipOutOfRangeError,
     CorruptMediaError,
@@ -134,19 +134,19 @@ class _Request:
     threads: int
 
 
-def _request(fps, size, sample_rate, mono, video, audio, threads) -> _Request:
+def _request(fps, size, sample_rate, mono, video, audio, threads, who: str = "read_clip") -> _Request:
     if fps is not None and not fps > 0:
-        raise ValueError(f"read_clip: fps must be > 0 or None, got {fps}")
+        raise ValueError(f"{who}: fps must be > 0 or None, got {fps}")
     if sample_rate is not None and (int(sample_rate) != sample_rate or sample_rate <= 0):
-        raise ValueError(f"read_clip: sample_rate must be a positive integer or None, got {sample_rate}")
+        raise ValueError(f"{who}: sample_rate must be a positive integer or None, got {sample_rate}")
     if int(threads) != threads or threads < 1:
-        raise ValueError(f"read_clip: threads must be an integer >= 1, got {threads}")
+        raise ValueError(f"{who}: threads must be an integer >= 1, got {threads}")
     if not (video or audio):
-        raise ValueError("read_clip: video and audio are both False; nothing to read")
+        raise ValueError(f"{who}: video and audio are both False; nothing to read")
     if size is not None:
         dims = (size,) if isinstance(size, numbers.Integral) else tuple(size)
         if len(dims) not in (1, 2) or any(int(d) != d or d < 1 for d in dims):
-            raise ValueError(f"read_clip: size must be (H, W) or an int, got {size}")
+            raise ValueError(f"{who}: size must be (H, W) or an int, got {size}")
         size = int(dims[0]) if len(dims) == 1 else (int(dims[0]), int(dims[1]))
     return _Request(
         fps=float(fps) if fps else None,
@@ -196,8 +196,7 @@ def _read(container, path: str, start: float, duration: float | None, req: _Requ
     vcol = acol = None
     if req.video:
         stream = container.streams[info.video.index]
-        stream.codec_context.thread_count = req.threads
-        stream.codec_context.thread_type = "FRAME" if req.threads > 1 else "SLICE"
+        set_decoder_threads(stream, req.threads)
         end = _stream_end(info.video, info) + origin
         vcol = VideoCollector(stream=stream, expected_end=end, fps=req.fps, size=req.size, **common)
     if req.audio:

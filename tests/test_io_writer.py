@@ -1,0 +1,73 @@
+"""Streaming writer: chunked video and audio round trips, copied soundtracks, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from media import click_track, counter_frames, read_counters, write_clip
+
+from avlearn.io import EncodeError, read_audio, read_clip, write_audio
+from avlearn.io.writer import AVWriter
+
+
+def test_chunked_video_and_audio_round_trip(tmp_path):
+    frames = counter_frames(24, 32, 48)
+    audio = click_track(3.0, 16000, clicks=(0.5, 2.2), channels=2)
+    path = tmp_path / "out.mkv"  # h264 + flac: lossless audio
+    with AVWriter(path, fps=8, sample_rate=16000, channels=2) as w:
+        for i in range(0, 24, 5):  # uneven chunks, audio and video interleaved
+            w.write_video(torch.from_numpy(frames[i : i + 5]))
+            w.write_audio(audio[:, i * 2000 : (i + 5) * 2000])
+    clip = read_clip(path, 0.0, 3.0, fps=8)
+    assert read_counters(clip.video) == list(range(24))
+    assert clip.video.shape[1:3] == (32, 48)
+    np.testing.assert_allclose(clip.audio.numpy(), np.round(audio * 32768) / 32768, atol=1e-6)
+
+
+def test_incremental_wav_equals_write_audio(tmp_path):
+    rng = np.random.default_rng(0)
+    audio = np.clip(rng.normal(0, 0.2, (1, 12345)), -1, 1).astype(np.float32)
+    write_audio(tmp_path / "whole.wav", audio, 22050)
+    with AVWriter(tmp_path / "parts.wav", sample_rate=22050, channels=1) as w:
+        for s in range(0, audio.shape[1], 1000):
+            w.write_audio(audio[:, s : s + 1000])
+    a, _ = read_audio(tmp_path / "whole.wav")
+    b, rate = read_audio(tmp_path / "parts.wav")
+    assert rate == 22050 and torch.equal(a, b)
+
+
+def test_copied_soundtrack_is_the_original(tmp_path):
+    src = write_clip(tmp_path / "src.mp4", seconds=2.0, fps=10, size=(32, 32), channels=2, clicks=(0.4, 1.5))
+    out = tmp_path / "overlay.mp4"
+    with AVWriter(out, fps=10, audio_from=src.path) as w:
+        for i in range(20):  # a "heatmap" at a different size than the source
+            w.write_video(np.full((64, 96, 3), 10 * i, np.uint8))
+    a = read_clip(src.path, 0.0, 2.0, video=False).audio
+    b = read_clip(out, 0.0, 2.0, video=False).audio
+    assert a.shape == b.shape and float((a - b).abs().max()) < 1e-6  # packets copied, not re-encoded
+    v = read_clip(out, 0.0, 2.0, audio=False)
+    assert v.video.shape == (20, 64, 96, 3)
+
+
+def test_errors(tmp_path):
+    with pytest.raises(EncodeError, match="unknown container"):
+        AVWriter(tmp_path / "a.xyz", fps=8)
+    with pytest.raises(EncodeError, match="nothing to write"):
+        AVWriter(tmp_path / "a.mp4")
+    with pytest.raises(EncodeError, match="no audio stream"):
+        AVWriter(tmp_path / "b.mp4", fps=8, audio_from=write_clip(tmp_path / "v.mp4", audio=False).path)
+    assert not (tmp_path / "b.mp4").exists()
+    w = AVWriter(tmp_path / "c.mp4", fps=8, size=(32, 32))
+    with pytest.raises(EncodeError, match="frames are 16x16"):
+        w.write_video(np.zeros((2, 16, 16, 3), np.uint8))
+    with pytest.raises(EncodeError, match="no encoded audio"):
+        w.write_audio(np.zeros((1, 10), np.float32))
+    w.close()
+    with pytest.raises(EncodeError, match="closed"):
+        w.write_video(np.zeros((1, 32, 32, 3), np.uint8))
+    with pytest.raises(RuntimeError):
+        with AVWriter(tmp_path / "d.mp4", fps=8) as w:
+            w.write_video(np.zeros((1, 32, 32, 3), np.uint8))
+            raise RuntimeError("boom")
+    assert not (tmp_path / "d.mp4").exists()
