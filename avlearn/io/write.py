@@ -26,7 +26,7 @@ import torch
 
 from avlearn.io.errors import EncodeError
 
-__all__ = ["write_av", "write_audio", "CONTAINER_CODECS", "DETERMINISTIC_X264"]
+__all__ = ["write_av", "write_audio", "add_video_stream", "CONTAINER_CODECS", "DETERMINISTIC_X264"]
 
 # extension -> (video codec, audio codec, audio sample format); None: stream not allowed.
 CONTAINER_CODECS: dict[str, tuple[str | None, str, str]] = {
@@ -58,6 +58,50 @@ def _fps_fraction(fps: float) -> Fraction:
     # 29.97 -> 30000/1001 exactly; integer rates stay integers.
     frac = Fraction(fps).limit_denominator(1001)
     return frac
+
+
+
+def add_video_stream(
+    container: Any,
+    vcodec: str,
+    *,
+    fps: float,
+    height: int,
+    width: int,
+    crf: int = 18,
+    gop: int | None = None,
+    video_options: dict[str, str] | None = None,
+    deterministic: bool = False,
+) -> Any:
+    """Add a yuv420p video stream with avlearn's encoder settings to an open PyAV output container.
+
+    One place for the codec options used by :func:`write_av` (whole arrays) and the streaming
+    :class:`~avlearn.io.writer.AVWriter`: x264 ``crf``/``veryfast``, vp9 realtime, mpeg4 ``qscale 3``;
+    with ``deterministic`` the bit-exact, single-threaded settings of :data:`DETERMINISTIC_X264`.
+    ``video_options`` are applied last.
+    """
+    rate = _fps_fraction(float(fps))
+    vstream = container.add_stream(vcodec, rate=rate)
+    vstream.width, vstream.height, vstream.pix_fmt = int(width), int(height), "yuv420p"
+    vstream.codec_context.time_base = 1 / rate
+    opts: dict[str, str] = {}
+    if vcodec == "libx264":
+        opts = {"crf": str(crf), "preset": "veryfast"}
+    elif vcodec == "libvpx-vp9":
+        opts = {"crf": str(crf + 12), "b": "0", "deadline": "realtime", "cpu-used": "8"}
+    elif vcodec == "mpeg4":
+        opts = {"qscale": "3"}
+        vstream.codec_context.qscale = 3  # type: ignore[attr-defined]
+    if deterministic:
+        opts["flags"] = "+bitexact"
+        if vcodec == "libx264":
+            opts.update(DETERMINISTIC_X264)
+        else:
+            opts["threads"] = "1"
+    opts.update(video_options or {})
+    vstream.options = opts
+    vstream.codec_context.gop_size = int(gop or max(1, round(float(fps))))
+    return vstream
 
 
 def write_av(
@@ -134,29 +178,10 @@ def write_av(
         with av.open(path, mode="w", options={"fflags": "+bitexact"} if deterministic else None) as container:
             vstream = astream = None
             if video is not None:
-                rate = _fps_fraction(float(fps))
-                vstream = container.add_stream(vcodec, rate=rate)
-                vstream.width = frames.shape[2]
-                vstream.height = frames.shape[1]
-                vstream.pix_fmt = "yuv420p"
-                vstream.codec_context.time_base = 1 / rate
-                opts = {}
-                if vcodec == "libx264":
-                    opts = {"crf": str(crf), "preset": "veryfast"}
-                elif vcodec == "libvpx-vp9":
-                    opts = {"crf": str(crf + 12), "b": "0", "deadline": "realtime", "cpu-used": "8"}
-                elif vcodec == "mpeg4":
-                    opts = {"qscale": "3"}
-                    vstream.codec_context.qscale = 3  # type: ignore[attr-defined]
-                if deterministic:
-                    opts["flags"] = "+bitexact"
-                    if vcodec == "libx264":
-                        opts.update(DETERMINISTIC_X264)
-                    else:
-                        opts["threads"] = "1"
-                opts.update(video_options or {})
-                vstream.options = opts
-                vstream.codec_context.gop_size = int(gop or max(1, round(float(fps))))
+                vstream = add_video_stream(
+                    container, vcodec, fps=float(fps), height=frames.shape[1], width=frames.shape[2], crf=crf,
+                    gop=gop, video_options=video_options, deterministic=deterministic,
+                )
             if audio is not None:
                 astream = container.add_stream(acodec, rate=int(sample_rate))
                 astream.layout = _LAYOUTS[samples.shape[0]]

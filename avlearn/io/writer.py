@@ -23,7 +23,7 @@ import torch
 
 from avlearn.io.errors import EncodeError, MediaError
 from avlearn.io.probe import clock_origin, open_media
-from avlearn.io.write import _LAYOUTS, CONTAINER_CODECS, _as_numpy, _fps_fraction
+from avlearn.io.write import _LAYOUTS, CONTAINER_CODECS, _as_numpy, add_video_stream
 
 __all__ = ["AVWriter"]
 
@@ -112,19 +112,10 @@ class AVWriter:
     def _add_video(self, height: int, width: int) -> None:
         if self.vcodec in ("libx264", "libvpx-vp9", "mpeg4") and (height % 2 or width % 2):
             raise EncodeError(self.path, f"frame size {width}x{height} must be even for yuv420p")
-        rate = _fps_fraction(float(self.fps))
-        self.vstream = self.container.add_stream(self.vcodec, rate=rate)
-        self.vstream.width, self.vstream.height, self.vstream.pix_fmt = width, height, "yuv420p"
-        self.vstream.codec_context.time_base = 1 / rate
-        opts = {}
-        if self.vcodec == "libx264":
-            opts = {"crf": str(self.crf), "preset": "veryfast"}
-        elif self.vcodec == "libvpx-vp9":
-            opts = {"crf": str(self.crf + 12), "b": "0", "deadline": "realtime", "cpu-used": "8"}
-        elif self.vcodec == "mpeg4":
-            opts = {"qscale": "3"}
-        self.vstream.options = {**opts, **self.video_options}
-        self.vstream.codec_context.gop_size = int(self.gop or max(1, round(float(self.fps))))
+        self.vstream = add_video_stream(
+            self.container, self.vcodec, fps=float(self.fps), height=height, width=width, crf=self.crf,
+            gop=self.gop, video_options=self.video_options,
+        )
         self.size = (height, width)
 
     def _add_audio(self) -> None:
