@@ -83,7 +83,7 @@ def test_classify_text_and_errors(media, capsys, tmp_path):
     bad = tmp_path / "w.pt"
     torch.save({"x": torch.zeros(1)}, bad)
     assert main(["classify", clip, "--weights", str(bad)]) == 2
-    assert "not a preview bundle" in capsys.readouterr().err
+    assert "must be a preview bundle" in capsys.readouterr().err
     garbage = tmp_path / "bad.mp4"
     garbage.write_bytes(b"not a video")
     assert main(["classify", str(garbage), "--weights", bundle]) == 1

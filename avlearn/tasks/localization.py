@@ -35,6 +35,7 @@ binarisation rules reported). Data: :mod:`avlearn.tasks.localization_data`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from dataclasses import dataclass, field
@@ -62,7 +63,9 @@ __all__ = [
     "build_localization_task",
     "build_localization_datasets",
     "Localizer",
-    "load_localizer",
+    "localizer_from_run",
+    "localize_file",
+    "heatmap_panel",
 ]
 
 
@@ -422,46 +425,101 @@ class Localizer:
         return out
 
 
-def load_localizer(weights: str | os.PathLike, *, cam_size: list[int] | None = None, tta_flip: bool | None = None) -> Localizer:
-    """A :class:`Localizer` from a run's ``weights.pt`` (beside its ``config.yaml``) or checkpoint.
+def localizer_from_run(run: Any, *, cam_size: list[int] | None = None, tta_flip: bool | None = None) -> Localizer:
+    """A :class:`Localizer` from a trained run (:func:`avlearn.load_run`).
 
     A ``localization`` run gives its own method; a ``sync`` run (a multisensory network) gives
     CAMs, at the size it was trained on unless ``cam_size`` is given. ``tta_flip`` overrides the
     run's ``task.tta_flip`` (mirrored-frame averaging of attention maps) when not None.
 
     Raises:
-        FileNotFoundError: no such file.
-        ValueError: no recipe beside or inside the weights, a task that cannot localize, or
-            weights that do not fit (the message names the file).
+        ValueError: a run whose task cannot localize sounds (the message names its file).
     """
-    from avlearn.models import load_weights, load_weights_file
-    from avlearn.train.checkpoint import network_state, run_recipe
-    from avlearn.train.config import config_from_dict
-
-    path = os.fspath(weights)
-    obj = load_weights_file(path)
-    raw = run_recipe(path, obj)
-    if raw is None:
-        raise ValueError(f"{path}: no recipe found (no config in the checkpoint, no config.yaml beside it)")
-    kind = (raw.get("task") or {}).get("name")
-    if kind == "sync":
-        data = {**(raw.get("data") or {})}
-        raw = {"task": {"name": "localization", "method": "cam", "cam_size": cam_size or data.get("size")},
-               "model": {k: v for k, v in (raw.get("model") or {}).items() if k != "weights"}, "data": {}}
-        raw["data"] = {k: data[k] for k in ("fps", "size", "sample_rate", "clip_duration") if k in data}
-    elif kind != "localization":
-        raise ValueError(f"{path}: a {kind!r} run cannot localize sounds (need a localization or sync run)")
-    raw.setdefault("model", {})["weights"] = None
-    if tta_flip is not None:
-        raw["task"] = {**raw["task"], "tta_flip": bool(tta_flip)}
-    cfg = config_from_dict({k: raw[k] for k in ("task", "model", "data") if k in raw}, source=path)
-    task = LocalizationTask(build_localization_model(cfg.model), cfg.task)
-    try:
-        load_weights(task.model, network_state(obj))
-    except ValueError as exc:
-        raise ValueError(f"{path}: {exc}") from None
-    d = cfg.data
-    return Localizer(task, fps=d.fps, size=d.size, sample_rate=d.sample_rate, clip_duration=d.clip_duration)
+    c = run.contract
+    if run.task_name == "sync":
+        cfg = LocalizationConfig(name="localization", method="cam", cam_size=list(cam_size or c.frame_size))
+        task = LocalizationTask(run.network, cfg)
+    elif run.task_name == "localization":
+        task = run.task
+        if tta_flip is not None:
+            task.cfg = dataclasses.replace(task.cfg, tta_flip=bool(tta_flip))
+        if cam_size is not None:
+            task.cfg = dataclasses.replace(task.cfg, cam_size=list(cam_size))
+    else:
+        raise ValueError(f"{run.path}: a {run.task_name!r} run cannot localize sounds (need a localization or sync run)")
+    return Localizer(task, fps=c.fps, size=c.frame_size, sample_rate=c.sample_rate, clip_duration=c.clip_duration)
 
 
 from avlearn.tasks import localization_demo as _localization_demo  # noqa: F401  (registers the demo stage)
+
+
+def heatmap_panel(frames: Any, heat: Any, *, count: int = 8, alpha: float = 0.5) -> Any:
+    """A one-row uint8 panel of ``count`` evenly spaced frames (T, H, W, 3) with heatmaps (T, H, W) blended."""
+    import numpy as np
+
+    from avlearn.viz import image_grid, overlay_heatmap
+
+    pick = np.unique(np.linspace(0, len(frames) - 1, num=max(1, min(count, len(frames)))).round().astype(int))
+    return image_grid(list(overlay_heatmap(np.asarray(frames)[pick], np.asarray(heat)[pick], alpha=alpha)))
+
+
+def localize_file(
+    loc: Localizer,
+    path: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    frames_png: str | os.PathLike | None = None,
+    panel_frames: int = 8,
+    alpha: float = 0.5,
+) -> dict[str, Any]:
+    """Localize the sounds of a whole file and write the heatmap video (original audio kept).
+
+    The file is decoded at the frame rate, size and sample rate the network was trained with
+    (its input contract), cut into windows of its clip length (:meth:`Localizer.localize`); the
+    output is the original video (its own frames and size) with the map of each frame's time
+    blended over it.
+
+    Args:
+        loc: the trained localizer (:func:`localizer_from_run`).
+        path: a media file with video and audio.
+        out: the output video.
+        frames_png: also write a PNG panel of evenly spaced frames (enlarged to >= 128 px high).
+        panel_frames: frames in the panel.
+        alpha: weight of the heatmap colours.
+
+    Returns:
+        ``{"file", "out", "frames_png", "method", "tta_flip", "frames", "fps", "model_fps",
+        "model_size", "duration", "peaks"}`` (``peaks``: each frame's hottest point, in pixels of
+        the original video).
+
+    Raises:
+        avlearn.io.MediaError: the file cannot be read or written, or lacks video or audio.
+    """
+    import numpy as np
+
+    from avlearn.io import MediaError, read_clip
+    from avlearn.viz import save_image, write_heatmap_video
+
+    path = os.fspath(path)
+    view = read_clip(path, fps=loc.fps, size=loc.size, sample_rate=loc.sample_rate, mono=True)
+    orig = read_clip(path)
+    if view.video is None or view.audio is None or not len(view.video):
+        raise MediaError(f"{path}: needs both a video and an audio stream")
+    heat = loc.localize(view.video.permute(3, 0, 1, 2), view.audio)  # (T, h, w) at the model's rate
+    times = orig.meta.get("frame_times") or [orig.start + i / orig.fps for i in range(len(orig.video))]
+    pick = np.clip(np.floor((np.asarray(times) - view.start) * loc.fps + 1e-6).astype(int), 0, heat.shape[0] - 1)
+    frames = orig.video.numpy()  # (T', H, W, 3) the file's own frames
+    per_frame = heat[torch.as_tensor(pick)]  # (T', h, w): the map of each original frame's time
+    written = write_heatmap_video(out, frames, per_frame, orig.audio, orig.fps, orig.sample_rate, alpha=alpha)
+    png = None
+    if frames_png:
+        scale = max(1, 128 // frames.shape[1])  # small videos are enlarged (nearest neighbour) to >= 128 px
+        png = save_image(frames_png, heatmap_panel(frames, per_frame, count=panel_frames, alpha=alpha), scale=scale)
+    h, w = heat.shape[-2:]
+    flat = heat.flatten(1).argmax(1)
+    peaks = [[round(float(x) * frames.shape[2] / w, 1), round(float(y) * frames.shape[1] / h, 1)] for y, x in zip(flat // w, flat % w)]
+    return {
+        "file": path, "out": written, "frames_png": png, "method": loc.method, "tta_flip": loc.task.cfg.tta_flip,
+        "frames": len(frames), "fps": orig.fps, "model_fps": loc.fps, "model_size": list(loc.size),
+        "duration": orig.duration, "peaks": peaks,
+    }

@@ -95,7 +95,8 @@ def _pick_rows(rows: list[dict], count: int) -> list[int]:
 @register_demo_stage("localization", order=30, worlds=("objects",))
 def localization_stage(ctx: DemoContext) -> DemoSection:
     """Train attention, score it (and the sync stage's CAMs) against the baselines, show heatmaps."""
-    from avlearn.tasks.localization import build_localization_task, load_localizer
+    from avlearn.tasks.localization import build_localization_task, localizer_from_run
+    from avlearn.tasks.runs import load_run
     from avlearn.tasks.localization_data import (
         FrozenFrameDataset,
         load_localization_list,
@@ -116,7 +117,7 @@ def localization_stage(ctx: DemoContext) -> DemoSection:
     methods = {"attention": (attention, FrozenFrameDataset(rows, fps=d.fps, size=d.size, sample_rate=d.sample_rate))}
     sync_weights = Path(ctx.out_dir) / "sync" / "weights.pt"
     if sync_weights.is_file():
-        cam = load_localizer(sync_weights)  # CAMs of the sync stage's network, at the size it was trained on
+        cam = localizer_from_run(load_run(sync_weights))  # CAMs of the sync stage's network, at the size it was trained on
         sync_data = {"fps": cam.fps, "size": list(cam.size), "sample_rate": cam.sample_rate, "clip_duration": cam.clip_duration}
         cam_cfg = config_from_dict(cam_config(str(world), sync_data, {"name": "multisensory_small"}, str(out / "cam"),
                                               size=list(d.size)), source="localization demo (cam)")

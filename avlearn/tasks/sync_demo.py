@@ -43,7 +43,7 @@ def demo_config(world: str, out_dir: str, *, quick: bool, seed: int = 0) -> dict
 def sync_stage(ctx: DemoContext) -> DemoSection:
     """Train, measure accuracy and offsets, plot the score against the shift."""
     from avlearn.tasks.sync_data import load_sync_list
-    from avlearn.tasks.sync_offset import estimate_offset, evaluate_offsets, load_sync_model
+    from avlearn.tasks.sync_offset import estimate_offset, evaluate_offsets, sync_inputs
     from avlearn.train import fit
     from avlearn.train.config import config_from_dict
     from avlearn.viz.plots import line_plot
@@ -53,7 +53,10 @@ def sync_stage(ctx: DemoContext) -> DemoSection:
     ctx.log(f"sync: training multisensory_small for {raw['train']['steps']} steps")
     results = fit(config_from_dict(raw, source="sync demo"))
     test = results.get("test", {})
-    model, data = load_sync_model(out / "weights.pt")
+    from avlearn.tasks.runs import load_run
+
+    run = load_run(out)
+    model, data = run.network, sync_inputs(run)
     opts = dict(fps=data["fps"], size=tuple(data["size"]), sample_rate=data["sample_rate"], window=data["clip_duration"])
     rows = [r for r in load_sync_list(world / "lists" / "sync_test.jsonl") if r["offset"] != 0.0]
     rows = rows[:2] if ctx.quick else rows

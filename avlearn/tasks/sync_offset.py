@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-__all__ = ["sync_scores", "window_scores", "score_shifts", "estimate_offset", "load_sync_model", "evaluate_offsets"]
+__all__ = ["sync_scores", "window_scores", "score_shifts", "estimate_offset", "sync_inputs", "evaluate_offsets"]
 
 
 
@@ -185,39 +185,17 @@ def estimate_offset(
     return offset, confidence, {round(float(s), 6): float(v) for s, v in zip(shifts, mean)}
 
 
-_DATA_DEFAULTS = {"fps": 16.0, "size": [64, 64], "sample_rate": 16000, "clip_duration": 1.0}
+_DATA_DEFAULTS = {"fps": 16.0, "size": (64, 64), "sample_rate": 16000, "clip_duration": 1.0}
 
 
-def load_sync_model(weights: str | os.PathLike, *, model_name: str | None = None) -> tuple[nn.Module, dict[str, Any]]:
-    """A trained sync network (eval mode) and the data options it was trained with.
-
-    Accepts a training checkpoint (``<run>/checkpoints/step_*.pt``, which holds its recipe) or
-    an exported ``<run>/weights.pt`` next to the run's ``config.yaml``. ``model_name`` names
-    the registered model when neither carries a recipe (data options then take their defaults:
-    16 fps, 64x64, 16 kHz, 1 s windows).
-
-    Returns:
-        ``(model, {"fps", "size", "sample_rate", "clip_duration"})``.
-
-    Raises:
-        FileNotFoundError: no such file.
-        ValueError: no recipe and no ``model_name``, or weights that do not fit (the message
-            names the file and the missing/unexpected keys).
-    """
-    from avlearn.models import create_model, load_weights, load_weights_file
-    from avlearn.train.checkpoint import network_state, run_recipe
-
-    path = os.fspath(weights)
-    obj = load_weights_file(path)
-    cfg = run_recipe(path, obj)
-    model_cfg = (cfg or {}).get("model", {})
-    name = model_name or model_cfg.get("name")
-    if name is None:
-        raise ValueError(f"{path}: no recipe found (no config in the checkpoint, no config.yaml beside it); pass the model name")
-    model = create_model(name, **(model_cfg.get("kwargs") or {}))
-    load_weights(model, network_state(obj))
-    data = {k: (cfg or {}).get("data", {}).get(k, v) for k, v in _DATA_DEFAULTS.items()}
-    return model.eval(), data
+def sync_inputs(run: Any) -> dict[str, Any]:
+    """The decoding options of a trained sync run (:func:`avlearn.load_run`), from its input
+    contract: ``{"fps", "size", "sample_rate", "clip_duration"}``. A bare registered model
+    (``load_run(path, model=name)``) without a fixed contract gets the synthetic world's
+    defaults (16 fps, 64x64, 16 kHz, 1 s windows)."""
+    c = run.contract
+    got = {"fps": c.fps, "size": c.frame_size, "sample_rate": c.sample_rate, "clip_duration": c.clip_duration}
+    return {k: (got[k] if got[k] is not None else v) for k, v in _DATA_DEFAULTS.items()}
 
 
 def evaluate_offsets(

@@ -16,7 +16,7 @@ Gao, Oh, Grauman & Torresani, "Listen to Look: Action Recognition by Previewing 
 """
 
 from avlearn.tasks.preview import demo as _demo  # noqa: F401  (registers the demo stage)
-from avlearn.tasks.preview.bundle import PreviewModels, load_bundle, save_bundle
+from avlearn.tasks.preview.bundle import PreviewModels, preview_models, save_bundle
 from avlearn.tasks.preview.imgaud2vid import ImgAud2VidTask, distillation_loss
 from avlearn.tasks.preview.localization import localize
 from avlearn.tasks.preview.skimming import SkimmingTask
@@ -29,7 +29,7 @@ __all__ = [
     "SkimmingTask",
     "VideoStore",
     "distillation_loss",
-    "load_bundle",
+    "preview_models",
     "localize",
     "save_bundle",
 ]

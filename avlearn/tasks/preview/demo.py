@@ -53,7 +53,8 @@ def moments_strip(frames: np.ndarray, labels: list[int], chosen: list[int], *, p
 @register_demo_stage("preview", order=50, worlds=("actions",))
 def preview_stage(ctx: DemoContext) -> DemoSection:
     """Train the pipeline, compare accuracy and GFLOPs, localize, show the moments looked at."""
-    from avlearn.tasks.preview.bundle import bundle_from_runs, save_bundle
+    from avlearn.tasks.preview.bundle import save_bundle
+    from avlearn.tasks.preview.evaluate import bundle_from_runs
     from avlearn.tasks.preview.evaluate import (
         accuracy_plot,
         compare,

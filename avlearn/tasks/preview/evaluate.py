@@ -44,7 +44,7 @@ from avlearn.tasks.preview.localization import (
 )
 from avlearn.tasks.preview.steps import VideoStore, uniform_starts
 
-__all__ = ["accuracy_plot", "compare", "localization_table", "main", "preview_predict", "video_scores"]
+__all__ = ["accuracy_plot", "bundle_from_runs", "compare", "localization_table", "main", "preview_predict", "video_scores"]
 
 
 def _action_mean(logits: torch.Tensor, K: int) -> torch.Tensor:
@@ -182,6 +182,41 @@ def accuracy_plot(rows: list[dict[str, Any]], *, title: str = "video accuracy ag
                         logx=True, path=path)
 
 
+def bundle_from_runs(runs: dict[str, str | os.PathLike]) -> PreviewModels:
+    """Collect trained runs (``{role: run folder}``; teacher, student and skimming required)
+    into :class:`PreviewModels`.
+
+    Raises:
+        KeyError: a required role is missing.
+        FileNotFoundError / ValueError: as :func:`avlearn.tasks.runs.load_run`.
+    """
+    from avlearn.models.av.preview import ImageAudioNet
+    from avlearn.tasks.preview.bundle import _SKIMMING, ROLES
+    from avlearn.tasks.preview.steps import class_names, settings
+    from avlearn.tasks.runs import load_run
+
+    missing = [r for r in ("teacher", "student", "skimming") if r not in runs]
+    if missing:
+        raise KeyError(f"bundle_from_runs: missing runs for {missing}")
+    built, specs, cfg = {}, {}, None
+    for role in ROLES:
+        if role not in runs:
+            continue
+        run = load_run(runs[role])
+        model, cfg_r = run.network, run.config
+        built[role] = model
+        if role == "skimming":
+            specs[role] = {"name": _SKIMMING, "kwargs": dict(model.hparams)}
+        else:
+            kwargs = dict(cfg_r.model.kwargs, num_classes=len(class_names(cfg_r.data.world)) + 1)
+            if isinstance(model, ImageAudioNet):
+                kwargs["sample_rate"] = cfg_r.data.sample_rate
+            specs[role] = {"name": cfg_r.model.name, "kwargs": kwargs}
+        if role == "student":
+            cfg = cfg_r
+    return PreviewModels(classes=class_names(cfg.data.world), data=settings(cfg.data), specs=specs, **built)
+
+
 def markdown_tables(result: dict[str, Any]) -> str:
     """The accuracy / GFLOPs table and the localization table as Markdown."""
     lines = ["| strategy | looks per video | video accuracy | GFLOPs / video | of dense |", "|---|---:|---:|---:|---:|"]
@@ -196,7 +231,8 @@ def markdown_tables(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Evaluate trained runs (or a bundle) on a world's frozen test videos; see the module doc."""
-    from avlearn.tasks.preview.bundle import bundle_from_runs, load_bundle, save_bundle
+    from avlearn.tasks.preview.bundle import preview_models, save_bundle
+    from avlearn.tasks.runs import load_run
     from avlearn.tasks.preview.steps import data_for
 
     p = argparse.ArgumentParser(prog="python -m avlearn.tasks.preview.evaluate", description=__doc__,
@@ -222,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         models = bundle_from_runs(runs)
         save_bundle(models, out / "preview.pt")
     else:
-        models = load_bundle(args.bundle)
+        models = preview_models(load_run(args.bundle))
     store = VideoStore.load(data_for(args.world, models.data), args.split, progress=True)
     torch.manual_seed(0)
     result = compare(models, store, dense=args.dense, frames=args.dense, pairs=args.dense, skim_steps=args.skim_steps)

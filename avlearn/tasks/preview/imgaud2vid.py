@@ -53,7 +53,6 @@ __all__ = [
     "build_imgaud2vid",
     "build_teacher",
     "distillation_loss",
-    "load_run",
     "window_logits",
 ]
 
@@ -163,36 +162,6 @@ class ImgAud2VidTask(ClassificationTask):
 # ----------------------------------------------------------------------------- runs and data
 
 
-def load_run(path: str | os.PathLike) -> tuple[nn.Module, Any]:
-    """A trained run's reusable module (``weights.pt``) and its recipe (``config.yaml`` beside).
-
-    Args:
-        path: the run folder, or its ``weights.pt``.
-
-    Returns:
-        ``(module, cfg)``: the task's ``export_module()`` with the weights loaded, in eval mode,
-        and the run's :class:`~avlearn.train.config.ExperimentConfig`.
-
-    Raises:
-        FileNotFoundError: no ``weights.pt`` or ``config.yaml``.
-        ValueError: the weights do not fit the recipe's model.
-    """
-    from avlearn.models import load_weights
-    from avlearn.tasks.base import build_task
-    from avlearn.train.config import load_config
-
-    p = Path(path)
-    weights = p / "weights.pt" if p.is_dir() else p
-    config = weights.parent / "config.yaml"
-    for f in (weights, config):
-        if not f.is_file():
-            raise FileNotFoundError(f"{f}: not found (expected a training run folder with weights.pt and config.yaml)")
-    cfg = load_config(config)
-    module = build_task(cfg).export_module()
-    load_weights(module, str(weights))
-    return module.eval(), cfg
-
-
 @torch.no_grad()
 def window_logits(model: nn.Module, store: VideoStore, v: int, starts, window: float, *, inputs: str = "clip",
                   batch: int = 64) -> Tensor:
@@ -220,7 +189,9 @@ def _teacher_targets(teacher_path: str, store: VideoStore, data: PreviewData, ke
     path = cache_dir / f"teacher_{hashlib.sha1(tag.encode()).hexdigest()[:12]}.pt"
     if path.is_file():
         return torch.load(path, weights_only=True)
-    teacher, _ = load_run(teacher_path)
+    from avlearn.tasks.runs import load_run
+
+    teacher = load_run(teacher_path).network
     logits = [window_logits(teacher, store, v, store.starts(v, data.hop, data.window), data.window) for v in range(len(store))]
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")

@@ -33,7 +33,7 @@ from torch import Tensor, nn
 
 from avlearn.models.av.preview import ImageAudioNet, SkimmingNet
 from avlearn.tasks.base import Task, register_task
-from avlearn.tasks.preview.imgaud2vid import load_run
+from avlearn.tasks.runs import load_run
 from avlearn.tasks.preview.steps import PreviewData, VideoStore, class_names
 
 __all__ = [
@@ -218,7 +218,7 @@ def collate_banks(samples: list[dict[str, Any] | None]) -> dict[str, Any]:
 def _student(cfg: Any) -> ImageAudioNet:
     if not cfg.task.student:
         raise ValueError("task.student: imgaud_skimming needs the IMGAUD2VID student's run folder")
-    student, _ = load_run(cfg.task.student)
+    student = load_run(cfg.task.student).network
     return student
 
 

@@ -63,7 +63,8 @@ def _example(task, batch: dict[str, Any], sample_rate: int) -> tuple[list, list]
 def separation_stage(ctx: DemoContext) -> DemoSection:
     """Train the voice separator and the audio-only baseline, score them, show one mixture."""
     from avlearn.tasks.separation.data import ClipBank, FrozenMixDataset, load_separation_list
-    from avlearn.tasks.separation.evaluate import evaluate_separation, format_results, load_separator
+    from avlearn.tasks.separation.evaluate import evaluate_separation, format_results
+    from avlearn.tasks.runs import load_run
     from avlearn.train import fit
     from avlearn.train.config import config_from_dict
 
@@ -73,8 +74,8 @@ def separation_stage(ctx: DemoContext) -> DemoSection:
         raw = demo_config(str(world), str(out / task), task=task, quick=ctx.quick, seed=ctx.seed)
         ctx.log(f"separation: training {task} for {raw['train']['steps']} steps")
         fit(config_from_dict(raw, source=f"separation demo ({task})"))
-        runs[task] = load_separator(out / task / "weights.pt")
-    (voice, cfg), (pit, _) = runs["visualvoice"], runs["audio_only_pit"]
+        runs[task] = load_run(out / task)
+    voice, cfg, pit = runs["visualvoice"].task, runs["visualvoice"].config, runs["audio_only_pit"].task
     limit = 4 if ctx.quick else None
     ctx.log("separation: scoring the frozen test mixtures")
     results = evaluate_separation(voice, cfg, pit=pit, limit=limit)

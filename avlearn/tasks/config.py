@@ -1,0 +1,412 @@
+"""Experiment configuration: typed dataclasses loaded from YAML recipes with ``--set`` overrides.
+
+A recipe has six sections::
+
+    task:     {name: classification, ...}   # validated by the task's own dataclass
+    model:    {...}                         # validated by the task's model dataclass
+    data:     {...}                         # validated by the task's data dataclass
+    optim:    {name: adamw, lr: 1.0e-3, weight_decay: 0.05, momentum: 0.9}
+    schedule: {kind: cosine, warmup_steps: 100}
+    train:    {steps: 2000, batch_size: 16, precision: fp32, out_dir: runs/x, ...}
+
+``task``, ``model`` and ``data`` are checked against the dataclasses the task registered
+(:func:`avlearn.tasks.register_task`), so every key of a recipe is validated. Loading rejects
+unknown keys and values of the wrong type with a :class:`ConfigError` whose message names the
+file and the dotted key, before any data is read or any model is built::
+
+    avlearn.tasks.config.ConfigError: recipes/classify_world.yaml: train.stepz: unknown key
+    (known: steps, batch_size, ...)
+
+Overrides are ``dotted.key=value`` strings; the value is parsed as a YAML scalar or flow
+collection (``--set optim.lr=0.01``, ``--set task.topk=[1,3]``, ``--set model.weights=null``).
+
+Type rules: ``int`` fields take integers only (not booleans); ``float`` fields take integers and
+numeric strings too, because YAML 1.1 reads ``1e-3`` (no dot) as a string; ``tuple``/``list``
+fields take YAML lists; ``dict[str, Any]`` fields (e.g. ``model.kwargs``) take any mapping.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Literal, Union
+
+import yaml
+
+__all__ = [
+    "ConfigError",
+    "OptimConfig",
+    "ScheduleConfig",
+    "TrainConfig",
+    "ExperimentConfig",
+    "load_config",
+    "config_from_dict",
+    "parse_overrides",
+    "apply_overrides",
+    "from_dict",
+    "to_dict",
+    "save_config",
+]
+
+
+class ConfigError(ValueError):
+    """A recipe or override is invalid. The message names the source file and the dotted key.
+
+    Attributes:
+        source: the recipe path (or ``"--set"`` / ``"<dict>"``).
+        key: the dotted key at fault (empty when the whole document is wrong).
+        reason: what is wrong.
+    """
+
+    def __init__(self, source: str, key: str, reason: str):
+        self.source, self.key, self.reason = source, key, reason
+        super().__init__(f"{source}: {key + ': ' if key else ''}{reason}")
+
+
+@dataclass
+class OptimConfig:
+    """Optimizer section.
+
+    Attributes:
+        name: ``sgd``, ``adam`` or ``adamw``.
+        lr: peak learning rate (reached after warm-up).
+        weight_decay: decoupled (adamw) or L2 (sgd, adam) decay, applied to weights with two or
+            more dimensions only (not to biases and normalisation parameters).
+        momentum: SGD momentum.
+        nesterov: SGD Nesterov momentum.
+        betas: Adam betas.
+    """
+
+    name: Literal["sgd", "adam", "adamw"] = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    nesterov: bool = False
+    betas: tuple[float, float] = (0.9, 0.999)
+
+
+@dataclass
+class ScheduleConfig:
+    """Learning-rate schedule: linear warm-up from 0, then ``kind``.
+
+    Attributes:
+        kind: ``cosine`` (to ``min_lr_ratio * lr`` at the last step), ``step`` (multiply by
+            ``gamma`` every ``step_size`` steps after warm-up) or ``constant``.
+        warmup_steps: optimizer steps of linear warm-up.
+        min_lr_ratio: final learning rate of the cosine schedule, as a fraction of ``lr``.
+        step_size: period of the step schedule, in optimizer steps.
+        gamma: factor of the step schedule.
+    """
+
+    kind: Literal["cosine", "step", "constant"] = "cosine"
+    warmup_steps: int = 0
+    min_lr_ratio: float = 0.0
+    step_size: int = 1000
+    gamma: float = 0.1
+
+
+@dataclass
+class TrainConfig:
+    """Training-loop section.
+
+    Attributes:
+        steps: optimizer steps to train for.
+        batch_size: clips per micro-batch summed over all processes (each of W processes
+            loads ``batch_size / W``); one optimizer step sees ``batch_size * grad_accum``.
+        eval_batch_size: clips per evaluation batch per process (default ``batch_size``).
+        grad_accum: micro-batches accumulated per optimizer step.
+        clip_grad: max global gradient norm (0 disables clipping).
+        precision: ``fp32``, ``bf16`` (autocast), ``fp16`` (autocast + GradScaler) or ``auto``
+            (bf16 where the device computes it natively, else fp32; see
+            :func:`avlearn.train.trainer.resolve_precision`).
+        log_every: optimizer steps between training-log lines.
+        ckpt_every: optimizer steps between checkpoints (0: only at the end).
+        keep_ckpts: how many of the newest checkpoints to keep.
+        eval_every: optimizer steps between validation passes (0: only at the end).
+        final_eval: splits evaluated after the last step.
+        seed: seeds model initialisation, data order and augmentation.
+        num_workers: DataLoader worker processes per training process.
+        out_dir: where checkpoints, ``metrics.jsonl``, TensorBoard events and weights go.
+        device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
+        tensorboard: also write TensorBoard events (when ``tensorboard`` is installed).
+        progress: show a tqdm progress bar (rank 0 only).
+        find_unused_parameters: passed to DistributedDataParallel.
+    """
+
+    steps: int = 1000
+    batch_size: int = 8
+    eval_batch_size: int | None = None
+    grad_accum: int = 1
+    clip_grad: float = 0.0
+    precision: Literal["fp32", "bf16", "fp16", "auto"] = "fp32"
+    log_every: int = 10
+    ckpt_every: int = 0
+    keep_ckpts: int = 3
+    eval_every: int = 0
+    final_eval: list[str] = field(default_factory=lambda: ["val", "test"])
+    seed: int = 0
+    num_workers: int = 0
+    out_dir: str = "runs/experiment"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    tensorboard: bool = True
+    progress: bool = True
+    find_unused_parameters: bool = False
+
+
+@dataclass
+class ExperimentConfig:
+    """A whole recipe. ``task``, ``model`` and ``data`` are instances of the dataclasses the
+    task registered; the other sections are the engine's own."""
+
+    task: Any
+    model: Any
+    data: Any
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+# ----------------------------------------------------------------------------- conversion
+
+
+def _type_name(tp: Any) -> str:
+    if isinstance(tp, type):
+        return tp.__name__
+    return str(tp).replace("typing.", "")
+
+
+def _convert(value: Any, tp: Any, key: str, source: str) -> Any:
+    """Check ``value`` against the annotation ``tp`` and return it converted (tuples, floats)."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+
+    def fail(expected: str) -> ConfigError:
+        return ConfigError(source, key, f"expected {expected}, got {type(value).__name__} {value!r}")
+
+    if tp is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _convert(value, a, key, source)
+            except ConfigError:
+                continue
+        raise fail(" or ".join(_type_name(a) for a in args))
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(source, key, f"expected one of {list(args)}, got {value!r}")
+        return value
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise fail(f"a mapping of {tp.__name__} fields")
+        return from_dict(tp, value, source=source, prefix=key)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise fail("bool (true/false)")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise fail("int")
+        return value
+    if tp is float:
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                raise fail("float") from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise fail("float")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise fail("str")
+        return value
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise fail(f"a list ({_type_name(tp)})")
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(value) != len(args):
+                raise ConfigError(source, key, f"expected {len(args)} items, got {len(value)}: {value!r}")
+            return tuple(_convert(v, a, f"{key}[{i}]", source) for i, (v, a) in enumerate(zip(value, args)))
+        item = args[0] if args else Any
+        out = [_convert(v, item, f"{key}[{i}]", source) for i, v in enumerate(value)]
+        return tuple(out) if origin is tuple else out
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise fail("a mapping")
+        vt = args[1] if len(args) == 2 else Any
+        return {str(k): _convert(v, vt, f"{key}.{k}", source) for k, v in value.items()}
+    raise ConfigError(source, key, f"unsupported field type {_type_name(tp)}")  # pragma: no cover
+
+
+def from_dict(cls: type, data: dict, *, source: str = "<dict>", prefix: str = "") -> Any:
+    """Build dataclass ``cls`` from a mapping, validating keys and types recursively.
+
+    Args:
+        cls: a dataclass type.
+        data: the mapping (e.g. one recipe section).
+        source: named in error messages (the recipe path).
+        prefix: the dotted key of ``data`` in the recipe (named in error messages).
+
+    Raises:
+        ConfigError: an unknown key, a missing required key, or a value of the wrong type.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(source, prefix, f"expected a mapping, got {type(data).__name__} {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    dotted = (prefix + ".") if prefix else ""
+    for k in data:
+        if k not in fields:
+            raise ConfigError(source, f"{dotted}{k}", f"unknown key (known: {', '.join(fields)})")
+    kwargs = {}
+    for name, f in fields.items():
+        if name in data:
+            kwargs[name] = _convert(data[name], hints[name], f"{dotted}{name}", source)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(source, f"{dotted}{name}", "required key is missing")
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:  # a __post_init__ check
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(source, prefix, str(exc)) from None
+
+
+def to_dict(obj: Any) -> Any:
+    """A dataclass (or nested containers of them) as plain dicts/lists/scalars (YAML- and
+    ``torch.load(weights_only=True)``-safe)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        return {str(k): to_dict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    return obj
+
+
+# ----------------------------------------------------------------------------- overrides
+
+
+def parse_overrides(items: list[str] | tuple[str, ...]) -> list[tuple[str, Any]]:
+    """Parse ``["train.steps=200", "optim.lr=1e-2"]`` into ``[(dotted_key, value), ...]``.
+
+    Values are parsed as YAML (``200`` -> int, ``[1, 5]`` -> list, ``null`` -> None).
+
+    Raises:
+        ConfigError: an item without ``=`` or with an unparsable value.
+    """
+    out = []
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key or any(not p for p in key.split(".")):
+            raise ConfigError("--set", item, "expected dotted.key=value")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as exc:
+            raise ConfigError("--set", key, f"cannot parse value {raw!r}: {exc}") from None
+        out.append((key, value))
+    return out
+
+
+def apply_overrides(raw: dict, overrides: list[tuple[str, Any]], *, source: str = "--set") -> dict:
+    """Return a copy of the raw recipe mapping with each ``(dotted_key, value)`` set."""
+    raw = copy.deepcopy(raw)
+    for key, value in overrides:
+        parts = key.split(".")
+        node = raw
+        for i, p in enumerate(parts[:-1]):
+            child = node.get(p)
+            if child is None:
+                child = node[p] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(source, ".".join(parts[: i + 1]), f"is {child!r}, not a section; cannot set {key}")
+            node = child
+        node[parts[-1]] = value
+    return raw
+
+
+# ----------------------------------------------------------------------------- loading
+
+_SECTIONS = ("task", "model", "data", "optim", "schedule", "train")
+
+
+def config_from_dict(raw: dict, *, source: str = "<dict>") -> ExperimentConfig:
+    """Validate a raw recipe mapping into an :class:`ExperimentConfig`.
+
+    The ``task.name`` picks the registered task, whose dataclasses validate the ``task``,
+    ``model`` and ``data`` sections.
+
+    Raises:
+        ConfigError: naming ``source`` and the dotted key at fault.
+    """
+    from avlearn.tasks.base import list_tasks, task_entry
+
+    if not isinstance(raw, dict):
+        raise ConfigError(source, "", f"a recipe must be a mapping of sections, got {type(raw).__name__}")
+    for k in raw:
+        if k not in _SECTIONS:
+            raise ConfigError(source, str(k), f"unknown section (known: {', '.join(_SECTIONS)})")
+    task_raw = raw.get("task")
+    if not isinstance(task_raw, dict) or "name" not in task_raw:
+        raise ConfigError(source, "task.name", "required key is missing (the task to train)")
+    name = task_raw["name"]
+    try:
+        entry = task_entry(name)
+    except KeyError:
+        raise ConfigError(
+            source, "task.name", f"unknown task {name!r} (registered: {', '.join(list_tasks())})"
+        ) from None
+    return ExperimentConfig(
+        task=from_dict(entry.config, task_raw, source=source, prefix="task"),
+        model=from_dict(entry.model, raw.get("model") or {}, source=source, prefix="model"),
+        data=from_dict(entry.data, raw.get("data") or {}, source=source, prefix="data"),
+        optim=from_dict(OptimConfig, raw.get("optim") or {}, source=source, prefix="optim"),
+        schedule=from_dict(ScheduleConfig, raw.get("schedule") or {}, source=source, prefix="schedule"),
+        train=from_dict(TrainConfig, raw.get("train") or {}, source=source, prefix="train"),
+    )
+
+
+def load_config(path: str | os.PathLike, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
+    """Load a YAML recipe, apply ``dotted.key=value`` overrides, and validate it.
+
+    Args:
+        path: the recipe file.
+        overrides: ``--set`` items, applied in order after the file is read.
+
+    Raises:
+        ConfigError: the file is missing or not YAML, or a key/value is invalid (the message
+            names the file, and says ``(from --set)`` when an override introduced the error).
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ConfigError(path, "", "recipe file not found")
+    with open(path, encoding="utf-8") as f:
+        try:
+            raw = yaml.safe_load(f) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(path, "", f"not valid YAML: {exc}") from None
+    items = parse_overrides(list(overrides))
+    try:
+        return config_from_dict(apply_overrides(raw, items, source=path), source=path)
+    except ConfigError as exc:
+        set_keys = {k for k, _ in items}
+        if exc.key and any(
+            exc.key == k or exc.key.startswith((k + ".", k + "[")) or k.startswith(exc.key + ".") for k in set_keys
+        ):
+            raise ConfigError(path, exc.key, exc.reason + " (from --set)") from None
+        raise
+
+
+def save_config(cfg: ExperimentConfig, path: str | os.PathLike) -> None:
+    """Write ``cfg`` as a YAML recipe that :func:`load_config` reads back to an equal config."""
+    with open(path, "w", encoding="utf-8") as f:
+        yaml.safe_dump(to_dict(cfg), f, sort_keys=False)
