@@ -241,9 +241,9 @@ def test_tiny_attention_model_trains():
 def test_recipes_validate():
     from avlearn.train.config import load_config
 
-    att = load_config("recipes/localize_attention.yaml")
+    att = load_config("avlearn/recipes/localize_attention.yaml")
     assert att.task.method == "attention" and att.model.name == "attention_loc_small"
-    cam = load_config("recipes/localize_cam.yaml")
+    cam = load_config("avlearn/recipes/localize_cam.yaml")
     assert cam.task.method == "cam" and cam.task.cam_size == [32, 32]
 
 

@@ -11,13 +11,12 @@ import sys
 import numpy as np
 import pytest
 import torch
-import yaml
 from test_preview_budget import DATA, tiny_specs
 
 from avlearn.cli import main
 from avlearn.io import write_av
 from avlearn.tasks.preview.bundle import build_models, save_bundle
-from avlearn.tasks.preview.pipeline import STAGES, preview_recipe
+from avlearn.train.preview import STAGES, preview_recipe
 from avlearn.tasks.preview.steps import VideoRecord, VideoStore, WindowDataset
 
 CLASSES = ["bounce", "tap", "slide"]
@@ -127,9 +126,14 @@ def test_window_dataset_samples_and_teacher_targets():
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_recipe_files_match_the_pipeline(stage):
-    with open(f"recipes/preview_{stage}.yaml", encoding="utf-8") as f:
-        assert yaml.safe_load(f) == preview_recipe(stage, "runs/world_preview", "runs/preview")
+def test_pipeline_trains_the_recipe_files(stage):
+    """The pipeline's recipe of each stage is the packaged YAML with the pipeline's folders only."""
+    from avlearn.tasks.config import load_config, to_dict
+
+    yaml_cfg = to_dict(load_config(f"preview_{stage}"))
+    assert to_dict(preview_recipe(stage, "runs/world_preview", "runs/preview")) == yaml_cfg
+    quick = to_dict(preview_recipe(stage, "w", "o", quick=True))
+    assert quick["train"]["steps"] == 3 and quick["train"]["out_dir"] == f"o/{stage}" and quick["data"]["world"] == "w"
 
 
 def test_store_load_decodes_a_world_split_once_and_caches_it(tmp_path):

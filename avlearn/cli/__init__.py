@@ -28,6 +28,7 @@ COMMANDS: tuple[str, ...] = (
     "localize",
     "separate",
     "classify",
+    "preview",
 )
 
 

@@ -8,7 +8,7 @@ top-1 / top-k clip accuracy. Metric sums are correct-prediction counts per k plu
 matrix, so they add across batches and processes; ``summarize`` also gives the class-balanced
 accuracy (mean per-class recall).
 
-A recipe (``recipes/classify_world.yaml``)::
+A recipe (``avlearn/recipes/classify_world.yaml``)::
 
     task:  {name: classification, topk: [1, 3]}
     model: {name: r3d_tiny}
@@ -31,7 +31,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from avlearn.demo import DemoContext, DemoSection, register_demo_stage, training_curves
 from avlearn.tasks.base import ModelConfig, Task, register_task
 
 __all__ = [
@@ -294,82 +293,4 @@ def build_classification(cfg: Any) -> ClassificationTask:
         label_smoothing=cfg.task.label_smoothing,
         topk=cfg.task.topk,
         class_names=names,
-    )
-
-
-# ----------------------------------------------------------------------------- demo stage
-
-#: The demo's recipe (also recipes/classify_world.yaml, with the world at runs/world_actions).
-DEMO_RECIPE: dict[str, Any] = {
-    "task": {"name": "classification", "topk": [1, 2]},
-    "model": {"name": "r3d_tiny"},
-    "data": {"manifest": "segments.jsonl", "clip_duration": 1.0, "fps": 8.0, "size": 32},
-    "optim": {"name": "adamw", "lr": 3e-3, "weight_decay": 0.01},
-    "schedule": {"kind": "cosine", "warmup_steps": 10},
-    "train": {"steps": 150, "batch_size": 8, "log_every": 10, "eval_every": 50, "ckpt_every": 50, "seed": 0},
-}
-
-
-def _strip(video: Tensor, mean: list[float], std: list[float], frames: int = 4) -> Tensor:
-    """A normalised clip (3, T, H, W) as a uint8 image (H, frames * W, 3) of evenly spaced frames."""
-    idx = torch.linspace(0, video.shape[1] - 1, frames).round().long()
-    v = video[:, idx] * torch.tensor(std)[:, None, None, None] + torch.tensor(mean)[:, None, None, None]
-    return (v.clamp(0, 1) * 255).byte().permute(2, 1, 3, 0).reshape(video.shape[2], -1, 3)  # (H, F*W, 3)
-
-
-@register_demo_stage("action_classification", order=10, worlds=("actions",))
-def demo_action_classification(ctx: DemoContext) -> DemoSection:
-    """Train a small 3D CNN on the world's trimmed action segments; test accuracy vs chance."""
-    from avlearn.train import config_from_dict, fit
-
-    world, out = ctx.world("actions"), ctx.stage_dir("action_classification")
-    raw = json.loads(json.dumps(DEMO_RECIPE))
-    raw["data"]["world"] = str(world)
-    raw["train"].update(out_dir=str(out), seed=ctx.seed, progress=ctx.progress, tensorboard=not ctx.quick)
-    if ctx.quick:
-        raw["train"].update(steps=4, batch_size=2, log_every=1, eval_every=2, ckpt_every=2)
-    cfg = config_from_dict(raw, source="demo:action_classification")
-    ctx.log(f"action classification: {cfg.model.name}, {cfg.train.steps} steps")
-    test = fit(cfg).get("test", {})
-    datasets = build_classification_datasets(cfg)
-    task = build_classification(cfg)
-    task.model.load_state_dict(torch.load(out / "weights.pt", weights_only=True))
-    labels = [task.class_names[datasets["test"].labels[i]] for i in range(len(datasets["test"].rows))]
-    k = task.num_classes
-    majority = max(labels.count(c) for c in set(labels)) / max(1, len(labels))
-    rows = [
-        ["r3d_tiny (trained)", test.get("top1", float("nan")), test.get("balanced_acc", float("nan"))],
-        ["chance", 1.0 / k, 1.0 / k],
-        ["majority class", majority, 1.0 / k],
-    ]
-    images = []
-    for i in range(min(4, len(datasets["test"]))):
-        sample = datasets["test"][i]
-        if sample is None:
-            continue
-        pred = int(task.predict(sample["video"][None]).argmax(1))
-        caption = f"true: {task.class_names[sample['label']]}, predicted: {task.class_names[pred]}"
-        images.append((_strip(sample["video"], cfg.data.mean, cfg.data.std).numpy(), caption))
-    metrics_file = out / "metrics.jsonl"
-    return DemoSection(
-        "Action classification",
-        text=(
-            f"A {cfg.model.name} (3D ResNet) trained for {cfg.train.steps} steps on {len(datasets['train'])} "
-            f"trimmed action segments of the synthetic world ({k} classes: {', '.join(task.class_names)}), "
-            f"{cfg.data.clip_duration:g} s clips at {cfg.data.fps:g} fps, {cfg.data.size} px; scored on "
-            f"{test.get('samples', 0)} held-out test segments (one centred clip each)."
-        ),
-        table=rows,
-        header=["model", "test top-1", "test balanced accuracy"],
-        plots=[
-            (training_curves(metrics_file, keys=("loss",), title="cross-entropy"), "training and validation loss"),
-            (training_curves(metrics_file, keys=("top1",), title="validation top-1"), "validation top-1 accuracy"),
-        ],
-        images=images,
-        code=(
-            "avlearn make-world --out runs/world_actions --kind actions --clips 40 --val-clips 10 --test-clips 10 \\\n"
-            "    --duration 12 --action-classes 4\n"
-            "avlearn train recipes/classify_world.yaml"
-        ),
-        metrics={"test_top1": float(test.get("top1", float("nan"))), "chance": 1.0 / k},
     )

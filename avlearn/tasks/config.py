@@ -14,7 +14,7 @@ A recipe has six sections::
 unknown keys and values of the wrong type with a :class:`ConfigError` whose message names the
 file and the dotted key, before any data is read or any model is built::
 
-    avlearn.tasks.config.ConfigError: recipes/classify_world.yaml: train.stepz: unknown key
+    avlearn.tasks.config.ConfigError: avlearn/recipes/classify_world.yaml: train.stepz: unknown key
     (known: steps, batch_size, ...)
 
 Overrides are ``dotted.key=value`` strings; the value is parsed as a YAML scalar or flow
@@ -44,6 +44,10 @@ __all__ = [
     "TrainConfig",
     "ExperimentConfig",
     "load_config",
+    "load_recipe",
+    "recipe_path",
+    "list_recipes",
+    "RECIPES_DIR",
     "config_from_dict",
     "parse_overrides",
     "apply_overrides",
@@ -375,25 +379,65 @@ def config_from_dict(raw: dict, *, source: str = "<dict>") -> ExperimentConfig:
     )
 
 
+#: The recipes shipped inside the package (``avlearn/recipes/*.yaml``).
+RECIPES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "recipes")
+
+
+def list_recipes() -> list[str]:
+    """Names of the packaged recipes (``sync_multisensory``, ``separate_voices``...), sorted."""
+    if not os.path.isdir(RECIPES_DIR):
+        return []
+    return sorted(f[: -len(".yaml")] for f in os.listdir(RECIPES_DIR) if f.endswith(".yaml"))
+
+
+def recipe_path(name_or_path: str | os.PathLike) -> str:
+    """The file of a recipe given as a path or as the name of a packaged recipe.
+
+    An existing file wins; otherwise a bare name (``sync_multisensory``, with or without
+    ``.yaml``) is looked up among the recipes shipped in the package (:data:`RECIPES_DIR`).
+
+    Raises:
+        ConfigError: neither a file nor a packaged recipe (the message lists the known names).
+    """
+    path = os.fspath(name_or_path)
+    if os.path.isfile(path):
+        return path
+    name = os.path.basename(path)
+    stem = name[: -len(".yaml")] if name.endswith(".yaml") else name
+    packaged = os.path.join(RECIPES_DIR, stem + ".yaml")
+    if os.sep not in path.rstrip(os.sep) and "/" not in path and os.path.isfile(packaged):
+        return packaged
+    raise ConfigError(path, "", f"recipe file not found (nor a packaged recipe; known: {', '.join(list_recipes())})")
+
+
+def load_recipe(name_or_path: str | os.PathLike) -> dict[str, Any]:
+    """The raw mapping of a recipe file or packaged recipe (:func:`recipe_path`), unvalidated.
+
+    Raises:
+        ConfigError: no such recipe, or not YAML.
+    """
+    path = recipe_path(name_or_path)
+    with open(path, encoding="utf-8") as f:
+        try:
+            raw = yaml.safe_load(f) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(path, "", f"not valid YAML: {exc}") from None
+    return raw
+
+
 def load_config(path: str | os.PathLike, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
     """Load a YAML recipe, apply ``dotted.key=value`` overrides, and validate it.
 
     Args:
-        path: the recipe file.
+        path: the recipe file, or the name of a packaged recipe (``sync_multisensory``).
         overrides: ``--set`` items, applied in order after the file is read.
 
     Raises:
         ConfigError: the file is missing or not YAML, or a key/value is invalid (the message
             names the file, and says ``(from --set)`` when an override introduced the error).
     """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise ConfigError(path, "", "recipe file not found")
-    with open(path, encoding="utf-8") as f:
-        try:
-            raw = yaml.safe_load(f) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(path, "", f"not valid YAML: {exc}") from None
+    path = recipe_path(path)
+    raw = load_recipe(path)
     items = parse_overrides(list(overrides))
     try:
         return config_from_dict(apply_overrides(raw, items, source=path), source=path)

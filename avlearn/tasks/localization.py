@@ -16,7 +16,7 @@ Two methods, both giving a (T, H, W) heatmap per clip at the input resolution:
   AVOL's binary correspondence loss (positives and negatives weighted equally);
   ``objective: nce`` is the contrastive form (symmetric cross-entropy over the batch's score
   matrix, as in later work built on Senocak et al.). On the synthetic world the contrastive
-  form localizes far better (recipes/README.md): about a third of random clip pairs share a
+  form localizes far better (avlearn/recipes/README.md): about a third of random clip pairs share a
   sounding class, and BCE calls each such pair a plain negative, while the softmax only asks
   the own audio to score highest. A background term (the lowest half of each frame's
   locations, given the clip's own audio, pushed towards "no match") sharpens the maps, and an
@@ -28,8 +28,8 @@ boxes of the objects sounding in the audio window, silent distractors present) w
 baselines beside the model (:mod:`avlearn.tasks.localization_eval`, which also states the two
 binarisation rules reported). Data: :mod:`avlearn.tasks.localization_data`.
 
-    avlearn train recipes/localize_attention.yaml
-    avlearn evaluate recipes/localize_cam.yaml --weights runs/sync_multisensory/weights.pt
+    avlearn train avlearn/recipes/localize_attention.yaml
+    avlearn evaluate avlearn/recipes/localize_cam.yaml --weights runs/sync_multisensory/weights.pt
     avlearn localize clip.mp4 --weights runs/localize_attention/weights.pt --out heat.mp4
 """
 
@@ -450,7 +450,6 @@ def localizer_from_run(run: Any, *, cam_size: list[int] | None = None, tta_flip:
     return Localizer(task, fps=c.fps, size=c.frame_size, sample_rate=c.sample_rate, clip_duration=c.clip_duration)
 
 
-from avlearn.tasks import localization_demo as _localization_demo  # noqa: F401  (registers the demo stage)
 
 
 def heatmap_panel(frames: Any, heat: Any, *, count: int = 8, alpha: float = 0.5) -> Any:

@@ -324,4 +324,3 @@ def build_sync_task(cfg) -> SyncTask:
     return SyncTask(model, cfg.task)
 
 
-from avlearn.tasks import sync_demo as _sync_demo  # noqa: E402,F401  (registers the demo stage)

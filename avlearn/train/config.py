@@ -11,12 +11,21 @@ from avlearn.tasks.config import (  # noqa: F401
     OptimConfig,
     ScheduleConfig,
     TrainConfig,
-    __all__,
     apply_overrides,
     config_from_dict,
     from_dict,
+    RECIPES_DIR,
+    list_recipes,
     load_config,
+    load_recipe,
+    recipe_path,
     parse_overrides,
     save_config,
     to_dict,
 )
+
+__all__ = [
+    "ConfigError", "ExperimentConfig", "OptimConfig", "ScheduleConfig", "TrainConfig", "RECIPES_DIR",
+    "apply_overrides", "config_from_dict", "from_dict", "list_recipes", "load_config", "load_recipe",
+    "parse_overrides", "recipe_path", "save_config", "to_dict",
+]

@@ -10,12 +10,12 @@ Gao, Oh, Grauman & Torresani, "Listen to Look: Action Recognition by Previewing 
 * :mod:`~avlearn.tasks.preview.localization`: window scores, grouped proposals, 1D NMS, mAP;
 * :mod:`~avlearn.tasks.preview.budget`: measured GFLOPs per video of each strategy;
 * :mod:`~avlearn.tasks.preview.evaluate`: accuracy against GFLOPs, localization mAP;
-* :mod:`~avlearn.tasks.preview.pipeline`: every stage trained in order;
 * :mod:`~avlearn.tasks.preview.bundle`: the trained models in one file (``avlearn classify``);
-* :mod:`~avlearn.tasks.preview.demo`: the ``preview`` stage of ``avlearn demo``.
+* :mod:`~avlearn.tasks.preview.inference`: whole-file recognition and segments (``avlearn classify``).
+
+Every stage trained in order: :mod:`avlearn.train.preview` (``avlearn preview run``).
 """
 
-from avlearn.tasks.preview import demo as _demo  # noqa: F401  (registers the demo stage)
 from avlearn.tasks.preview.bundle import PreviewModels, preview_models, save_bundle
 from avlearn.tasks.preview.imgaud2vid import ImgAud2VidTask, distillation_loss
 from avlearn.tasks.preview.localization import localize

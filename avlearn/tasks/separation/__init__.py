@@ -16,7 +16,7 @@ Building blocks: :mod:`.stft` (STFT, log-frequency warp and its inverse, mixture
 reconstruction), :mod:`.masks` (ratio / binary / complex masks and weighted losses),
 :mod:`.mix` (mixing), :mod:`.data` (worlds' clips and frozen lists), :mod:`.evaluate`
 (BSS Eval with the mixture, oracle-mask and audio-only baselines), :mod:`.inference` (files
-to per-source WAVs and videos; ``avlearn separate``), :mod:`.demo` (the demo stage).
+to per-source WAVs and videos; ``avlearn separate``).
 
     >>> from avlearn.tasks.separation import separation_task, evaluate_separation, separate_file
     >>> run = avlearn.load_run("runs/separate_instruments")
@@ -44,5 +44,3 @@ __all__ = [
     "separate_file",
     "detect_sources",
 ]
-
-from avlearn.tasks.separation import demo as _demo  # noqa: E402,F401  (registers the demo stage)

@@ -17,7 +17,7 @@ Sec. 3 of the paper:
 
 Here the object regions are the world's truth boxes (``data.sources: objects``, ``data.visual:
 object``); ``avlearn separate`` falls back to a moving-blob detector on other files.
-Recipe: ``recipes/separate_objects_cosep.yaml``.
+Recipe: ``avlearn/recipes/separate_objects_cosep.yaml``.
 """
 
 from __future__ import annotations

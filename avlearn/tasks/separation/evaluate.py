@@ -1,4 +1,4 @@
-"""Separation results with their baselines on a frozen list: the numbers of recipes/README.md.
+"""Separation results with their baselines on a frozen list: the numbers of avlearn/recipes/README.md.
 
 The protocol of Sound of Pixels (Zhao et al., ECCV 2018, Sec. 5.1) and its successors: mix
 the frozen groups of clips (unit gains), separate, and report BSS Eval SDR / SIR / SAR

@@ -31,7 +31,7 @@ has no place in a U-Net over the mixture's spectrogram. ``model.conditioning: bo
 replaces the synthesizer by the conditioning of Co-Separation / VisualVoice (Gao & Grauman
 ICCV 2019, Sec. 3.2): the K visual features are tiled and concatenated at the U-Net
 bottleneck, and the decoder (run once per source on the shared encoder features) outputs that
-source's mask logit directly. Recipe: ``recipes/separate_instruments.yaml``.
+source's mask logit directly. Recipe: ``avlearn/recipes/separate_instruments.yaml``.
 """
 
 from __future__ import annotations
@@ -212,7 +212,7 @@ class SoundOfPixelsTask(SeparationTask):
 
 def _sop_task(task_cfg: SoPConfig, model: SoPModel) -> SoundOfPixelsTask:
     """The task, its sync tower started from ``model.visual_weights`` when given."""
-    from avlearn.train.config import ConfigError
+    from avlearn.tasks.config import ConfigError
 
     try:
         task = SoundOfPixelsTask(task_cfg, model)
@@ -238,7 +238,7 @@ def build_sop(cfg) -> SoundOfPixelsTask:
     """
     d = cfg.data
     if cfg.model.temporal and d.duration is not None and d.num_frames < round(d.duration * d.fps):
-        from avlearn.train.config import ConfigError
+        from avlearn.tasks.config import ConfigError
 
         raise ConfigError("task sop", "data.num_frames", f"model.temporal needs every frame of the window: at least "
                           f"{round(d.duration * d.fps)} (duration x fps), got {d.num_frames}")

@@ -153,12 +153,12 @@ def build_separator(cls: type, cfg: Any, *, visual: str | None) -> "SeparationTa
         ConfigError: the recipe's ``data.visual`` is not the view the model needs.
     """
     if visual is not None and cfg.data.visual != visual:
-        from avlearn.train.config import ConfigError
+        from avlearn.tasks.config import ConfigError
 
         raise ConfigError(f"task {cfg.task.name}", "data.visual", f"must be {visual!r} for this model, got {cfg.data.visual!r}")
     task = cls(cfg.task, cfg.model)
     if cfg.model.weights:
-        from avlearn.train.checkpoint import load_task_weights
+        from avlearn.tasks.runs import load_task_weights
 
         load_task_weights(task, cfg.model.weights, strict=cfg.model.strict)
     return task
