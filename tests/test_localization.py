@@ -20,13 +20,13 @@ from avlearn.tasks.localization import (
     correspondence_bce,
     correspondence_nce,
 )
-from avlearn.tasks.localization_data import (
+from avlearn.tasks.localization.data import (
     FrozenFrameDataset,
     frame_indices,
     load_localization_list,
 )
 from avlearn.metrics import binarize_area, oracle_heatmap
-from avlearn.tasks.localization_eval import (
+from avlearn.tasks.localization.evaluate import (
     score_sums,
     summarize_scores,
 )

@@ -49,7 +49,13 @@ def _can_build_wheels() -> bool:
 @pytest.mark.skipif(not _can_build_wheels(), reason="building a wheel needs the 'wheel' package (or setuptools >= 70.1)")
 def test_wheel_contains_every_recipe_and_finds_them_by_name(tmp_path):
     """Build the wheel, unpack it away from the repository, resolve every recipe by name there."""
-    subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-q",
+    import shutil
+
+    src = tmp_path / "src"  # a copy, so the build leaves nothing in the repository
+    shutil.copytree(ROOT / "avlearn", src / "avlearn", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, src / name)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "--no-build-isolation", "-q",
                     "-w", str(tmp_path)], check=True, cwd=tmp_path)
     wheel = next(tmp_path.glob("avlearn-*.whl"))
     with zipfile.ZipFile(wheel) as z:

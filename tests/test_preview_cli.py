@@ -1,6 +1,6 @@
 """``avlearn classify`` (avlearn/cli/classify.py) on a tiny written file with a tiny bundle of
 untrained preview models, and the decoded-video windows it is built on
-(avlearn.tasks.preview.steps)."""
+(avlearn.tasks.preview.data)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from avlearn.cli import main
 from avlearn.io import write_av
 from avlearn.tasks.preview.bundle import build_models, save_bundle
 from avlearn.train.preview import STAGES, preview_recipe
-from avlearn.tasks.preview.steps import VideoRecord, VideoStore, WindowDataset
+from avlearn.tasks.preview.data import VideoRecord, VideoStore, WindowDataset
 
 CLASSES = ["bounce", "tap", "slide"]
 
@@ -138,7 +138,7 @@ def test_pipeline_trains_the_recipe_files(stage):
 
 def test_store_load_decodes_a_world_split_once_and_caches_it(tmp_path):
     from avlearn.data.synthetic import WorldConfig, make_world
-    from avlearn.tasks.preview.steps import PreviewData, video_records
+    from avlearn.tasks.preview.data import PreviewData, video_records
 
     world = tmp_path / "w"
     make_world(world, WorldConfig(kind="actions", size=32, duration=3.0, action_classes=2), clips={"train": 1, "val": 1, "test": 1},

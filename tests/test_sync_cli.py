@@ -76,7 +76,7 @@ def test_eval_list_json(tiny, capsys):
 def test_long_files_are_read_in_chunks_with_the_same_result(tiny):
     from avlearn import load_run
 
-    from avlearn.tasks.sync_offset import estimate_offset
+    from avlearn.tasks.sync.inference import estimate_offset
 
     media, weights = tiny
     model = load_run(weights).network

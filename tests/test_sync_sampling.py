@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from avlearn.tasks.sync_data import FrozenPairDataset, ShiftedPairDataset, cut_pair, sample_shift, shift_audio
+from avlearn.tasks.sync.data import FrozenPairDataset, ShiftedPairDataset, cut_pair, sample_shift, shift_audio
 
 FPS, SR = 16, 8000
 

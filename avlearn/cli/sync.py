@@ -46,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
     from avlearn.io import MediaError
     from avlearn.tasks.config import ConfigError
     from avlearn.tasks.runs import load_run
-    from avlearn.tasks.sync_offset import estimate_offset, evaluate_offsets, sync_inputs
+    from avlearn.tasks.sync.evaluate import evaluate_offsets
+    from avlearn.tasks.sync.inference import estimate_offset, sync_inputs
 
     if (args.file is None) == (args.eval_list is None):
         print("avlearn sync: give either FILE or --eval-list", file=sys.stderr)
@@ -63,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"avlearn sync: --window must be positive, got {window}", file=sys.stderr)
         return 2
     if args.eval_list:
-        from avlearn.tasks.sync_data import load_sync_list
+        from avlearn.tasks.sync.data import load_sync_list
 
         res = evaluate_offsets(
             model, load_sync_list(args.eval_list), window=window, max_offset=args.max_offset,

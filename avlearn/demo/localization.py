@@ -53,7 +53,7 @@ def example_figure(index: int, methods: dict[str, tuple[Any, Any]]) -> np.ndarra
     Args:
         index: the row of the frozen list.
         methods: name -> ``(task, dataset)``: a task with ``heatmaps(video, audio)`` and the
-            :class:`~avlearn.tasks.localization_data.FrozenFrameDataset` of the list decoded
+            :class:`~avlearn.tasks.localization.data.FrozenFrameDataset` of the list decoded
             the way that task's network expects (the first one's frame is shown).
     """
     from avlearn.viz import draw_boxes, image_grid, overlay_heatmap
@@ -91,11 +91,11 @@ def localization_stage(ctx: DemoContext) -> DemoSection:
     """Train attention, score it (and the sync stage's CAMs) against the baselines, show heatmaps."""
     from avlearn.tasks.localization import build_localization_task, localizer_from_run
     from avlearn.tasks.runs import load_run
-    from avlearn.tasks.localization_data import (
+    from avlearn.tasks.localization.data import (
         FrozenFrameDataset,
         load_localization_list,
     )
-    from avlearn.tasks.localization_eval import results_table
+    from avlearn.tasks.localization.evaluate import results_table
     from avlearn.train import evaluate, fit
 
     world, out = ctx.world("objects"), ctx.stage_dir("localization")

@@ -63,7 +63,7 @@ def preview_stage(ctx: DemoContext) -> DemoSection:
         localization_table,
     )
     from avlearn.train.preview import train_preview
-    from avlearn.tasks.preview.steps import VideoStore, data_for
+    from avlearn.tasks.preview.data import VideoStore, data_for
     from avlearn.viz.plots import PALETTE
 
     world, out = ctx.world("actions"), ctx.stage_dir("preview")

@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
 
 from avlearn.demo.report import DemoSection, training_curves
 from avlearn.demo.runner import DemoContext, common_overrides, register_demo_stage, stage_config

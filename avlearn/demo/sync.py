@@ -39,8 +39,9 @@ QUICK: dict[str, Any] = {"task.curriculum_steps": 1, "schedule.warmup_steps": 2,
 @register_demo_stage("sync", order=20, worlds=("objects",))
 def sync_stage(ctx: DemoContext) -> DemoSection:
     """Train, measure accuracy and offsets, plot the score against the shift."""
-    from avlearn.tasks.sync_data import load_sync_list
-    from avlearn.tasks.sync_offset import estimate_offset, evaluate_offsets, sync_inputs
+    from avlearn.tasks.sync.data import load_sync_list
+    from avlearn.tasks.sync.evaluate import evaluate_offsets
+    from avlearn.tasks.sync.inference import estimate_offset, sync_inputs
     from avlearn.tasks.runs import load_run
     from avlearn.train import fit
     from avlearn.viz.plots import line_plot
@@ -63,7 +64,7 @@ def sync_stage(ctx: DemoContext) -> DemoSection:
     plots = [(training_curves(out / "metrics.jsonl", keys=("loss",), title="sync training loss"), "training loss")]
     if row is not None:
         from avlearn.io import AVClip
-        from avlearn.tasks.sync_data import ClipStore, shift_audio
+        from avlearn.tasks.sync.data import ClipStore, shift_audio
         from avlearn.data import ManifestRow
 
         store = ClipStore([ManifestRow(path=row["path"])], cache=False, fps=opts["fps"], size=opts["size"], sample_rate=opts["sample_rate"])

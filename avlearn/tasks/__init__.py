@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 # Task files register their builders on import, so list_tasks() sees them all. Temporal action
-# localization lives with the preview task (avlearn.tasks.preview.localization).
+# localization lives with the preview task (avlearn.tasks.preview.temporal_localization).
 _TASK_MODULES = (
     "avlearn.tasks.classification",
     "avlearn.tasks.sync",

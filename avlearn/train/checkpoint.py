@@ -30,7 +30,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn  # noqa: F401
 
 from avlearn.tasks.runs import CHECKPOINT_FORMAT as FORMAT
 from avlearn.tasks.runs import load_task_weights, network_state, run_recipe  # noqa: F401  (re-exported)

@@ -9,7 +9,7 @@ what is needed to feed them:
 * ``skimming``: the IMGAUD-SKIMMING network over the student's feature banks (K outputs);
 * ``frames`` / ``audio`` (optional): the single-frame and audio-only baselines;
 * ``classes`` (the K action names), ``data`` (window, hop, step, fps, size, sample rate,
-  normalisation; :func:`avlearn.tasks.preview.steps.settings`), and for each model the builder
+  normalisation; :func:`avlearn.tasks.preview.data.settings`), and for each model the builder
   name and keyword arguments.
 
 File format: ``torch.save`` of ``{"format": "avlearn-preview", "version": 1, "classes",

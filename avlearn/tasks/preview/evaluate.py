@@ -13,7 +13,7 @@ per video (:mod:`avlearn.tasks.preview.budget`):
 A video's prediction averages the class probabilities of the clips (frames, pairs) it looked at
 over the K action classes (the background column, the clip models' last output, is dropped);
 the skimming network predicts the video label directly. Localization: the teacher (and the
-student) score windows every ``hop`` seconds, :func:`~avlearn.tasks.preview.localization.localize`
+student) score windows every ``hop`` seconds, :func:`~avlearn.tasks.preview.temporal_localization.localize`
 turns them into segments, mAP at tIoU 0.3 / 0.5 / 0.7 against two naive baselines.
 
     avlearn preview evaluate --runs runs/preview --world runs/world_preview --out runs/preview/eval
@@ -33,14 +33,14 @@ import torch
 
 from avlearn.tasks.preview.budget import strategy_gflops, unit_costs
 from avlearn.tasks.preview.bundle import PreviewModels
-from avlearn.tasks.preview.imgaud2vid import window_logits
-from avlearn.tasks.preview.localization import (
+from avlearn.tasks.preview.task import window_logits
+from avlearn.tasks.preview.temporal_localization import (
     fixed_window_segments,
     localization_map,
     localize,
     whole_video_segments,
 )
-from avlearn.tasks.preview.steps import VideoStore, uniform_starts
+from avlearn.tasks.preview.data import VideoStore, uniform_starts
 
 __all__ = ["accuracy_plot", "bundle_from_runs", "compare", "localization_table", "evaluate_preview", "runs_in", "preview_predict", "video_scores"]
 
@@ -190,7 +190,7 @@ def bundle_from_runs(runs: dict[str, str | os.PathLike]) -> PreviewModels:
     """
     from avlearn.models.av.preview import ImageAudioNet
     from avlearn.tasks.preview.bundle import _SKIMMING, ROLES
-    from avlearn.tasks.preview.steps import class_names, settings
+    from avlearn.tasks.preview.data import class_names, settings
     from avlearn.tasks.runs import load_run
 
     missing = [r for r in ("teacher", "student", "skimming") if r not in runs]
@@ -243,7 +243,7 @@ def evaluate_preview(models: PreviewModels, world: str | os.PathLike, out: str |
     Returns:
         the result (``rows``, ``localization``, ``split``, ``videos``, ``classes``, ...).
     """
-    from avlearn.tasks.preview.steps import data_for
+    from avlearn.tasks.preview.data import data_for
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,7 @@ Dense recognition averages the 3D clip classifier's action probabilities over ev
 clips; the audio preview of Listen to Look (Gao, Oh, Grauman & Torresani, CVPR 2020, Sec. 3.2)
 computes the image+audio student's features of every time step and lets IMGAUD-SKIMMING look
 at a few moments. Segments: windows every ``hop`` seconds scored and grouped into proposals with
-1D NMS (:func:`avlearn.tasks.preview.localization.localize`).
+1D NMS (:func:`avlearn.tasks.preview.temporal_localization.localize`).
 
     >>> models = preview_models(avlearn.load_run("runs/preview/eval/preview.pt"))
     >>> classify_file(models, "video.mp4", preview=True, segments=True)["top_k"][0]["name"]
@@ -19,9 +19,9 @@ import torch
 from avlearn.tasks.preview.budget import strategy_gflops, unit_costs
 from avlearn.tasks.preview.bundle import PreviewModels
 from avlearn.tasks.preview.evaluate import preview_predict
-from avlearn.tasks.preview.imgaud2vid import window_logits
-from avlearn.tasks.preview.localization import localize
-from avlearn.tasks.preview.steps import VideoStore, uniform_starts
+from avlearn.tasks.preview.task import window_logits
+from avlearn.tasks.preview.temporal_localization import localize
+from avlearn.tasks.preview.data import VideoStore, uniform_starts
 
 __all__ = ["classify_file"]
 

@@ -1,7 +1,7 @@
 """IMGAUD-SKIMMING: learn which moments of an untrimmed video to look at.
 
 Gao et al., "Listen to Look", CVPR 2020, Sec. 3.2 and Fig. 3. The trained IMGAUD2VID student
-(:mod:`avlearn.tasks.preview.imgaud2vid`) turns every time step of a video into an image
+(:mod:`avlearn.tasks.preview.task`) turns every time step of a video into an image
 feature and an audio feature; stacked over the video they are the **image feature bank** and
 the **audio feature bank**. They are computed once per video and cached, and the skimming
 network (:class:`~avlearn.models.av.preview.SkimmingNet`) is trained on them alone, as the
@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from avlearn.models.av.preview import ImageAudioNet, SkimmingNet
 from avlearn.tasks.base import Task, register_task
 from avlearn.tasks.runs import load_run
-from avlearn.tasks.preview.steps import PreviewData, VideoStore, class_names
+from avlearn.tasks.preview.data import PreviewData, VideoStore, class_names
 
 __all__ = [
     "BankDataset",

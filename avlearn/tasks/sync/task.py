@@ -1,6 +1,6 @@
 """Self-supervised audio-visual synchronization: losses, collapse guard, the task, offsets.
 
-Three objectives over the same batches (data in :mod:`avlearn.tasks.sync_data`):
+Three objectives over the same batches (data in :mod:`avlearn.tasks.sync.data`):
 
 * ``multisensory`` -- Owens & Efros, ECCV 2018, Sec. 3: every video is paired with its own
   audio (aligned, label 1) and with the same audio shifted in time (label 0); sigmoid
@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from avlearn.tasks.base import ModelConfig, Task, register_task
-from avlearn.tasks.sync_offset import estimate_offset, sync_scores
+from avlearn.tasks.sync.inference import estimate_offset, sync_scores
 
 __all__ = [
     "SyncTask",
@@ -177,7 +177,7 @@ class SyncData:
         max_shift: largest |shift|, seconds.
         jitter: largest move of the aligned audio window, in video frames (0.5: positives are
             in sync to the nearest frame, so the audio's sub-frame phase cannot tell them from
-            negatives; see :class:`avlearn.tasks.sync_data.ShiftedPairDataset`).
+            negatives; see :class:`avlearn.tasks.sync.data.ShiftedPairDataset`).
         cache: keep decoded clips in memory.
     """
 
@@ -296,7 +296,7 @@ def _world_path(cfg: SyncData, value: str | None, default: str) -> str:
 
 def build_sync_datasets(cfg) -> dict[str, Any]:
     """Train: :class:`ShiftedPairDataset` on the train manifest; val/test: frozen pair lists."""
-    from avlearn.tasks.sync_data import ClipStore, FrozenPairDataset, ShiftedPairDataset, load_sync_list
+    from avlearn.tasks.sync.data import ClipStore, FrozenPairDataset, ShiftedPairDataset, load_sync_list
 
     d: SyncData = cfg.data
     read = dict(fps=d.fps, size=tuple(d.size), sample_rate=d.sample_rate)

@@ -6,7 +6,7 @@ the confidence is the best score minus the median score over shifts (SyncNet's "
 min" of distances, with scores instead of distances). Any network with ``sync_score`` or an
 aligned logit works: Owens & Efros' fused net (ECCV 2018) or an AVTS two-tower net.
 
-Sign convention (:mod:`avlearn.tasks.sync_data`): a positive offset means the audio is late.
+Sign convention (:mod:`avlearn.tasks.sync.data`): a positive offset means the audio is late.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-__all__ = ["sync_scores", "window_scores", "score_shifts", "estimate_offset", "sync_inputs", "evaluate_offsets"]
+__all__ = ["sync_scores", "window_scores", "score_shifts", "estimate_offset", "sync_inputs"]
 
 
 
@@ -196,65 +196,3 @@ def sync_inputs(run: Any) -> dict[str, Any]:
     c = run.contract
     got = {"fps": c.fps, "size": c.frame_size, "sample_rate": c.sample_rate, "clip_duration": c.clip_duration}
     return {k: (got[k] if got[k] is not None else v) for k, v in _DATA_DEFAULTS.items()}
-
-
-def evaluate_offsets(
-    model: nn.Module,
-    rows: list[dict[str, Any]],
-    *,
-    fps: float,
-    size,
-    sample_rate: int,
-    window: float = 1.0,
-    max_offset: float = 1.0,
-    hop: float = 0.25,
-    progress: bool = False,
-) -> dict[str, Any]:
-    """Offset estimation on a frozen sync list: each clip's audio made late by the row's offset.
-
-    Args:
-        model: a trained sync network.
-        rows: from :func:`avlearn.tasks.sync_data.load_sync_list` (``path``, ``offset``).
-        fps, size, sample_rate: decoding options the model was trained with.
-        window, max_offset, hop: passed to :func:`estimate_offset`.
-        progress: show a tqdm bar.
-
-    Returns:
-        ``{"within_one_frame": share, "mean_abs_error": s, "median_abs_error": s, "count": n,
-        "shifted": the same four over the rows with a non-zero offset, "rows": [{"path",
-        "offset", "estimate", "confidence", "error"}, ...]}`` (rows whose clip cannot be read
-        are left out and counted in ``"skipped"``).
-    """
-    from tqdm import tqdm
-
-    from avlearn.data import ManifestRow
-    from avlearn.io import AVClip
-    from avlearn.tasks.sync_data import ClipStore, shift_audio
-
-    paths = sorted({r["path"] for r in rows})
-    store = ClipStore([ManifestRow(path=p) for p in paths], fps=fps, size=size, sample_rate=sample_rate, cache=False)
-    index = {p: i for i, p in enumerate(paths)}
-    results, skipped = [], 0
-    for row in tqdm(rows, desc="sync offsets", disable=not progress):
-        clip = store.get(index[row["path"]])
-        if clip is None:
-            skipped += 1
-            continue
-        video, audio, path = clip
-        av = AVClip(
-            video=video.permute(1, 2, 3, 0), audio=shift_audio(audio, row["offset"], sample_rate), fps=fps,
-            sample_rate=sample_rate, start=0.0, duration=video.shape[1] / fps, path=path,
-        )
-        est, conf, _ = estimate_offset(model, av, max_offset, window=window, hop=hop)
-        results.append({"path": path, "offset": row["offset"], "estimate": est, "confidence": conf, "error": est - row["offset"]})
-    def summary(rs: list[dict[str, Any]]) -> dict[str, float]:
-        err = np.abs([r["error"] for r in rs])
-        if not len(err):
-            return {"within_one_frame": float("nan"), "mean_abs_error": float("nan"), "median_abs_error": float("nan"), "count": 0}
-        return {
-            "within_one_frame": float(np.mean(err <= 1.0 / fps + 1e-9)), "mean_abs_error": float(err.mean()),
-            "median_abs_error": float(np.median(err)), "count": len(rs),
-        }
-
-    shifted = summary([r for r in results if r["offset"] != 0.0])
-    return {**summary(results), "shifted": shifted, "skipped": skipped, "rows": results}

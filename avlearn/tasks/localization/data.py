@@ -12,7 +12,7 @@ that the row's frame is exactly one of them (``target``), plus the ground-truth 
 the world's own frame size (the boxes' pixel grid), so heatmaps are scored at full resolution
 whatever size the network sees.
 
-Clips are decoded once with :class:`avlearn.tasks.sync_data.ClipStore` (bad files come back
+Clips are decoded once with :class:`avlearn.tasks.sync.data.ClipStore` (bad files come back
 None and are skipped by the collate) and cached in memory as uint8 frames.
 """
 
@@ -28,7 +28,7 @@ import torch
 
 from avlearn.data.synthetic import read_jsonl
 from avlearn.metrics import boxes_to_mask
-from avlearn.tasks.sync_data import ClipStore, FrozenPairDataset, ShiftedPairDataset
+from avlearn.tasks.sync.data import ClipStore, FrozenPairDataset, ShiftedPairDataset
 
 __all__ = ["load_localization_list", "WindowDataset", "FrozenFrameDataset", "frame_indices"]
 
@@ -59,7 +59,7 @@ def load_localization_list(path: str | os.PathLike) -> list[dict[str, Any]]:
 class WindowDataset(ShiftedPairDataset):
     """One random window per clip: frames and the audio that plays during them.
 
-    The windows of :class:`~avlearn.tasks.sync_data.ShiftedPairDataset` with a zero shift (its
+    The windows of :class:`~avlearn.tasks.sync.data.ShiftedPairDataset` with a zero shift (its
     draws depend only on ``(seed, epoch, index)``), plus a random left-right flip.
 
     Args:
@@ -105,7 +105,7 @@ class FrozenFrameDataset(FrozenPairDataset):
     """The rows of a frozen localization list as model inputs plus ground-truth masks.
 
     Clips are decoded at the world's own frame rate (from the rows' truth files) through the
-    clip store of :class:`~avlearn.tasks.sync_data.FrozenPairDataset`, so every row's frame is
+    clip store of :class:`~avlearn.tasks.sync.data.FrozenPairDataset`, so every row's frame is
     available exactly.
 
     Args:

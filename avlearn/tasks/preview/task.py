@@ -14,7 +14,7 @@ labels::
 (``T^2`` keeps the soft term's gradients on the scale of the hard term's as T changes).
 
 Two tasks for the training engine, both on windows of untrimmed videos
-(:mod:`avlearn.tasks.preview.steps`) with K action classes plus ``background``:
+(:mod:`avlearn.tasks.preview.data`) with K action classes plus ``background``:
 
 * ``preview_teacher``: a registered 3D video model (``r3d_tiny`` in the recipes) as a clip
   classifier (cross-entropy, top-k accuracy; :class:`~avlearn.tasks.classification.ClassificationTask`).
@@ -38,7 +38,7 @@ from torch import Tensor, nn
 
 from avlearn.tasks.base import ModelConfig, register_task
 from avlearn.tasks.classification import ClassificationTask
-from avlearn.tasks.preview.steps import (
+from avlearn.tasks.preview.data import (
     PreviewData,
     VideoStore,
     WindowDataset,
