@@ -12,27 +12,13 @@ import os
 from pathlib import Path
 from typing import Any
 
+from avlearn.data.errors import WorldFormatError
+from avlearn.data.lists import read_frozen_list
 from avlearn.data.synthetic.config import WORLD_VERSION, WorldConfig
 
 __all__ = ["WorldFormatError", "load_truth", "load_world", "load_list", "read_jsonl", "write_jsonl", "list_path"]
 
 LIST_TASKS: tuple[str, ...] = ("sync", "separation", "localization", "segments")
-
-
-class WorldFormatError(ValueError):
-    """A world file is missing, unreadable or not in the expected format.
-
-    The message names the file and the reason, e.g. ``OUT/world.json: version 9 is newer
-    than this avlearn reads (1)``.
-    """
-
-    def __init__(self, path: str | os.PathLike, reason: str):
-        self.path = os.fspath(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
-
-    def __reduce__(self):
-        return (type(self), (self.path, self.reason))
 
 
 def _read_json(path: str | os.PathLike) -> Any:
@@ -155,18 +141,7 @@ def load_list(root: str | os.PathLike, task: str, split: str = "test") -> list[d
         The rows.
 
     Raises:
-        WorldFormatError: the list does not exist (e.g. segments in an objects world).
+        avlearn.data.lists.FrozenListError: the list does not exist (e.g. segments in an objects
+            world) or has a bad line (a :class:`WorldFormatError`).
     """
-    root = Path(root)
-    rows = read_jsonl(list_path(root, task, split))
-
-    def resolve(entry: dict[str, Any]) -> None:
-        for key in ("clip", "truth"):
-            if key in entry:
-                entry[f"{key}_path"] = str((root / entry[key]).resolve())
-
-    for row in rows:
-        resolve(row)
-        for entry in row.get("clips", []):
-            resolve(entry)
-    return rows
+    return read_frozen_list(list_path(root, task, split), root=root)

@@ -26,7 +26,6 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from avlearn.data.synthetic import read_jsonl
 from avlearn.metrics import boxes_to_mask
 from avlearn.tasks.sync.data import ClipStore, FrozenPairDataset, ShiftedPairDataset
 
@@ -39,20 +38,16 @@ def load_localization_list(path: str | os.PathLike) -> list[dict[str, Any]]:
     Paths in the list are relative to the world folder (the list's parent's parent).
 
     Raises:
-        avlearn.data.synthetic.WorldFormatError: no such list, or a line that is not a JSON
-            object (a ValueError naming the file).
-        ValueError: a row lacks ``clip``, ``frame``, ``time``, ``window`` or ``boxes`` (the
-            message names file:row).
+        avlearn.data.lists.FrozenListError: no such list, or a line that is not a JSON object or
+            lacks ``clip``, ``frame``, ``time``, ``window`` or ``boxes`` (the message names the
+            file and the line).
     """
-    path = os.fspath(path)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(path)))
-    rows = read_jsonl(path)
-    for n, rec in enumerate(rows, 1):
-        missing = [k for k in ("clip", "frame", "time", "window", "boxes") if k not in rec]
-        if missing:
-            raise ValueError(f"{path}: row {n} lacks {', '.join(missing)}")
-        rec["path"] = os.path.join(root, rec["clip"])  # an absolute clip stays as it is
-        rec["truth_path"] = os.path.join(root, rec["truth"]) if rec.get("truth") else None
+    from avlearn.data.lists import read_frozen_list
+
+    rows = read_frozen_list(path, required=("clip", "frame", "time", "window", "boxes"), floats=("time",))
+    for rec in rows:
+        rec["path"] = rec["clip_path"]
+        rec.setdefault("truth_path", None)
     return rows
 
 

@@ -162,18 +162,21 @@ def world_rows(world: str | os.PathLike, manifest: str | os.PathLike) -> list[di
 
 def load_separation_list(path: str | os.PathLike, world: str | os.PathLike | None = None) -> list[dict[str, Any]]:
     """Frozen groups ``{"id", "num_mix", "clips": [{"id", "clip", "truth", "stems", "label"}]}``
-    with paths made absolute (relative to ``world``, default the list's grandparent folder)."""
+    with paths made absolute (relative to ``world``, default the list's grandparent folder).
+
+    Raises:
+        avlearn.data.lists.FrozenListError: no such list, or a line that is not a JSON object,
+            lacks ``id``/``clips``, or has a clip without ``id``/``clip``/``truth``/``stems`` (the
+            message names the file and the line).
+    """
+    from avlearn.data.lists import read_frozen_list
+
     root = os.fspath(world) if world is not None else os.path.dirname(os.path.dirname(os.path.abspath(path)))
     out = []
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            if not line.strip():
-                continue
-            g = json.loads(line)
-            clips = [{"id": c["id"], "clip": os.path.join(root, c["clip"]), "truth": os.path.join(root, c["truth"]),
-                      "label": c.get("label", -1), "stems": {k: os.path.join(root, v) for k, v in c["stems"].items()}}
-                     for c in g["clips"]]
-            out.append({"id": g["id"], "num_mix": g.get("num_mix", len(clips)), "clips": clips})
+    for g in read_frozen_list(path, required=("id", "clips"), nested_required=("id", "clip", "truth", "stems"), root=root):
+        clips = [{"id": c["id"], "clip": c["clip_path"], "truth": c["truth_path"], "label": c.get("label", -1),
+                  "stems": {k: os.path.join(root, v) for k, v in c["stems"].items()}} for c in g["clips"]]
+        out.append({"id": g["id"], "num_mix": g.get("num_mix", len(clips)), "clips": clips})
     return out
 
 

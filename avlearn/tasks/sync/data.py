@@ -17,7 +17,6 @@ only slices tensors.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from typing import Any, Sequence
@@ -238,24 +237,15 @@ def load_sync_list(path: str | os.PathLike) -> list[dict[str, Any]]:
     ``offset`` in seconds, optionally ``audio_start``); ``clip`` becomes an absolute ``path``.
 
     Raises:
-        ValueError: a line is not JSON or lacks ``clip``/``offset``; the message names file:line.
+        avlearn.data.lists.FrozenListError: no such list, or a line that is not JSON or lacks
+            ``clip``/``offset`` (the message names the file and the line).
     """
-    path = os.fspath(path)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(path)))  # OUT/lists/x.jsonl -> OUT
-    rows = []
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-                clip = rec["clip"]
-                rec["offset"] = float(rec["offset"])
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                raise ValueError(f"{path}:{n}: bad sync list row ({exc})") from None
-            rec["path"] = clip if os.path.isabs(clip) else os.path.join(root, clip)
-            rec["start"] = float(rec.get("start", 0.0))
-            rows.append(rec)
+    from avlearn.data.lists import read_frozen_list
+
+    rows = read_frozen_list(path, required=("clip", "offset"), floats=("offset", "start", "audio_start"))
+    for rec in rows:
+        rec["path"] = rec["clip_path"]
+        rec["start"] = float(rec.get("start", 0.0))
     return rows
 
 
