@@ -3,7 +3,7 @@
 Listen to Look (Gao et al., CVPR 2020, Sec. 3.2 and 4.1) treats an untrimmed video as a
 sequence of time steps: the clip classifier scores one short clip per step, IMGAUD2VID scores
 one frame plus the audio around it, and IMGAUD-SKIMMING works on feature banks with one entry
-per step, precomputed once per video as in the paper's released code (REFERENCES.md). Here a
+per step, precomputed once per video as in the authors' released implementation (Gao et al., CVPR 2020). Here a
 video is decoded once (frames at ``fps`` and ``size``, mono audio at ``sample_rate``) and kept
 in a :class:`VideoStore`; every model input is a slice of it:
 

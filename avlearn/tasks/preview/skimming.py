@@ -5,7 +5,7 @@ Gao et al., "Listen to Look", CVPR 2020, Sec. 3.2 and Fig. 3. The trained IMGAUD
 feature and an audio feature; stacked over the video they are the **image feature bank** and
 the **audio feature bank**. They are computed once per video and cached, and the skimming
 network (:class:`~avlearn.models.av.preview.SkimmingNet`) is trained on them alone, as the
-paper's released code does (REFERENCES.md): an LSTM whose query MLPs attend over both banks, a
+authors' released implementation does (Gao et al., CVPR 2020, Sec. 3.3): an LSTM whose query MLPs attend over both banks, a
 2-way modality attention mixing the two, a differentiable selection of the next moment
 (straight-through Gumbel-softmax or soft attention), and a classifier on the moments chosen.
 
