@@ -50,7 +50,7 @@ def test_shift_audio_makes_audio_late():
 
 
 class MemoryStore:
-    """A ClipStore stand-in holding in-memory ``(video, audio, path)`` clips."""
+    """A decode-cache (ClipCache) stand-in holding in-memory ``(video, audio, path)`` clips."""
 
     def __init__(self, clips, fps=FPS, sample_rate=SR):
         self.clips, self.fps, self.sample_rate = clips, float(fps), sample_rate

@@ -74,7 +74,7 @@ def _example(task, batch: dict[str, Any], sample_rate: int) -> tuple[list, list]
 @register_demo_stage("separation", order=40, worlds=("speakers",))
 def separation_stage(ctx: DemoContext) -> DemoSection:
     """Train the voice separator and the audio-only baseline, score them, show one mixture."""
-    from avlearn.tasks.separation.data import ClipBank, FrozenMixDataset, load_separation_list
+    from avlearn.tasks.separation.data import FrozenMixDataset, stem_clips, load_separation_list
     from avlearn.tasks.separation.evaluate import evaluate_separation, format_results
     from avlearn.tasks.runs import load_run
     from avlearn.train import fit
@@ -92,7 +92,7 @@ def separation_stage(ctx: DemoContext) -> DemoSection:
     results = evaluate_separation(voice, cfg, pit=pit, limit=limit)
     d = cfg.data
     groups = load_separation_list(world / "lists" / "separation_test.jsonl", world)[:1]
-    ds = FrozenMixDataset(groups, ClipBank([], sample_rate=d.sample_rate, fps=d.fps, size=d.size), d)
+    ds = FrozenMixDataset(groups, stem_clips([], sample_rate=d.sample_rate, fps=d.fps, size=d.size), d)
     batch = voice.collate([ds[0]])
     batch.pop("skipped")
     audio, images = _example(voice, batch, d.sample_rate) if "mixture" in batch else ([], [])

@@ -64,10 +64,10 @@ def sync_stage(ctx: DemoContext) -> DemoSection:
     plots = [(training_curves(out / "metrics.jsonl", keys=("loss",), title="sync training loss"), "training loss")]
     if row is not None:
         from avlearn.io import AVClip
-        from avlearn.tasks.sync.data import ClipStore, shift_audio
+        from avlearn.tasks.sync.data import av_clips, shift_audio
         from avlearn.data import ManifestRow
 
-        store = ClipStore([ManifestRow(path=row["path"])], cache=False, fps=opts["fps"], size=opts["size"], sample_rate=opts["sample_rate"])
+        store = av_clips([ManifestRow(path=row["path"])], cache=False, fps=opts["fps"], size=opts["size"], sample_rate=opts["sample_rate"])
         video, audio, path = store.get(0)
         clip = AVClip(video=video.permute(1, 2, 3, 0), audio=shift_audio(audio, row["offset"], opts["sample_rate"]),
                       fps=opts["fps"], sample_rate=opts["sample_rate"], start=0.0, duration=video.shape[1] / opts["fps"])

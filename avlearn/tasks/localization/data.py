@@ -12,7 +12,7 @@ that the row's frame is exactly one of them (``target``), plus the ground-truth 
 the world's own frame size (the boxes' pixel grid), so heatmaps are scored at full resolution
 whatever size the network sees.
 
-Clips are decoded once with :class:`avlearn.tasks.sync.data.ClipStore` (bad files come back
+Clips are decoded once with :func:`avlearn.tasks.sync.data.av_clips` (the decode cache) (bad files come back
 None and are skipped by the collate) and cached in memory as uint8 frames.
 """
 
@@ -27,7 +27,8 @@ import numpy as np
 import torch
 
 from avlearn.metrics import boxes_to_mask
-from avlearn.tasks.sync.data import ClipStore, FrozenPairDataset, ShiftedPairDataset
+from avlearn.data.cache import ClipCache
+from avlearn.tasks.sync.data import FrozenPairDataset, ShiftedPairDataset
 
 __all__ = ["load_localization_list", "WindowDataset", "FrozenFrameDataset", "frame_indices"]
 
@@ -67,7 +68,7 @@ class WindowDataset(ShiftedPairDataset):
     "index": i, "path": str}``, or None for an unreadable clip.
     """
 
-    def __init__(self, store: ClipStore, *, clip_duration: float, flip: bool = True, seed: int = 0):
+    def __init__(self, store: ClipCache, *, clip_duration: float, flip: bool = True, seed: int = 0):
         super().__init__(store, clip_duration=clip_duration, min_shift=0.0, max_shift=0.0, seed=seed)
         self.flip = flip
 

@@ -229,14 +229,14 @@ def build_localization_datasets(cfg) -> dict[str, Any]:
         WindowDataset,
         load_localization_list,
     )
-    from avlearn.tasks.sync.data import ClipStore
+    from avlearn.tasks.sync.data import av_clips
 
     d: LocalizationData = cfg.data
     read = dict(fps=d.fps, size=tuple(d.size), sample_rate=d.sample_rate)
     out: dict[str, Any] = {}
     if cfg.task.method == "attention":
         manifest = d.train_manifest or os.path.join(d.world, "train", "manifest.jsonl")
-        store = ClipStore(manifest, cache=d.cache, **read)
+        store = av_clips(manifest, cache=d.cache, **read)
         out["train"] = WindowDataset(store, clip_duration=d.clip_duration, flip=d.flip, seed=cfg.train.seed)
     for split, value in (("val", d.val_list), ("test", d.test_list)):
         path = _list_path(d, value, split)

@@ -98,14 +98,14 @@ def evaluate_separation(
     """
     from tqdm import tqdm
 
-    from avlearn.tasks.separation.data import ClipBank, FrozenMixDataset, load_separation_list
+    from avlearn.tasks.separation.data import FrozenMixDataset, stem_clips, load_separation_list
 
     d = cfg.data
     if groups is None:
         path = split_list or d.test_list or os.path.join(d.world, "lists", "separation_test.jsonl")
         groups = load_separation_list(path, d.world if split_list is None else None)
     groups = groups[:limit]
-    bank = ClipBank([], sample_rate=d.sample_rate, fps=d.fps, size=d.size, cache=True)
+    bank = stem_clips([], sample_rate=d.sample_rate, fps=d.fps, size=d.size, cache=True)
     dataset = FrozenMixDataset(groups, bank, d)
     methods: dict[str, Callable[[dict[str, Any]], tuple[Tensor, bool, Callable | None]]] = {}
     methods[cfg.task.name] = lambda b: (task.separate(b)["estimates"], task.permutation_invariant, task.select_estimates)

@@ -12,9 +12,9 @@ L3-Net correspondence):
 """
 
 from avlearn.tasks.sync.data import (
-    ClipStore,
     FrozenPairDataset,
     ShiftedPairDataset,
+    av_clips,
     cut_pair,
     load_sync_list,
     sample_shift,
@@ -53,7 +53,7 @@ __all__ = [
     "sample_shift",
     "cut_pair",
     "shift_audio",
-    "ClipStore",
+    "av_clips",
     "ShiftedPairDataset",
     "FrozenPairDataset",
     "load_sync_list",

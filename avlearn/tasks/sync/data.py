@@ -27,12 +27,13 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from avlearn.data import AVDataset, ManifestRow, load_manifest
+from avlearn.data.cache import ClipCache
 
 __all__ = [
     "sample_shift",
     "cut_pair",
     "shift_audio",
-    "ClipStore",
+    "av_clips",
     "ShiftedPairDataset",
     "FrozenPairDataset",
     "load_sync_list",
@@ -122,8 +123,10 @@ def _keep_sample(sample: dict[str, Any]) -> dict[str, Any]:
     return sample  # AVDataset transform: keep uint8 (T, H, W, 3) frames for the cache
 
 
-class ClipStore:
-    """Whole decoded clips of a manifest, read once through :class:`AVDataset` and cached.
+def av_clips(rows, *, fps: float, size: Sequence[int], sample_rate: int, cache: bool = True) -> ClipCache:
+    """Whole clips of a manifest in the decode cache (:class:`avlearn.data.cache.ClipCache`),
+    each read once through :class:`AVDataset`: ``get(i)`` gives ``(video uint8 (3, T, H, W),
+    audio (1, N), path)`` of clip ``i``, or None if unreadable.
 
     Args:
         rows: manifest rows (or a manifest path).
@@ -132,31 +135,16 @@ class ClipStore:
         sample_rate: audio rate (audio is mixed to mono).
         cache: keep decoded clips in memory (uint8 frames).
     """
+    rows = load_manifest(rows) if isinstance(rows, (str, os.PathLike)) else list(rows)
+    base = AVDataset(rows, sampler=None, fps=fps, size=tuple(size), sample_rate=sample_rate, mono=True,
+                     transform=_keep_sample)
 
-    def __init__(self, rows, *, fps: float, size: Sequence[int], sample_rate: int, cache: bool = True):
-        rows = load_manifest(rows) if isinstance(rows, (str, os.PathLike)) else list(rows)
-        self.base = AVDataset(
-            rows, sampler=None, fps=fps, size=tuple(size), sample_rate=sample_rate, mono=True, transform=_keep_sample
-        )
-        self.fps, self.sample_rate, self.cache = float(fps), int(sample_rate), cache
-        self._clips: dict[int, tuple[Tensor, Tensor, str] | None] = {}
+    def decode(i: int) -> tuple[Tensor, Tensor, str] | None:
+        s = base[i]  # None: AVDataset skipped (and counted) an unreadable file
+        return None if s is None else (s["video"].permute(3, 0, 1, 2).contiguous(), s["audio"], s["path"])
 
-    def __len__(self) -> int:
-        return len(self.base)
-
-    @property
-    def rows(self) -> list[ManifestRow]:
-        return self.base.rows
-
-    def get(self, i: int) -> tuple[Tensor, Tensor, str] | None:
-        """``(video uint8 (3, T, H, W), audio (1, N), path)`` of clip ``i``, or None if unreadable."""
-        if i in self._clips:
-            return self._clips[i]
-        s = self.base[i]
-        out = None if s is None else (s["video"].permute(3, 0, 1, 2).contiguous(), s["audio"], s["path"])
-        if self.cache:
-            self._clips[i] = out
-        return out
+    return ClipCache(range(len(rows)), decode=decode, cache=cache, fps=fps, size=tuple(size), sample_rate=sample_rate,
+                     name="sync data")
 
 
 def _to_float(video: Tensor) -> Tensor:
@@ -191,7 +179,7 @@ class ShiftedPairDataset(Dataset):
     "index": i, "path": str}``, or None for an unreadable clip.
     """
 
-    def __init__(self, store: ClipStore, *, clip_duration: float, min_shift: float, max_shift: float, seed: int = 0,
+    def __init__(self, store: ClipCache, *, clip_duration: float, min_shift: float, max_shift: float, seed: int = 0,
                  jitter: float = 0.0):
         if jitter < 0:
             raise ValueError(f"ShiftedPairDataset: jitter must be >= 0 frames, got {jitter}")
@@ -266,7 +254,7 @@ class FrozenPairDataset(Dataset):
         self.rows = rows
         paths = sorted({r["path"] for r in rows})
         self._clip_index = {p: i for i, p in enumerate(paths)}
-        self.store = ClipStore([ManifestRow(path=p) for p in paths], fps=fps, size=size, sample_rate=sample_rate, cache=cache)
+        self.store = av_clips([ManifestRow(path=p) for p in paths], fps=fps, size=size, sample_rate=sample_rate, cache=cache)
         self.clip_duration = float(clip_duration)
 
     def __len__(self) -> int:

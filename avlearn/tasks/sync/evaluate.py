@@ -50,10 +50,10 @@ def evaluate_offsets(
 
     from avlearn.data import ManifestRow
     from avlearn.io import AVClip
-    from avlearn.tasks.sync.data import ClipStore, shift_audio
+    from avlearn.tasks.sync.data import av_clips, shift_audio
 
     paths = sorted({r["path"] for r in rows})
-    store = ClipStore([ManifestRow(path=p) for p in paths], fps=fps, size=size, sample_rate=sample_rate, cache=False)
+    store = av_clips([ManifestRow(path=p) for p in paths], fps=fps, size=size, sample_rate=sample_rate, cache=False)
     index = {p: i for i, p in enumerate(paths)}
     results, skipped = [], 0
     for row in tqdm(rows, desc="sync offsets", disable=not progress):

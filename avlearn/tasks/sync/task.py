@@ -296,11 +296,11 @@ def _world_path(cfg: SyncData, value: str | None, default: str) -> str:
 
 def build_sync_datasets(cfg) -> dict[str, Any]:
     """Train: :class:`ShiftedPairDataset` on the train manifest; val/test: frozen pair lists."""
-    from avlearn.tasks.sync.data import ClipStore, FrozenPairDataset, ShiftedPairDataset, load_sync_list
+    from avlearn.tasks.sync.data import FrozenPairDataset, av_clips, ShiftedPairDataset, load_sync_list
 
     d: SyncData = cfg.data
     read = dict(fps=d.fps, size=tuple(d.size), sample_rate=d.sample_rate)
-    store = ClipStore(_world_path(d, d.train_manifest, "train/manifest.jsonl"), cache=d.cache, **read)
+    store = av_clips(_world_path(d, d.train_manifest, "train/manifest.jsonl"), cache=d.cache, **read)
     out: dict[str, Any] = {
         "train": ShiftedPairDataset(
             store, clip_duration=d.clip_duration, min_shift=d.min_shift, max_shift=d.max_shift, seed=cfg.train.seed,
