@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from torch import nn
 
-__all__ = ["ClassificationData", "build_classification_datasets", "class_names"]
+__all__ = ["ClassificationData", "build_classification_datasets", "class_names", "eval_transform"]
 
 
 @dataclass
@@ -101,6 +101,12 @@ def _transform(d: ClassificationData, input: str, train: bool) -> nn.Module:
     elif d.audio == "logmel":
         steps.append(T.LogMelSpectrogram(d.sample_rate, n_fft=512, hop_length=d.sample_rate // 100, n_mels=d.n_mels))
     return T.Compose(steps)
+
+
+def eval_transform(d: ClassificationData, input: str) -> nn.Module:
+    """The evaluation transform of a data section (centre crop, normalisation; no flips), as
+    applied to val/test clips and by :func:`avlearn.tasks.classification.inference.predict_file`."""
+    return _transform(d, input, train=False)
 
 
 def build_classification_datasets(cfg: Any) -> dict[str, Any]:
