@@ -25,7 +25,7 @@ from typing import Any, Sequence
 
 from avlearn.data.errors import WorldFormatError
 
-__all__ = ["FrozenListError", "read_frozen_list"]
+__all__ = ["FrozenListError", "read_frozen_list", "read_json_lines"]
 
 _PATH_KEYS = ("clip", "truth")
 
@@ -52,6 +52,32 @@ def _resolve(entry: dict[str, Any], root: str) -> None:
         value = entry.get(key)
         if isinstance(value, str):
             entry[f"{key}_path"] = os.path.abspath(os.path.join(root, value))  # an absolute path stays as it is
+
+
+def read_json_lines(path: str | os.PathLike) -> list[tuple[int, dict[str, Any]]]:
+    """``(line number, object)`` of every non-blank line of a JSON-lines file.
+
+    Raises:
+        FrozenListError: no such file, or a line that is not a JSON object (file and line named).
+    """
+    path = os.fspath(path)
+    out = []
+    try:
+        fh = open(path, encoding="utf-8")
+    except FileNotFoundError:
+        raise FrozenListError(path, 0, "no such file") from None
+    with fh:
+        for n, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise FrozenListError(path, n, f"not JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise FrozenListError(path, n, "not a JSON object")
+            out.append((n, row))
+    return out
 
 
 def read_frozen_list(
@@ -81,39 +107,26 @@ def read_frozen_list(
     path = os.fspath(path)
     base = os.fspath(root) if root is not None else os.path.dirname(os.path.dirname(os.path.abspath(path)))
     rows = []
-    try:
-        fh = open(path, encoding="utf-8")
-    except FileNotFoundError:
-        raise FrozenListError(path, 0, "no such file") from None
-    with fh:
-        for n, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise FrozenListError(path, n, f"not JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise FrozenListError(path, n, "not a JSON object")
-            missing = [k for k in required if k not in row]
+    for n, row in read_json_lines(path):
+        missing = [k for k in required if k not in row]
+        if missing:
+            raise FrozenListError(path, n, f"lacks {', '.join(missing)}")
+        for k in floats:
+            if k in row:
+                try:
+                    row[k] = float(row[k])
+                except (TypeError, ValueError):
+                    raise FrozenListError(path, n, f"{k} is not a number: {row[k]!r}") from None
+        _resolve(row, base)
+        clips = row.get("clips", [])
+        if nested_required and not isinstance(clips, list):
+            raise FrozenListError(path, n, "clips is not a list")
+        for i, entry in enumerate(clips if isinstance(clips, list) else []):
+            if not isinstance(entry, dict):
+                raise FrozenListError(path, n, f"clips[{i}] is not a JSON object")
+            missing = [k for k in nested_required if k not in entry]
             if missing:
-                raise FrozenListError(path, n, f"lacks {', '.join(missing)}")
-            for k in floats:
-                if k in row:
-                    try:
-                        row[k] = float(row[k])
-                    except (TypeError, ValueError):
-                        raise FrozenListError(path, n, f"{k} is not a number: {row[k]!r}") from None
-            _resolve(row, base)
-            clips = row.get("clips", [])
-            if nested_required and not isinstance(clips, list):
-                raise FrozenListError(path, n, "clips is not a list")
-            for i, entry in enumerate(clips if isinstance(clips, list) else []):
-                if not isinstance(entry, dict):
-                    raise FrozenListError(path, n, f"clips[{i}] is not a JSON object")
-                missing = [k for k in nested_required if k not in entry]
-                if missing:
-                    raise FrozenListError(path, n, f"clips[{i}] lacks {', '.join(missing)}")
-                _resolve(entry, base)
-            rows.append(row)
+                raise FrozenListError(path, n, f"clips[{i}] lacks {', '.join(missing)}")
+            _resolve(entry, base)
+        rows.append(row)
     return rows

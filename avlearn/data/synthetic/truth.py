@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from avlearn.data.errors import WorldFormatError
-from avlearn.data.lists import read_frozen_list
+from avlearn.data.lists import read_frozen_list, read_json_lines
 from avlearn.data.synthetic.config import WORLD_VERSION, WorldConfig
 
 __all__ = ["WorldFormatError", "load_truth", "load_world", "load_list", "read_jsonl", "write_jsonl", "list_path"]
@@ -81,27 +81,13 @@ def load_world(root: str | os.PathLike) -> dict[str, Any]:
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """Read a JSON-lines file (blank lines skipped).
+    """Read a JSON-lines file (blank lines skipped) with the frozen-list reader's checks.
 
     Raises:
-        WorldFormatError: missing file or a line that is not a JSON object.
+        WorldFormatError: missing file or a line that is not a JSON object (an
+            :class:`avlearn.data.lists.FrozenListError` naming the file and the line).
     """
-    rows = []
-    try:
-        with open(path, encoding="utf-8") as f:
-            for n, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise WorldFormatError(path, f"line {n} is not JSON ({exc.msg})") from None
-                if not isinstance(row, dict):
-                    raise WorldFormatError(path, f"line {n} is not a JSON object")
-                rows.append(row)
-    except FileNotFoundError:
-        raise WorldFormatError(path, "no such file") from None
-    return rows
+    return [row for _, row in read_json_lines(path)]
 
 
 def write_jsonl(path: str | os.PathLike, rows: list[dict[str, Any]]) -> None:

@@ -13,8 +13,14 @@ Senocak et al. on the synthetic world's frozen boxes:
 * :mod:`~avlearn.tasks.localization.inference`: whole clips and files (``avlearn localize``).
 """
 
+from avlearn.tasks.localization import task as _task
+from avlearn.tasks.localization import heatmaps as _heatmaps
+from avlearn.tasks.localization import losses as _losses
+from avlearn.tasks.localization import data as _data
+from avlearn.tasks.localization import evaluate as _evaluate
+from avlearn.tasks.localization import inference as _inference
 from avlearn.tasks.localization.data import FrozenFrameDataset, WindowDataset, frame_indices, load_localization_list
-from avlearn.tasks.localization.evaluate import results_table, score_sums, summarize_scores
+from avlearn.tasks.localization.evaluate import METHODS, baseline_heatmaps, results_table, score_maps, score_sums, summarize_scores
 from avlearn.tasks.localization.heatmaps import cam_heatmaps, guided_filter, refine_heatmaps
 from avlearn.tasks.localization.inference import Localizer, heatmap_panel, localize_file, localizer_from_run
 from avlearn.tasks.localization.losses import background_loss, correspondence_bce, correspondence_nce
@@ -28,27 +34,10 @@ from avlearn.tasks.localization.task import (
 )
 
 __all__ = [
-    "LocalizationConfig",
-    "LocalizationData",
-    "LocalizationTask",
-    "build_localization_model",
-    "build_localization_task",
-    "build_localization_datasets",
-    "cam_heatmaps",
-    "guided_filter",
-    "refine_heatmaps",
-    "correspondence_bce",
-    "correspondence_nce",
-    "background_loss",
-    "load_localization_list",
-    "WindowDataset",
-    "FrozenFrameDataset",
-    "frame_indices",
-    "score_sums",
-    "summarize_scores",
-    "results_table",
-    "Localizer",
-    "localizer_from_run",
-    "localize_file",
-    "heatmap_panel",
+    *_task.__all__,
+    *_heatmaps.__all__,
+    *_losses.__all__,
+    *_data.__all__,
+    *_evaluate.__all__,
+    *_inference.__all__,
 ]

@@ -11,6 +11,10 @@ L3-Net correspondence):
 * :mod:`~avlearn.tasks.sync.inference`: the offset of a whole file (SyncNet-style search).
 """
 
+from avlearn.tasks.sync import task as _task
+from avlearn.tasks.sync import inference as _inference
+from avlearn.tasks.sync import evaluate as _evaluate
+from avlearn.tasks.sync import data as _data
 from avlearn.tasks.sync.data import (
     FrozenPairDataset,
     ShiftedPairDataset,
@@ -35,26 +39,8 @@ from avlearn.tasks.sync.task import (
 )
 
 __all__ = [
-    "SyncTask",
-    "SyncConfig",
-    "SyncData",
-    "SyncCollapseError",
-    "PredictionBalanceMonitor",
-    "sync_bce_loss",
-    "contrastive_loss",
-    "build_sync_task",
-    "build_sync_datasets",
-    "sync_scores",
-    "window_scores",
-    "score_shifts",
-    "estimate_offset",
-    "sync_inputs",
-    "evaluate_offsets",
-    "sample_shift",
-    "cut_pair",
-    "shift_audio",
-    "av_clips",
-    "ShiftedPairDataset",
-    "FrozenPairDataset",
-    "load_sync_list",
+    *_task.__all__,
+    *_inference.__all__,
+    *_evaluate.__all__,
+    *_data.__all__,
 ]
