@@ -27,10 +27,9 @@ import numpy as np
 import torch
 
 from avlearn.metrics import boxes_to_mask
-from avlearn.data.cache import ClipCache
-from avlearn.tasks.sync.data import FrozenPairDataset, ShiftedPairDataset
+from avlearn.tasks.sync.data import FrozenPairDataset
 
-__all__ = ["load_localization_list", "WindowDataset", "FrozenFrameDataset", "frame_indices"]
+__all__ = ["load_localization_list", "FrozenFrameDataset", "frame_indices"]
 
 
 def load_localization_list(path: str | os.PathLike) -> list[dict[str, Any]]:
@@ -50,36 +49,6 @@ def load_localization_list(path: str | os.PathLike) -> list[dict[str, Any]]:
         rec["path"] = rec["clip_path"]
         rec.setdefault("truth_path", None)
     return rows
-
-
-class WindowDataset(ShiftedPairDataset):
-    """One random window per clip: frames and the audio that plays during them.
-
-    The windows of :class:`~avlearn.tasks.sync.data.ShiftedPairDataset` with a zero shift (its
-    draws depend only on ``(seed, epoch, index)``), plus a random left-right flip.
-
-    Args:
-        store: decoded clips at the model's frame rate, size and sample rate.
-        clip_duration: window length in seconds.
-        flip: mirror the frames left-right with probability 0.5 (the mono audio is unchanged).
-        seed: sampling seed.
-
-    A sample is ``{"video": (3, T, H, W) float in [0, 1], "audio": (1, N), "start": s,
-    "index": i, "path": str}``, or None for an unreadable clip.
-    """
-
-    def __init__(self, store: ClipCache, *, clip_duration: float, flip: bool = True, seed: int = 0):
-        super().__init__(store, clip_duration=clip_duration, min_shift=0.0, max_shift=0.0, seed=seed)
-        self.flip = flip
-
-    def __getitem__(self, index: int) -> dict[str, Any] | None:
-        sample = super().__getitem__(index)
-        if sample is None:
-            return None
-        del sample["audio_shifted"], sample["shift"]
-        if self.flip and np.random.default_rng([self.seed, self.epoch, index, 1]).random() < 0.5:
-            sample["video"] = sample["video"].flip(-1)  # (3, T, H, W) mirrored
-        return sample
 
 
 def frame_indices(time: float, window: Sequence[float], *, fps: float, source_fps: float, num_frames: int) -> tuple[list[int], int]:

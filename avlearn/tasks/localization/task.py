@@ -224,12 +224,8 @@ def _list_path(d: LocalizationData, value: str | None, split: str) -> str:
 
 def build_localization_datasets(cfg) -> dict[str, Any]:
     """Train: random windows of the train manifest (``attention`` only); val/test: frozen lists."""
-    from avlearn.tasks.localization.data import (
-        FrozenFrameDataset,
-        WindowDataset,
-        load_localization_list,
-    )
-    from avlearn.tasks.sync.data import av_clips
+    from avlearn.tasks.localization.data import FrozenFrameDataset, load_localization_list
+    from avlearn.tasks.sync.data import ShiftedPairDataset, av_clips
 
     d: LocalizationData = cfg.data
     read = dict(fps=d.fps, size=tuple(d.size), sample_rate=d.sample_rate)
@@ -237,7 +233,9 @@ def build_localization_datasets(cfg) -> dict[str, Any]:
     if cfg.task.method == "attention":
         manifest = d.train_manifest or os.path.join(d.world, "train", "manifest.jsonl")
         store = av_clips(manifest, cache=d.cache, **read)
-        out["train"] = WindowDataset(store, clip_duration=d.clip_duration, flip=d.flip, seed=cfg.train.seed)
+        # aligned windows only (no shifted audio), mirrored at random
+        out["train"] = ShiftedPairDataset(store, clip_duration=d.clip_duration, negatives=False, flip=d.flip,
+                                          seed=cfg.train.seed)
     for split, value in (("val", d.val_list), ("test", d.test_list)):
         path = _list_path(d, value, split)
         if os.path.exists(path):

@@ -173,19 +173,24 @@ class ShiftedPairDataset(Dataset):
         max_shift: largest |shift| in seconds.
         seed: sampling seed.
         jitter: largest |move| of the aligned audio window, in video frames (0: exact).
+        negatives: also cut the shifted audio (``audio_shifted``, ``shift``); False gives the
+            aligned windows only (the training windows of sound-source localization).
+        flip: mirror the frames left-right with probability 0.5 (drawn from ``(seed, epoch,
+            index)``; the mono audio is unchanged).
 
     A sample is ``{"video": (3, T, H, W) float in [0, 1], "audio": (1, N), "audio_shifted":
     (1, N), "shift": s (seconds), "jitter": j (seconds, the aligned window's move), "start": t,
-    "index": i, "path": str}``, or None for an unreadable clip.
+    "index": i, "path": str}`` (no ``audio_shifted``/``shift`` without ``negatives``), or None
+    for an unreadable clip.
     """
 
-    def __init__(self, store: ClipCache, *, clip_duration: float, min_shift: float, max_shift: float, seed: int = 0,
-                 jitter: float = 0.0):
+    def __init__(self, store: ClipCache, *, clip_duration: float, min_shift: float = 0.0, max_shift: float = 0.0,
+                 seed: int = 0, jitter: float = 0.0, negatives: bool = True, flip: bool = False):
         if jitter < 0:
             raise ValueError(f"ShiftedPairDataset: jitter must be >= 0 frames, got {jitter}")
         self.store, self.seed, self.epoch = store, int(seed), 0
         self.clip_duration, self.min_shift, self.max_shift = float(clip_duration), float(min_shift), float(max_shift)
-        self.jitter = float(jitter)
+        self.jitter, self.negatives, self.flip = float(jitter), bool(negatives), bool(flip)
 
     def set_epoch(self, epoch: int) -> None:
         """Draw new windows and shifts for ``epoch``."""
@@ -213,11 +218,13 @@ class ShiftedPairDataset(Dataset):
         start = int(rng.integers(k0, k1 + 1)) / fps
         jit = float(rng.uniform(max(-jmax, -start), min(jmax, available - start))) if jmax > 0 else 0.0
         v, a = cut_pair(video, audio, fps=fps, sample_rate=sr, start=start, duration=self.clip_duration, shift=jit)
-        _, a_shift = cut_pair(video, audio, fps=fps, sample_rate=sr, start=start, duration=self.clip_duration, shift=shift)
-        return {
-            "video": _to_float(v), "audio": a, "audio_shifted": a_shift,
-            "shift": shift, "jitter": jit, "start": start, "index": index, "path": path,
-        }
+        out = {"video": _to_float(v), "audio": a, "jitter": jit, "start": start, "index": index, "path": path}
+        if self.negatives:
+            _, a_shift = cut_pair(video, audio, fps=fps, sample_rate=sr, start=start, duration=self.clip_duration, shift=shift)
+            out.update(audio_shifted=a_shift, shift=shift)
+        if self.flip and np.random.default_rng([self.seed, self.epoch, index, 1]).random() < 0.5:
+            out["video"] = out["video"].flip(-1)  # (3, T, H, W) mirrored
+        return out
 
 
 def load_sync_list(path: str | os.PathLike) -> list[dict[str, Any]]:
