@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from avlearn import demo as demo_mod
+from avlearn.demo import runner as demo_runner
 from avlearn.cli import COMMANDS, build_parser, main
 
 from test_train_engine import TOY
@@ -110,7 +111,7 @@ def fake_stages():
 
     yield
     for name in ("test_ok", "test_fail"):
-        demo_mod._STAGES.pop(name)
+        demo_runner._STAGES.pop(name)
 
 
 def test_demo_framework_reports_sections_and_failures(tmp_path, capsys, fake_stages):

@@ -10,7 +10,7 @@ import yaml
 
 from avlearn.train.config import ConfigError, load_config, parse_overrides, save_config, to_dict
 
-RECIPES = sorted(glob.glob(os.path.join(os.path.dirname(__file__), "..", "recipes", "*.yaml")))
+RECIPES = sorted(glob.glob(os.path.join(os.path.dirname(__file__), "..", "avlearn", "recipes", "*.yaml")))
 BASE = {
     "task": {"name": "classification", "topk": [1, 2]},
     "model": {"name": "r3d_tiny", "kwargs": {"dropout": 0.1}},

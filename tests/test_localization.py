@@ -20,13 +20,13 @@ from avlearn.tasks.localization import (
     correspondence_bce,
     correspondence_nce,
 )
-from avlearn.tasks.localization_data import (
+from avlearn.tasks.localization.data import (
     FrozenFrameDataset,
     frame_indices,
     load_localization_list,
 )
 from avlearn.metrics import binarize_area, oracle_heatmap
-from avlearn.tasks.localization_eval import (
+from avlearn.tasks.localization.evaluate import (
     score_sums,
     summarize_scores,
 )
@@ -241,9 +241,9 @@ def test_tiny_attention_model_trains():
 def test_recipes_validate():
     from avlearn.train.config import load_config
 
-    att = load_config("recipes/localize_attention.yaml")
+    att = load_config("avlearn/recipes/localize_attention.yaml")
     assert att.task.method == "attention" and att.model.name == "attention_loc_small"
-    cam = load_config("recipes/localize_cam.yaml")
+    cam = load_config("avlearn/recipes/localize_cam.yaml")
     assert cam.task.method == "cam" and cam.task.cam_size == [32, 32]
 
 

@@ -15,7 +15,8 @@ from avlearn.tasks.preview.budget import (
     strategy_gflops,
     unit_costs,
 )
-from avlearn.tasks.preview.bundle import build_models, load_bundle, save_bundle
+from avlearn.tasks.preview.bundle import build_models, preview_models, save_bundle
+from avlearn.tasks.runs import load_run
 
 DATA = {"window": 1.0, "hop": 0.5, "step": 1.0, "fps": 8.0, "size": 32, "sample_rate": 8000,
         "mean": [0.45] * 3, "std": [0.225] * 3}
@@ -99,7 +100,7 @@ def test_bundle_round_trip(tmp_path):
     torch.manual_seed(0)
     m = build_models(["a", "b", "c"], DATA, tiny_specs())
     path = save_bundle(m, tmp_path / "p.pt")
-    back = load_bundle(path)
+    back = _load_bundle(path)
     assert back.classes == ["a", "b", "c"] and back.data == DATA and set(back.models()) == set(m.models())
     x = torch.randn(2, 3, 8, 32, 32)
     assert torch.equal(m.teacher(x), back.teacher(x))
@@ -107,7 +108,18 @@ def test_bundle_round_trip(tmp_path):
     assert torch.equal(m.skimming(*banks)["logits"], back.skimming(*banks)["logits"])
     bad = tmp_path / "w.pt"
     torch.save({"fc.weight": torch.zeros(2, 2)}, bad)
+    with pytest.raises(ValueError, match="w.pt: no recipe found"):
+        _load_bundle(bad)  # a single model's weights: not a bundle, and no recipe to rebuild it from
     with pytest.raises(ValueError, match="not a preview bundle"):
-        load_bundle(bad)
+        preview_models(_FakeRun(bad))
     with pytest.raises(FileNotFoundError, match="missing.pt"):
-        load_bundle(tmp_path / "missing.pt")
+        _load_bundle(tmp_path / "missing.pt")
+
+
+class _FakeRun:
+    def __init__(self, path):
+        self.path, self.task_name = path, "sync"
+
+
+def _load_bundle(path):
+    return preview_models(load_run(path))

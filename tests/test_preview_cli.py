@@ -1,6 +1,6 @@
 """``avlearn classify`` (avlearn/cli/classify.py) on a tiny written file with a tiny bundle of
 untrained preview models, and the decoded-video windows it is built on
-(avlearn.tasks.preview.steps)."""
+(avlearn.tasks.preview.data)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,13 @@ import sys
 import numpy as np
 import pytest
 import torch
-import yaml
 from test_preview_budget import DATA, tiny_specs
 
 from avlearn.cli import main
 from avlearn.io import write_av
 from avlearn.tasks.preview.bundle import build_models, save_bundle
-from avlearn.tasks.preview.pipeline import STAGES, preview_recipe
-from avlearn.tasks.preview.steps import VideoRecord, VideoStore, WindowDataset
+from avlearn.train.preview import STAGES, preview_recipe
+from avlearn.tasks.preview.data import VideoRecord, VideoStore, WindowDataset
 
 CLASSES = ["bounce", "tap", "slide"]
 
@@ -83,7 +82,7 @@ def test_classify_text_and_errors(media, capsys, tmp_path):
     bad = tmp_path / "w.pt"
     torch.save({"x": torch.zeros(1)}, bad)
     assert main(["classify", clip, "--weights", str(bad)]) == 2
-    assert "not a preview bundle" in capsys.readouterr().err
+    assert "must be a preview bundle" in capsys.readouterr().err
     garbage = tmp_path / "bad.mp4"
     garbage.write_bytes(b"not a video")
     assert main(["classify", str(garbage), "--weights", bundle]) == 1
@@ -127,14 +126,19 @@ def test_window_dataset_samples_and_teacher_targets():
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_recipe_files_match_the_pipeline(stage):
-    with open(f"recipes/preview_{stage}.yaml", encoding="utf-8") as f:
-        assert yaml.safe_load(f) == preview_recipe(stage, "runs/world_preview", "runs/preview")
+def test_pipeline_trains_the_recipe_files(stage):
+    """The pipeline's recipe of each stage is the packaged YAML with the pipeline's folders only."""
+    from avlearn.tasks.config import load_config, to_dict
+
+    yaml_cfg = to_dict(load_config(f"preview_{stage}"))
+    assert to_dict(preview_recipe(stage, "runs/world_preview", "runs/preview")) == yaml_cfg
+    quick = to_dict(preview_recipe(stage, "w", "o", quick=True))
+    assert quick["train"]["steps"] == 3 and quick["train"]["out_dir"] == f"o/{stage}" and quick["data"]["world"] == "w"
 
 
 def test_store_load_decodes_a_world_split_once_and_caches_it(tmp_path):
     from avlearn.data.synthetic import WorldConfig, make_world
-    from avlearn.tasks.preview.steps import PreviewData, video_records
+    from avlearn.tasks.preview.data import PreviewData, video_records
 
     world = tmp_path / "w"
     make_world(world, WorldConfig(kind="actions", size=32, duration=3.0, action_classes=2), clips={"train": 1, "val": 1, "test": 1},

@@ -1,13 +1,13 @@
-"""Temporal action localization (avlearn.tasks.preview.localization) on hand-made score
+"""Temporal action localization (avlearn.tasks.preview.temporal_localization) on hand-made score
 sequences: runs, grouped proposals with their boundaries, NMS, naive baselines, mAP; and the
-window labels and grid of avlearn.tasks.preview.steps."""
+window labels and grid of avlearn.tasks.preview.data."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from avlearn.tasks.preview.localization import (
+from avlearn.tasks.preview.temporal_localization import (
     fixed_window_segments,
     group_proposals,
     localization_map,
@@ -15,7 +15,7 @@ from avlearn.tasks.preview.localization import (
     runs_above,
     whole_video_segments,
 )
-from avlearn.tasks.preview.steps import grid_starts, uniform_starts, window_label
+from avlearn.tasks.preview.data import grid_starts, uniform_starts, window_label
 
 # 10 s video, 1 s windows every 0.5 s: starts 0, 0.5, ..., 9.0 (19 windows), centres 0.5 ... 9.5
 STARTS = grid_starts(10.0, 1.0, 0.5)

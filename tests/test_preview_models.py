@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from avlearn.models.av.preview import ImageAudioNet, SkimmingNet
-from avlearn.tasks.preview.imgaud2vid import ImgAud2VidTask, distillation_loss
+from avlearn.tasks.preview.task import ImgAud2VidTask, distillation_loss
 from avlearn.tasks.preview.skimming import BankDataset, SkimmingTask, collate_banks
 
 # ----------------------------------------------------------------------------- distillation

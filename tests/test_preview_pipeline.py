@@ -1,4 +1,4 @@
-"""The preview pipeline end to end (avlearn.tasks.preview.pipeline, .evaluate, .demo): every stage
+"""The preview pipeline end to end (avlearn.train.preview, .evaluate, .demo): every stage
 trained for a few steps on a tiny actions world, the comparison table, localization, the demo
 section and ``avlearn classify`` with the bundle it writes. Minutes on 2 CPU cores: ``slow``."""
 

@@ -24,7 +24,7 @@ def tiny(tmp_path_factory):
     run.mkdir()
     torch.manual_seed(0)
     torch.save(create_model("multisensory_small").state_dict(), run / "weights.pt")
-    cfg = {"model": {"name": "multisensory_small", "kwargs": {}},
+    cfg = {"task": {"name": "sync"}, "model": {"name": "multisensory_small", "kwargs": {}},
            "data": {"fps": 16, "size": [32, 32], "sample_rate": 16000, "clip_duration": 0.5}}
     (run / "config.yaml").write_text(yaml.safe_dump(cfg))
     return media, str(run / "weights.pt")
@@ -74,10 +74,12 @@ def test_eval_list_json(tiny, capsys):
 
 
 def test_long_files_are_read_in_chunks_with_the_same_result(tiny):
-    from avlearn.tasks.sync_offset import estimate_offset, load_sync_model
+    from avlearn import load_run
+
+    from avlearn.tasks.sync.inference import estimate_offset
 
     media, weights = tiny
-    model, data = load_sync_model(weights)
+    model = load_run(weights).network
     opts = dict(window=0.5, hop=0.25, fps=16, size=(32, 32), sample_rate=16000)
     whole = estimate_offset(model, media, 0.25, **opts, chunk=30.0)
     pieces = estimate_offset(model, media, 0.25, **opts, chunk=0.5)  # 3 reads of the 2 s file
@@ -90,7 +92,7 @@ def test_window_option_scores_files_shorter_than_the_trained_window(tiny, capsys
     long_run = tmp_path / "long"
     long_run.mkdir()
     (long_run / "weights.pt").write_bytes(open(weights, "rb").read())
-    cfg = {"model": {"name": "multisensory_small", "kwargs": {}},
+    cfg = {"task": {"name": "sync"}, "model": {"name": "multisensory_small", "kwargs": {}},
            "data": {"fps": 16, "size": [32, 32], "sample_rate": 16000, "clip_duration": 4.0}}
     (long_run / "config.yaml").write_text(yaml.safe_dump(cfg))
     assert main(["sync", media, "--weights", str(long_run / "weights.pt")]) == 1

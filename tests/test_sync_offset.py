@@ -7,7 +7,7 @@ from torch import nn
 
 from avlearn.io import AVClip
 from avlearn.tasks.sync import estimate_offset
-from avlearn.tasks.sync_data import shift_audio
+from avlearn.tasks.sync.data import shift_audio
 
 FPS, SR = 16, 8000
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from avlearn.tasks.sync_data import FrozenPairDataset, ShiftedPairDataset, cut_pair, sample_shift, shift_audio
+from avlearn.tasks.sync.data import FrozenPairDataset, ShiftedPairDataset, cut_pair, sample_shift, shift_audio
 
 FPS, SR = 16, 8000
 
@@ -50,7 +50,7 @@ def test_shift_audio_makes_audio_late():
 
 
 class MemoryStore:
-    """A ClipStore stand-in holding in-memory ``(video, audio, path)`` clips."""
+    """A decode-cache (ClipCache) stand-in holding in-memory ``(video, audio, path)`` clips."""
 
     def __init__(self, clips, fps=FPS, sample_rate=SR):
         self.clips, self.fps, self.sample_rate = clips, float(fps), sample_rate
@@ -143,3 +143,24 @@ def test_frozen_pairs_scored_with_a_longer_model_window():
     same = FrozenPairDataset(rows[:1], fps=FPS, size=(4, 4), sample_rate=SR, clip_duration=1.0, cache=False)
     same.store = MemoryStore([(video, audio, "a.mp4")])
     assert same[0]["video"][0, 0, 0, 0] == pytest.approx(FPS / 255.0)  # equal lengths: the row's own start
+
+
+def test_aligned_windows_without_negatives_and_with_flips():
+    """The localization training windows: the same draws as the pairs, no shifted audio, mirrored frames."""
+    video, audio = _click_clip(seconds=3.0, click_at=1.5)
+    video = video.clone()
+    video[..., :1] = 255  # a bright left column: a flip moves it to the right
+    store = MemoryStore([(video, audio, "a.mp4")] * 8)
+    pairs = ShiftedPairDataset(store, clip_duration=1.0, seed=5)
+    plain = ShiftedPairDataset(store, clip_duration=1.0, seed=5, negatives=False)
+    flipped = ShiftedPairDataset(store, clip_duration=1.0, seed=5, negatives=False, flip=True)
+    mirrored = 0
+    for i in range(len(store)):
+        p, a, f = pairs[i], plain[i], flipped[i]
+        assert "audio_shifted" not in a and "shift" not in a and "shift" in p
+        assert torch.equal(p["video"], a["video"]) and torch.equal(p["audio"], a["audio"]) and p["start"] == a["start"]
+        if torch.equal(f["video"], a["video"].flip(-1)):
+            mirrored += 1
+        else:
+            assert torch.equal(f["video"], a["video"])
+    assert 0 < mirrored < len(store)

@@ -103,13 +103,15 @@ def test_l3_uses_other_videos_and_frozen_pairs_scored_as_given():
 
 def test_recipe_and_demo_jitter_positives_and_start_with_easy_negatives(tmp_path):
     """The shipped settings (issue 6): jittered positives (no sub-frame phase cue) and a curriculum."""
+    from avlearn.demo.runner import DemoContext, common_overrides, stage_config
+    from avlearn.demo.sync import OVERRIDES, RECIPE
     from avlearn.tasks.sync import SyncData
-    from avlearn.tasks.sync_demo import demo_config
-    from avlearn.train.config import config_from_dict, load_config
+    from avlearn.train.config import load_config
 
     assert SyncData().jitter == 0.5
-    recipe = load_config(os.path.join(os.path.dirname(__file__), "..", "recipes", "sync_multisensory.yaml"))
-    demo = config_from_dict(demo_config(str(tmp_path), str(tmp_path / "run"), quick=False), source="test")
+    recipe = load_config(os.path.join(os.path.dirname(__file__), "..", "avlearn", "recipes", "sync_multisensory.yaml"))
+    ctx = DemoContext(tmp_path)
+    demo = stage_config(RECIPE, {"data.world": str(tmp_path), **common_overrides(ctx, tmp_path / "run"), **OVERRIDES})
     for cfg in (recipe, demo):
         assert cfg.data.jitter == 0.5 and 0 < cfg.task.curriculum_steps < cfg.train.steps
         assert cfg.task.hard_fraction == 1.0 and cfg.data.min_shift >= cfg.data.jitter / cfg.data.fps

@@ -8,7 +8,7 @@ from avlearn.data import collate
 from avlearn.io import AVClip
 from avlearn.models import create_model
 from avlearn.tasks.sync import SyncConfig, SyncTask, estimate_offset
-from avlearn.tasks.sync_data import ShiftedPairDataset, shift_audio
+from avlearn.tasks.sync.data import ShiftedPairDataset, shift_audio
 from test_sync_sampling import MemoryStore
 
 FPS, SR, SIZE = 16, 16000, 16

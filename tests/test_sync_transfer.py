@@ -162,7 +162,7 @@ def test_pretrained_localizer_trains_one_step(sync_weights):
 def test_recipes_validate():
     from avlearn.train.config import load_config
 
-    loc = load_config("recipes/localize_attention_sync.yaml")
+    loc = load_config("avlearn/recipes/localize_attention_sync.yaml")
     assert loc.model.name == "attention_loc_sync_small" and loc.model.strict is False and loc.data.fps == 16
-    sep = load_config("recipes/separate_instruments_sync.yaml")
+    sep = load_config("avlearn/recipes/separate_instruments_sync.yaml")
     assert sep.model.kwargs["visual"] == "sync_tower" and sep.data.size == 32 and sep.data.num_frames >= 32

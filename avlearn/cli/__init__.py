@@ -38,6 +38,7 @@ COMMANDS: tuple[str, ...] = (
     "localize",
     "separate",
     "classify",
+    "preview",
 )
 
 

@@ -3,8 +3,8 @@
     avlearn classify video.mp4 --weights runs/preview/eval/preview.pt
     avlearn classify video.mp4 --weights preview.pt --preview --segments --top-k 3 --json
 
-``--weights`` is a preview bundle (``python -m avlearn.tasks.preview.pipeline`` or
-``...preview.evaluate`` writes ``preview.pt``). By default the 3D clip classifier scores
+``--weights`` is a preview bundle (``avlearn preview run`` or ``avlearn preview evaluate``
+writes ``preview.pt``), loaded with :func:`avlearn.load_run`. By default the 3D clip classifier scores
 ``--clips`` evenly spaced clips and their action probabilities are averaged (dense
 recognition). ``--preview`` uses Listen to Look's audio preview instead (Gao et al., CVPR
 2020): the image+audio student's features of every time step, then IMGAUD-SKIMMING looks at a
@@ -43,49 +43,6 @@ def register(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def classify_file(models, path: str, *, preview: bool, segments: bool, top_k: int, clips: int, moments: int | None,
-                  min_score: float) -> dict:
-    """Classify one file with a :class:`~avlearn.tasks.preview.bundle.PreviewModels`; the JSON result."""
-    import torch
-
-    from avlearn.tasks.preview.budget import strategy_gflops, unit_costs
-    from avlearn.tasks.preview.evaluate import preview_predict
-    from avlearn.tasks.preview.imgaud2vid import window_logits
-    from avlearn.tasks.preview.localization import localize
-    from avlearn.tasks.preview.steps import VideoStore, uniform_starts
-
-    d, names = models.data, models.classes
-    K, w = len(names), d["window"]
-    store = VideoStore.from_files([path], fps=d["fps"], size=d["size"], sample_rate=d["sample_rate"], window=w,
-                                  num_classes=K, mean=d["mean"], std=d["std"])
-    duration = store.records[0].duration
-    T = len(store.starts(0, d["step"], w))
-    result: dict = {"file": path, "duration": duration, "mode": "preview" if preview else "dense"}
-    with torch.no_grad():
-        if preview:
-            out = preview_predict(models, store, 0, steps=moments)
-            probs = out["probs"]
-            result["moments"] = [{"start": s, "end": min(s + w, duration), "image_weight": iw}
-                                 for s, iw in zip(out["chosen"], out["image_weight"])]
-            result["gflops"] = strategy_gflops(unit_costs(models, T=T, N=len(out["chosen"])), "preview")
-        else:
-            logits = window_logits(models.teacher, store, 0, uniform_starts(duration, w, clips), w)
-            p = logits.softmax(1)[:, :K].mean(0)  # (K,)
-            probs = p / p.sum().clamp_min(1e-12)
-            result["gflops"] = strategy_gflops(unit_costs(models, T=T), "dense", clips)
-        k = max(1, min(top_k, K))
-        top = probs.topk(k)
-        result["top_k"] = [{"label": int(i), "name": names[int(i)], "score": float(s)} for s, i in zip(top.values, top.indices)]
-        if segments:
-            starts = store.starts(0, d["hop"], w)
-            model, inputs = (models.student, "pair") if preview else (models.teacher, "clip")
-            wp = window_logits(model, store, 0, starts, w, inputs=inputs).softmax(1)  # (J, K+1)
-            segs = localize(wp, starts, window=w, hop=d["hop"], duration=duration, num_actions=K)
-            result["segments"] = [{"start": s, "end": e, "label": c, "name": names[c], "score": sc}
-                                  for s, e, c, sc in segs if sc >= min_score]
-    return result
-
-
 def _print_text(r: dict) -> None:
     how = f"{len(r['moments'])} moments of audio preview" if r["mode"] == "preview" else "dense clips"
     print(f"{r['file']} ({r['duration']:.1f} s): {how}, {r['gflops']:.3f} GFLOPs")
@@ -102,15 +59,21 @@ def _print_text(r: dict) -> None:
 def run(args: argparse.Namespace) -> int:
     """0 on success, 1 when the file cannot be read, 2 on bad weights or arguments."""
     from avlearn.io import MediaError
-    from avlearn.tasks.preview.bundle import load_bundle
+    from avlearn.tasks.preview.bundle import preview_models
+    from avlearn.tasks.preview.inference import classify_file
+    from avlearn.tasks.runs import load_run
 
     if args.top_k < 1 or args.clips < 1 or (args.moments is not None and args.moments < 1):
         print("avlearn classify: --top-k, --clips and --moments must be >= 1", file=sys.stderr)
         return 2
     try:
-        models = load_bundle(args.weights)
-    except (FileNotFoundError, ValueError) as exc:
+        models = preview_models(load_run(args.weights))
+    except FileNotFoundError as exc:
         print(f"avlearn classify: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        hint = "" if "preview bundle" in str(exc) else " (--weights must be a preview bundle, written by `avlearn preview run`)"
+        print(f"avlearn classify: {exc}{hint}", file=sys.stderr)
         return 2
     try:
         result = classify_file(models, args.file, preview=args.preview, segments=args.segments, top_k=args.top_k,

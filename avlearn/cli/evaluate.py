@@ -1,7 +1,7 @@
 """``avlearn evaluate`` (alias ``eval``): score trained weights on a split of a recipe's data.
 
-    avlearn evaluate recipes/classify_world.yaml --weights runs/classify_world/weights.pt
-    avlearn eval recipes/classify_world.yaml --weights runs/classify_world/checkpoints/step_0000100.pt --json
+    avlearn evaluate avlearn/recipes/classify_world.yaml --weights runs/classify_world/weights.pt
+    avlearn eval avlearn/recipes/classify_world.yaml --weights runs/classify_world/checkpoints/step_0000100.pt --json
 
 ``--weights`` takes a training checkpoint or an exported ``weights.pt``; weights that do not
 fit the recipe's model are rejected with the missing and unexpected keys named.

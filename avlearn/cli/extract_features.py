@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from avlearn.io import MediaError
-    from avlearn.models.extract import FeatureExtractor
+    from avlearn.tasks.features import FeatureExtractor
 
     files = find_media(args.inputs)
     if not files:

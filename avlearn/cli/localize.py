@@ -7,7 +7,7 @@
 2018; Senocak et al. CVPR 2018) or a ``sync`` run of the multisensory network, whose class
 activation maps are used (Owens & Efros ECCV 2018). The file is decoded at the frame rate,
 size and sample rate the network was trained with, cut into windows of its clip length, and
-each frame gets a heatmap (:meth:`avlearn.tasks.localization.Localizer.localize`). The output
+each frame gets a heatmap (:func:`avlearn.tasks.localization.localize_file`). The output
 is the original video (its own frames and size) with the heatmap of each frame's time blended
 over it and the original audio kept; ``--frames-png`` writes a panel of evenly spaced frames.
 """
@@ -20,7 +20,7 @@ import sys
 
 from avlearn.cli import _args as A
 
-__all__ = ["register", "run", "panel"]
+__all__ = ["register", "run"]
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -48,61 +48,26 @@ def register(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def panel(frames, heat, *, count: int = 8, alpha: float = 0.5):
-    """A one-row uint8 panel of ``count`` evenly spaced frames (T, H, W, 3) with heatmaps (T, H, W) blended."""
-    import numpy as np
-
-    from avlearn.viz import image_grid, overlay_heatmap
-
-    pick = np.unique(np.linspace(0, len(frames) - 1, num=max(1, min(count, len(frames)))).round().astype(int))
-    return image_grid(list(overlay_heatmap(np.asarray(frames)[pick], np.asarray(heat)[pick], alpha=alpha)))
-
-
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-    import torch
-
-    from avlearn.io import MediaError, read_clip
-    from avlearn.tasks.localization import load_localizer
-    from avlearn.viz import save_image, write_heatmap_video
+    from avlearn.io import MediaError
+    from avlearn.tasks.config import ConfigError
+    from avlearn.tasks.localization import localize_file, localizer_from_run
+    from avlearn.tasks.runs import load_run
 
     try:
-        loc = load_localizer(args.weights, cam_size=args.cam_size, tta_flip=args.tta_flip)
-    except (FileNotFoundError, ValueError) as exc:
+        loc = localizer_from_run(load_run(args.weights), cam_size=args.cam_size, tta_flip=args.tta_flip)
+    except (FileNotFoundError, ValueError, ConfigError) as exc:
         print(f"avlearn localize: {exc}", file=sys.stderr)
         return 2
     try:
-        view = read_clip(args.file, fps=loc.fps, size=loc.size, sample_rate=loc.sample_rate, mono=True)
-        orig = read_clip(args.file)
-    except MediaError as exc:
-        print(f"avlearn localize: {exc}", file=sys.stderr)
-        return 1
-    if view.video is None or view.audio is None or not len(view.video):
-        print(f"avlearn localize: {args.file}: needs both a video and an audio stream", file=sys.stderr)
-        return 1
-    heat = loc.localize(view.video.permute(3, 0, 1, 2), view.audio)  # (T, h, w) at the model's rate
-    times = orig.meta.get("frame_times") or [orig.start + i / orig.fps for i in range(len(orig.video))]
-    pick = np.clip(np.floor((np.asarray(times) - view.start) * loc.fps + 1e-6).astype(int), 0, heat.shape[0] - 1)
-    frames = orig.video.numpy()  # (T', H, W, 3) the file's own frames
-    per_frame = heat[torch.as_tensor(pick)]  # (T', h, w): the map of each original frame's time
-    try:
-        out = write_heatmap_video(args.out, frames, per_frame, orig.audio, orig.fps, orig.sample_rate, alpha=args.alpha)
-        png = None
-        if args.frames_png:
-            scale = max(1, 128 // frames.shape[1])  # small videos are enlarged (nearest neighbour) to >= 128 px
-            png = save_image(args.frames_png, panel(frames, per_frame, count=args.panel_frames, alpha=args.alpha), scale=scale)
+        res = localize_file(loc, args.file, args.out, frames_png=args.frames_png, panel_frames=args.panel_frames,
+                            alpha=args.alpha)
     except (MediaError, OSError) as exc:
         print(f"avlearn localize: {exc}", file=sys.stderr)
         return 1
-    h, w = heat.shape[-2:]
-    flat = heat.flatten(1).argmax(1)
-    peaks = [[round(float(x) * frames.shape[2] / w, 1), round(float(y) * frames.shape[1] / h, 1)] for y, x in zip(flat // w, flat % w)]
     if args.json:
-        print(json.dumps({
-            "file": args.file, "out": out, "frames_png": png, "method": loc.method, "tta_flip": loc.task.cfg.tta_flip, "weights": args.weights,
-            "frames": len(frames), "fps": orig.fps, "model_fps": loc.fps, "model_size": list(loc.size),
-            "duration": orig.duration, "peaks": peaks,
-        }))
+        print(json.dumps({**res, "weights": args.weights}))
     else:
-        print(f"{args.file}: {len(frames)} frames localized ({loc.method}) -> {out}" + (f", panel {png}" if png else ""))
+        png = res["frames_png"]
+        print(f"{args.file}: {res['frames']} frames localized ({res['method']}) -> {res['out']}" + (f", panel {png}" if png else ""))
     return 0

@@ -51,7 +51,9 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from avlearn.io import MediaError
-    from avlearn.tasks.separation.evaluate import evaluate_separation, format_results, load_separator
+    from avlearn.tasks.runs import load_run
+    from avlearn.tasks.separation.evaluate import evaluate_separation, format_results
+    from avlearn.tasks.separation.inference import separation_task
 
     if (args.file is None) == (args.eval_list is None):
         print("avlearn separate: give either FILE or --eval-list", file=sys.stderr)
@@ -60,7 +62,9 @@ def run(args: argparse.Namespace) -> int:
         print("avlearn separate: FILE needs --out DIR", file=sys.stderr)
         return 2
     try:
-        task, cfg = load_separator(args.weights, config=args.config, combine=args.combine)
+        run = load_run(args.weights, config=args.config,
+                       overrides=[f"task.combine={args.combine}"] if args.combine is not None else ())
+        task, cfg = separation_task(run), run.config
     except (FileNotFoundError, ValueError) as exc:
         print(f"avlearn separate: {exc}", file=sys.stderr)
         return 2

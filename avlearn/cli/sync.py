@@ -48,23 +48,27 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from avlearn.io import MediaError
-    from avlearn.tasks.sync_offset import estimate_offset, evaluate_offsets, load_sync_model
+    from avlearn.tasks.config import ConfigError
+    from avlearn.tasks.runs import load_run
+    from avlearn.tasks.sync.evaluate import evaluate_offsets
+    from avlearn.tasks.sync.inference import estimate_offset, sync_inputs
 
     if (args.file is None) == (args.eval_list is None):
         print("avlearn sync: give either FILE or --eval-list", file=sys.stderr)
         return 2
     try:
-        model, data = load_sync_model(args.weights, model_name=args.model)
-    except (FileNotFoundError, ValueError) as exc:
+        run = load_run(args.weights, model=args.model)
+    except (FileNotFoundError, ValueError, ConfigError) as exc:
         print(f"avlearn sync: {exc}", file=sys.stderr)
         return 2
+    model, data = run.network, sync_inputs(run)
     opts = dict(fps=data["fps"], size=tuple(data["size"]), sample_rate=data["sample_rate"])
     window = data["clip_duration"] if args.window is None else args.window
     if window <= 0:
         print(f"avlearn sync: --window must be positive, got {window}", file=sys.stderr)
         return 2
     if args.eval_list:
-        from avlearn.tasks.sync_data import load_sync_list
+        from avlearn.tasks.sync.data import load_sync_list
 
         res = evaluate_offsets(
             model, load_sync_list(args.eval_list), window=window, max_offset=args.max_offset,

@@ -1,9 +1,10 @@
 """``avlearn train``: train a recipe (YAML) with overrides; resumable; torchrun-aware.
 
-    avlearn train recipes/classify_world.yaml
-    avlearn train recipes/classify_world.yaml --set train.steps=200 --set optim.lr=0.01
-    avlearn train recipes/classify_world.yaml --resume          # continue after a crash
-    torchrun --nproc_per_node 2 -m avlearn train recipes/classify_world.yaml   # DDP
+    avlearn train classify_world                      # a recipe shipped with the package, by name
+    avlearn train avlearn/recipes/classify_world.yaml   # or any recipe file
+    avlearn train avlearn/recipes/classify_world.yaml --set train.steps=200 --set optim.lr=0.01
+    avlearn train avlearn/recipes/classify_world.yaml --resume          # continue after a crash
+    torchrun --nproc_per_node 2 -m avlearn train avlearn/recipes/classify_world.yaml   # DDP
 
 The recipe is validated completely (unknown keys, wrong types) before anything is built. The
 run folder (``train.out_dir``, or ``--out``) receives run.json (the recipe fingerprint),
@@ -24,7 +25,7 @@ __all__ = ["register", "run", "add_recipe_arguments", "load_recipe", "format_met
 
 def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     """The RECIPE positional and ``--set`` / ``--out`` options (shared with ``evaluate``)."""
-    parser.add_argument("recipe", help="a YAML recipe (see recipes/)")
+    parser.add_argument("recipe", help="a YAML recipe file, or the name of a packaged recipe (e.g. sync_multisensory)")
     parser.add_argument(
         "--set",
         dest="overrides",

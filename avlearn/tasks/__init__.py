@@ -1,5 +1,12 @@
 """Tasks: a model with its loss and metrics, behind one registry (see :mod:`avlearn.tasks.base`).
 
+One package per task with the same parts (``task.py``: head, loss, metrics; ``data.py``;
+``evaluate.py``; ``inference.py``: whole files): :mod:`~avlearn.tasks.classification`,
+:mod:`~avlearn.tasks.sync`, :mod:`~avlearn.tasks.localization` (sound-source),
+:mod:`~avlearn.tasks.separation`, :mod:`~avlearn.tasks.preview` (with temporal action
+localization). Beside them: :mod:`~avlearn.tasks.config` (recipes), :mod:`~avlearn.tasks.runs`
+(:func:`~avlearn.tasks.runs.load_run`) and :mod:`~avlearn.tasks.features` (FeatureExtractor).
+
 >>> from avlearn.tasks import list_tasks, build_task
 >>> list_tasks()
 ['classification', ...]
@@ -30,7 +37,7 @@ __all__ = [
 ]
 
 # Task files register their builders on import, so list_tasks() sees them all. Temporal action
-# localization lives with the preview task (avlearn.tasks.preview.localization).
+# localization lives with the preview task (avlearn.tasks.preview.temporal_localization).
 _TASK_MODULES = (
     "avlearn.tasks.classification",
     "avlearn.tasks.sync",

@@ -1,7 +1,7 @@
 """The Task contract the training engine runs, and the task registry.
 
-A **task** is an ``nn.Module`` that owns a model plus its loss and metrics (DESIGN.md, data
-flow: ``models -> tasks -> train``). The engine (:mod:`avlearn.train`) knows nothing else about
+A **task** is an ``nn.Module`` that owns a model plus its loss and metrics (the data flows
+``models -> tasks -> train``, as in pytorchvideo's task/trainer split). The engine (:mod:`avlearn.train`) knows nothing else about
 it, so every audio-visual task (classification, sync, localization, separation, preview) plugs
 in by implementing four methods:
 

@@ -1,7 +1,7 @@
 """The training engine: config, trainer (DDP via torchrun, AMP), checkpoints, logs.
 
 >>> from avlearn.train import load_config, fit, evaluate
->>> cfg = load_config("recipes/classify_world.yaml", ["train.steps=100"])
+>>> cfg = load_config("avlearn/recipes/classify_world.yaml", ["train.steps=100"])
 >>> results = fit(cfg)                       # {"val": {...}, "test": {...}}
 >>> evaluate(cfg, "runs/classify_world/weights.pt", split="test")
 """

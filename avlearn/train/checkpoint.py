@@ -38,9 +38,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
-from avlearn.errors import UsageError, summary
+from avlearn.tasks.runs import CHECKPOINT_FORMAT as FORMAT
+from avlearn.tasks.runs import CheckpointError  # noqa: F401  (re-exported)
+from avlearn.tasks.runs import load_task_weights, network_state, run_recipe  # noqa: F401  (re-exported)
+
+from avlearn.errors import summary
 
 __all__ = [
     "remove_stale_tmp",
@@ -59,14 +62,8 @@ __all__ = [
     "network_state",
 ]
 
-FORMAT = "avlearn-checkpoint"
 _NAME = re.compile(r"^step_(\d+)\.pt$")
 log = logging.getLogger(__name__)
-
-
-class CheckpointError(UsageError, RuntimeError):
-    """A checkpoint or weights file cannot be read or does not fit; the message names the file
-    and the reason (exit status 2 in the ``avlearn`` command: the user gave the wrong file)."""
 
 
 def _fsync_dir(path: str) -> None:
@@ -257,73 +254,3 @@ def set_rng_state(state: dict[str, Any]) -> None:
     np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
     version, st, gauss_next = state["python"]
     random.setstate((version, tuple(st), gauss_next))
-
-
-def load_task_weights(task: nn.Module, weights: str | os.PathLike, *, strict: bool = True) -> nn.Module:
-    """Load weights into a task from a training checkpoint or an exported ``weights.pt``.
-
-    A training checkpoint carries the whole task's state under ``"model"``; an exported file
-    (the trainer's ``weights.pt``, or any state dict of the reusable part) is loaded into
-    ``task.export_module()``.
-
-    Raises:
-        FileNotFoundError: no such file.
-        CheckpointError: the file is not a readable weights file (junk, truncated, or a pickle
-            that ``weights_only`` refuses).
-        ValueError: the keys or shapes do not fit; the message names the missing and
-            unexpected keys (:func:`avlearn.models.load_weights`).
-    """
-    from avlearn.models import load_weights
-
-    path = os.fspath(weights)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: weights file not found")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # junk, truncated or a pickle that asks for code: refused by weights_only
-        raise CheckpointError(f"{path}: not a readable weights file ({summary(exc)})") from None
-    if not isinstance(obj, dict):
-        raise CheckpointError(f"{path}: not a weights file (holds a {type(obj).__name__}, not a state dict)")
-    if isinstance(obj, dict) and obj.get("format") == FORMAT:
-        try:
-            return load_weights(task, obj["model"], strict=strict)
-        except ValueError as exc:
-            raise ValueError(f"{path}: {exc}") from None
-    target = task.export_module() if hasattr(task, "export_module") else task
-    try:
-        load_weights(target, obj, strict=strict)
-    except ValueError as exc:
-        raise ValueError(f"{path}: {exc}") from None
-    return task
-
-
-def run_recipe(path: str | os.PathLike, obj: Any = None) -> dict[str, Any] | None:
-    """The raw recipe a weights file was trained with, or None when there is none.
-
-    A training checkpoint (``<run>/checkpoints/step_*.pt``) holds it under ``"config"``; an
-    exported ``<run>/weights.pt`` has the run's ``config.yaml`` beside it (a checkpoint copied
-    out of ``checkpoints/`` finds it one folder up).
-
-    Args:
-        path: the weights file.
-        obj: its already loaded contents (``torch.load``), to avoid reading it twice.
-    """
-    import yaml
-
-    if isinstance(obj, dict) and isinstance(obj.get("config"), dict):
-        return obj["config"]
-    here = os.path.dirname(os.path.abspath(os.fspath(path)))
-    for cand in (os.path.join(here, "config.yaml"), os.path.join(os.path.dirname(here), "config.yaml")):
-        if os.path.isfile(cand):
-            with open(cand, encoding="utf-8") as fh:
-                return yaml.safe_load(fh)
-    return None
-
-
-def network_state(obj: Any) -> dict[str, Any]:
-    """The network's state dict from a loaded weights file: a checkpoint's task state (its
-    ``"model."`` entries, prefix removed) or an exported state dict as is."""
-    state = obj["model"] if isinstance(obj, dict) and isinstance(obj.get("model"), dict) else obj
-    if any(k.startswith("model.") for k in state):
-        state = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
-    return state

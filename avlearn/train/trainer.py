@@ -1,7 +1,7 @@
 """The training loop: any :class:`~avlearn.tasks.Task` on CPU or CUDA, one process or many.
 
     >>> from avlearn.train import fit, load_config
-    >>> results = fit(load_config("recipes/classify_world.yaml", ["train.steps=200"]))
+    >>> results = fit(load_config("avlearn/recipes/classify_world.yaml", ["train.steps=200"]))
     >>> results["test"]["top1"]
 
 What one optimizer step does (``grad_accum`` micro-batches; DDP synchronises gradients on the

@@ -51,7 +51,8 @@ Boxes are pixel edges with exclusive ends; frame ``i`` is shown at ``i / fps``.
 from avlearn.data.synthetic.catalog import (ACTION_CLASSES, ACTOR_ACTIONS, AV_CLASSES, OBJECT_CLASSES, SPEAKERS,
                                             classes_for)
 from avlearn.data.synthetic.config import KINDS, WORLD_VERSION, WorldConfig
-from avlearn.data.synthetic.scene import Scene, generate_clip
+from avlearn.data.synthetic.generate import generate_clip
+from avlearn.data.synthetic.scene import Scene
 from avlearn.data.synthetic.truth import WorldFormatError, load_list, load_truth, load_world, read_jsonl
 from avlearn.data.synthetic.writer import clip_seeds, make_world
 

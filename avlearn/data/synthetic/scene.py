@@ -25,7 +25,7 @@ from avlearn.data.synthetic.catalog import COLOURS, OBJECT_CLASSES, SPEAKERS, So
 from avlearn.data.synthetic.config import WorldConfig
 from avlearn.data.synthetic.speech import mouth_opening, synthesize_speech
 
-__all__ = ["Scene", "Source", "generate_clip", "finish_scene"]
+__all__ = ["Scene", "Source", "generate_scene", "finish_scene"]
 
 
 @dataclass
@@ -237,32 +237,21 @@ def _boxes_json(boxes: np.ndarray) -> list[list[float] | None]:
     return [None if np.isnan(b[0]) else [float(v) for v in b] for b in boxes]
 
 
-def generate_clip(config: WorldConfig, seed: int, *, hide: Iterable[str] = ()) -> Scene:
-    """Generate one clip in memory. The same config and seed give identical arrays.
+def generate_scene(config: WorldConfig, seed: int, *, hide: Iterable[str] = ()) -> Scene:
+    """Generate one clip of an objects, instruments or speakers world in memory (the same
+    config and seed give identical arrays); :func:`avlearn.data.synthetic.generate.generate_clip`
+    picks this or the actions generator by ``config.kind``.
 
     Args:
-        config: the world config; ``"actions"``, ``"actors"`` and ``"av_classes"`` worlds
-            delegate to :func:`avlearn.data.synthetic.actions.generate_actions`,
-            :func:`avlearn.data.synthetic.actors.generate_actors` and
-            :func:`avlearn.data.synthetic.fusion.generate_av_class`.
+        config: the world config.
         seed: the clip's seed.
         hide: ids of sources to leave out of the frames (their sound and truth stay).
 
     Returns:
         The :class:`Scene` (video, mixture, stems, truth).
     """
-    if config.kind == "actions":
-        from avlearn.data.synthetic.actions import generate_actions
-
-        return generate_actions(config, seed, hide=hide)
-    if config.kind == "actors":
-        from avlearn.data.synthetic.actors import generate_actors
-
-        return generate_actors(config, seed, hide=hide)
-    if config.kind == "av_classes":
-        from avlearn.data.synthetic.fusion import generate_av_class
-
-        return generate_av_class(config, seed, hide=hide)
+    if config.kind in ("actions", "actors", "av_classes"):
+        raise ValueError(f"generate_scene: a {config.kind!r} world has its own generator (avlearn.data.synthetic.generate.generate_clip picks it)")
     rng = np.random.default_rng(seed)
     T, (H, W) = config.num_frames, config.size
     background = render.make_background(rng, T, H, W)

@@ -12,27 +12,13 @@ import os
 from pathlib import Path
 from typing import Any
 
+from avlearn.data.errors import WorldFormatError
+from avlearn.data.lists import read_frozen_list, read_json_lines
 from avlearn.data.synthetic.config import WORLD_VERSION, WorldConfig
 
 __all__ = ["WorldFormatError", "load_truth", "load_world", "load_list", "read_jsonl", "write_jsonl", "list_path"]
 
 LIST_TASKS: tuple[str, ...] = ("sync", "separation", "localization", "segments", "detection", "classify")
-
-
-class WorldFormatError(ValueError):
-    """A world file is missing, unreadable or not in the expected format.
-
-    The message names the file and the reason, e.g. ``OUT/world.json: version 9 is newer
-    than this avlearn reads (1)``.
-    """
-
-    def __init__(self, path: str | os.PathLike, reason: str):
-        self.path = os.fspath(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
-
-    def __reduce__(self):
-        return (type(self), (self.path, self.reason))
 
 
 def _read_json(path: str | os.PathLike) -> Any:
@@ -95,27 +81,13 @@ def load_world(root: str | os.PathLike) -> dict[str, Any]:
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """Read a JSON-lines file (blank lines skipped).
+    """Read a JSON-lines file (blank lines skipped) with the frozen-list reader's checks.
 
     Raises:
-        WorldFormatError: missing file or a line that is not a JSON object.
+        WorldFormatError: missing file or a line that is not a JSON object (an
+            :class:`avlearn.data.lists.FrozenListError` naming the file and the line).
     """
-    rows = []
-    try:
-        with open(path, encoding="utf-8") as f:
-            for n, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise WorldFormatError(path, f"line {n} is not JSON ({exc.msg})") from None
-                if not isinstance(row, dict):
-                    raise WorldFormatError(path, f"line {n} is not a JSON object")
-                rows.append(row)
-    except FileNotFoundError:
-        raise WorldFormatError(path, "no such file") from None
-    return rows
+    return [row for _, row in read_json_lines(path)]
 
 
 def write_jsonl(path: str | os.PathLike, rows: list[dict[str, Any]]) -> None:
@@ -156,18 +128,7 @@ def load_list(root: str | os.PathLike, task: str, split: str = "test") -> list[d
         The rows.
 
     Raises:
-        WorldFormatError: the list does not exist (e.g. segments in an objects world).
+        avlearn.data.lists.FrozenListError: the list does not exist (e.g. segments in an objects
+            world) or has a bad line (a :class:`WorldFormatError`).
     """
-    root = Path(root)
-    rows = read_jsonl(list_path(root, task, split))
-
-    def resolve(entry: dict[str, Any]) -> None:
-        for key in ("clip", "truth"):
-            if key in entry:
-                entry[f"{key}_path"] = str((root / entry[key]).resolve())
-
-    for row in rows:
-        resolve(row)
-        for entry in row.get("clips", []):
-            resolve(entry)
-    return rows
+    return read_frozen_list(list_path(root, task, split), root=root)

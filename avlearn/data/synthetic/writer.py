@@ -30,7 +30,7 @@ import numpy as np
 from avlearn.data.synthetic.catalog import classes_for
 from avlearn.data.synthetic.config import WORLD_VERSION, WorldConfig
 from avlearn.data.synthetic.lists import build_lists
-from avlearn.data.synthetic.scene import generate_clip
+from avlearn.data.synthetic.generate import generate_clip
 from avlearn.data.synthetic.truth import list_path, write_jsonl
 
 __all__ = ["make_world", "clip_seeds", "write_scene", "SPLITS"]

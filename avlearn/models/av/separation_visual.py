@@ -84,7 +84,7 @@ class SyncTowerEncoder(nn.Module):
 
     The tower's 5-frame temporal kernel was trained on consecutive frames at 16 fps: feed
     every frame of the window (``data.num_frames`` at least the window's frame count) at the
-    sync run's frame size (32 px for ``recipes/sync_multisensory.yaml``).
+    sync run's frame size (32 px for ``avlearn/recipes/sync_multisensory.yaml``).
 
     Attributes:
         pretrained: sync-run prefix -> this module's prefix, for

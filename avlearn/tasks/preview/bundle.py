@@ -9,18 +9,18 @@ what is needed to feed them:
 * ``skimming``: the IMGAUD-SKIMMING network over the student's feature banks (K outputs);
 * ``frames`` / ``audio`` (optional): the single-frame and audio-only baselines;
 * ``classes`` (the K action names), ``data`` (window, hop, step, fps, size, sample rate,
-  normalisation; :func:`avlearn.tasks.preview.steps.settings`), and for each model the builder
+  normalisation; :func:`avlearn.tasks.preview.data.settings`), and for each model the builder
   name and keyword arguments.
 
 File format: ``torch.save`` of ``{"format": "avlearn-preview", "version": 1, "classes",
 "data", "specs": {role: {"name", "kwargs"}}, "state": {role: state_dict}}``; loading uses
-``weights_only=True``.
+``weights_only=True`` (:func:`avlearn.load_run` reads a bundle; :func:`preview_models` turns the
+run into :class:`PreviewModels`).
 """
 
 from __future__ import annotations
 
 import os
-import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,10 +28,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from avlearn.errors import summary
 from avlearn.models.av.preview import ImageAudioNet, SkimmingNet
 
-__all__ = ["BUNDLE_FORMAT", "ROLES", "PreviewModels", "build_models", "bundle_from_runs", "load_bundle", "save_bundle"]
+__all__ = ["BUNDLE_FORMAT", "ROLES", "PreviewModels", "build_models", "models_from_blob",
+           "preview_models", "save_bundle"]
 
 BUNDLE_FORMAT = "avlearn-preview"
 ROLES = ("teacher", "student", "skimming", "frames", "audio")
@@ -106,22 +106,14 @@ def save_bundle(models: PreviewModels, path: str | os.PathLike) -> str:
     return str(path)
 
 
-def load_bundle(path: str | os.PathLike) -> PreviewModels:
-    """Read a bundle written by :func:`save_bundle`.
+def models_from_blob(blob: Any, path: str) -> PreviewModels:
+    """:class:`PreviewModels` from the contents of a bundle file (``torch.load``-ed).
 
     Raises:
-        FileNotFoundError: no such file.
-        ValueError: the file is not a preview bundle, or a model does not fit its weights.
+        ValueError: not a preview bundle, an incomplete one, or weights that do not fit.
     """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: weights file not found")
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError) as exc:  # not a torch checkpoint
-        raise ValueError(f"{path}: not a torch checkpoint ({summary(exc)})") from None
     if not isinstance(blob, dict) or blob.get("format") != BUNDLE_FORMAT:
-        raise ValueError(f"{path}: not a preview bundle (write one with python -m avlearn.tasks.preview.evaluate "
+        raise ValueError(f"{path}: not a preview bundle (write one with `avlearn preview bundle` "
                          f"or the pipeline; a single model's weights.pt is not enough)")
     try:
         models = build_models(blob["classes"], blob["data"], blob["specs"])
@@ -135,33 +127,15 @@ def load_bundle(path: str | os.PathLike) -> PreviewModels:
     return models
 
 
-def bundle_from_runs(runs: dict[str, str | os.PathLike]) -> PreviewModels:
-    """Collect trained runs (``{role: run folder}``; teacher, student and skimming required)
-    into :class:`PreviewModels`.
+def preview_models(run: Any) -> PreviewModels:
+    """The :class:`PreviewModels` of a preview bundle loaded with :func:`avlearn.load_run`.
 
     Raises:
-        KeyError: a required role is missing.
-        FileNotFoundError / ValueError: as :func:`~avlearn.tasks.preview.imgaud2vid.load_run`.
+        ValueError: ``run`` is not a preview bundle (e.g. a single model's run).
     """
-    from avlearn.tasks.preview.imgaud2vid import load_run
-    from avlearn.tasks.preview.steps import class_names, settings
-
-    missing = [r for r in ("teacher", "student", "skimming") if r not in runs]
-    if missing:
-        raise KeyError(f"bundle_from_runs: missing runs for {missing}")
-    built, specs, cfg = {}, {}, None
-    for role in ROLES:
-        if role not in runs:
-            continue
-        model, cfg_r = load_run(runs[role])
-        built[role] = model
-        if role == "skimming":
-            specs[role] = {"name": cfg_r.model.name, "kwargs": dict(model.hparams)}
-        else:
-            kwargs = dict(cfg_r.model.kwargs, num_classes=len(class_names(cfg_r.data.world)) + 1)
-            if isinstance(model, ImageAudioNet):
-                kwargs["sample_rate"] = cfg_r.data.sample_rate
-            specs[role] = {"name": cfg_r.model.name, "kwargs": kwargs}
-        if role == "student":
-            cfg = cfg_r
-    return PreviewModels(classes=class_names(cfg.data.world), data=settings(cfg.data), specs=specs, **built)
+    if run.task_name != "preview":
+        raise ValueError(f"{run.path}: a {run.task_name!r} run is not a preview bundle (the Listen-to-Look models in "
+                         "one file, written by `avlearn preview bundle`)")
+    built = {role: module for role, module in run.network.items()}
+    return PreviewModels(classes=list(run.recipe["classes"]), data=dict(run.recipe["data"]),
+                         specs=dict(run.recipe["specs"]), **built)

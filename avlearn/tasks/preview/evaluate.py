@@ -13,10 +13,10 @@ per video (:mod:`avlearn.tasks.preview.budget`):
 A video's prediction averages the class probabilities of the clips (frames, pairs) it looked at
 over the K action classes (the background column, the clip models' last output, is dropped);
 the skimming network predicts the video label directly. Localization: the teacher (and the
-student) score windows every ``hop`` seconds, :func:`~avlearn.tasks.preview.localization.localize`
+student) score windows every ``hop`` seconds, :func:`~avlearn.tasks.preview.temporal_localization.localize`
 turns them into segments, mAP at tIoU 0.3 / 0.5 / 0.7 against two naive baselines.
 
-    python -m avlearn.tasks.preview.evaluate --runs runs/preview --world runs/world_preview --out runs/preview/eval
+    avlearn preview evaluate --runs runs/preview --world runs/world_preview --out runs/preview/eval
 
 writes ``results.json``, ``accuracy_vs_gflops.svg`` and the bundle ``preview.pt`` (for
 ``avlearn classify``).
@@ -24,10 +24,8 @@ writes ``results.json``, ``accuracy_vs_gflops.svg`` and the bundle ``preview.pt`
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -35,16 +33,16 @@ import torch
 
 from avlearn.tasks.preview.budget import strategy_gflops, unit_costs
 from avlearn.tasks.preview.bundle import PreviewModels
-from avlearn.tasks.preview.imgaud2vid import window_logits
-from avlearn.tasks.preview.localization import (
+from avlearn.tasks.preview.task import window_logits
+from avlearn.tasks.preview.temporal_localization import (
     fixed_window_segments,
     localization_map,
     localize,
     whole_video_segments,
 )
-from avlearn.tasks.preview.steps import VideoStore, uniform_starts
+from avlearn.tasks.preview.data import VideoStore, uniform_starts
 
-__all__ = ["accuracy_plot", "compare", "localization_table", "main", "preview_predict", "video_scores"]
+__all__ = ["accuracy_plot", "bundle_from_runs", "compare", "localization_table", "evaluate_preview", "runs_in", "preview_predict", "video_scores"]
 
 
 def _action_mean(logits: torch.Tensor, K: int) -> torch.Tensor:
@@ -182,6 +180,41 @@ def accuracy_plot(rows: list[dict[str, Any]], *, title: str = "video accuracy ag
                         logx=True, path=path)
 
 
+def bundle_from_runs(runs: dict[str, str | os.PathLike]) -> PreviewModels:
+    """Collect trained runs (``{role: run folder}``; teacher, student and skimming required)
+    into :class:`PreviewModels`.
+
+    Raises:
+        KeyError: a required role is missing.
+        FileNotFoundError / ValueError: as :func:`avlearn.tasks.runs.load_run`.
+    """
+    from avlearn.models.av.preview import ImageAudioNet
+    from avlearn.tasks.preview.bundle import _SKIMMING, ROLES
+    from avlearn.tasks.preview.data import class_names, settings
+    from avlearn.tasks.runs import load_run
+
+    missing = [r for r in ("teacher", "student", "skimming") if r not in runs]
+    if missing:
+        raise KeyError(f"bundle_from_runs: missing runs for {missing}")
+    built, specs, cfg = {}, {}, None
+    for role in ROLES:
+        if role not in runs:
+            continue
+        run = load_run(runs[role])
+        model, cfg_r = run.network, run.config
+        built[role] = model
+        if role == "skimming":
+            specs[role] = {"name": _SKIMMING, "kwargs": dict(model.hparams)}
+        else:
+            kwargs = dict(cfg_r.model.kwargs, num_classes=len(class_names(cfg_r.data.world)) + 1)
+            if isinstance(model, ImageAudioNet):
+                kwargs["sample_rate"] = cfg_r.data.sample_rate
+            specs[role] = {"name": cfg_r.model.name, "kwargs": kwargs}
+        if role == "student":
+            cfg = cfg_r
+    return PreviewModels(classes=class_names(cfg.data.world), data=settings(cfg.data), specs=specs, **built)
+
+
 def markdown_tables(result: dict[str, Any]) -> str:
     """The accuracy / GFLOPs table and the localization table as Markdown."""
     lines = ["| strategy | looks per video | video accuracy | GFLOPs / video | of dense |", "|---|---:|---:|---:|---:|"]
@@ -194,46 +227,42 @@ def markdown_tables(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Evaluate trained runs (or a bundle) on a world's frozen test videos; see the module doc."""
-    from avlearn.tasks.preview.bundle import bundle_from_runs, load_bundle, save_bundle
-    from avlearn.tasks.preview.steps import data_for
+def evaluate_preview(models: PreviewModels, world: str | os.PathLike, out: str | os.PathLike, *, split: str = "test",
+                     dense: int = 10, skim_steps: list[int] | None = None, progress: bool = True) -> dict[str, Any]:
+    """Evaluate the preview models on a world's frozen videos and write the results.
 
-    p = argparse.ArgumentParser(prog="python -m avlearn.tasks.preview.evaluate", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--runs", help="folder with teacher/, student/, skimming/ (and frames/, audio/) runs")
-    p.add_argument("--bundle", help="a preview bundle instead of --runs")
-    p.add_argument("--teacher", help="a teacher run to use instead of RUNS/teacher (dense baseline, localization)")
-    p.add_argument("--world", required=True, help="the actions world")
-    p.add_argument("--split", default="test", help="split to evaluate (default test: the frozen test list)")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--dense", type=int, default=10, help="clips of the dense baseline (default 10)")
-    p.add_argument("--skim-steps", type=int, nargs="+", default=None, help="moments the preview model looks at")
-    args = p.parse_args(argv)
-    if (args.runs is None) == (args.bundle is None):
-        p.error("give --runs or --bundle")
-    out = Path(args.out)
+    Args:
+        models: the trained models (a bundle, or :func:`bundle_from_runs`).
+        world: the actions world.
+        out: output folder: ``results.json`` and ``accuracy_vs_gflops.svg`` go there.
+        split: the split to evaluate (``test``: the frozen test list).
+        dense: clips (frames, pairs) of the uniform baselines.
+        skim_steps: moments the preview model looks at (default: as trained).
+        progress: show a progress bar while decoding.
+
+    Returns:
+        the result (``rows``, ``localization``, ``split``, ``videos``, ``classes``, ...).
+    """
+    from avlearn.tasks.preview.data import data_for
+
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    if args.runs:
-        runs = {r: os.path.join(args.runs, r) for r in ("teacher", "student", "skimming", "frames", "audio")
-                if os.path.isfile(os.path.join(args.runs, r, "weights.pt"))}
-        if args.teacher:
-            runs["teacher"] = args.teacher
-        models = bundle_from_runs(runs)
-        save_bundle(models, out / "preview.pt")
-    else:
-        models = load_bundle(args.bundle)
-    store = VideoStore.load(data_for(args.world, models.data), args.split, progress=True)
+    store = VideoStore.load(data_for(world, models.data), split, progress=progress)
     torch.manual_seed(0)
-    result = compare(models, store, dense=args.dense, frames=args.dense, pairs=args.dense, skim_steps=args.skim_steps)
+    result = compare(models, store, dense=dense, frames=dense, pairs=dense, skim_steps=skim_steps)
     result["localization"] = localization_table(models, store)
-    result.update(split=args.split, videos=len(store), classes=models.classes)
+    result.update(split=split, videos=len(store), classes=models.classes)
     accuracy_plot(result["rows"], path=out / "accuracy_vs_gflops.svg")
     with open(out / "results.json", "w", encoding="utf-8") as f:
         json.dump(result, f, indent=1, default=float)
-    print(markdown_tables(result))
-    return 0
+    return result
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+def runs_in(folder: str | os.PathLike, *, teacher: str | os.PathLike | None = None) -> dict[str, str]:
+    """``{role: run folder}`` of the pipeline's trained runs in ``folder`` (teacher/, student/,
+    skimming/, and frames/, audio/ when present); ``teacher`` replaces ``folder/teacher``."""
+    runs = {r: os.path.join(folder, r) for r in ("teacher", "student", "skimming", "frames", "audio")
+            if os.path.isfile(os.path.join(folder, r, "weights.pt"))}
+    if teacher:
+        runs["teacher"] = os.fspath(teacher)
+    return runs

@@ -1,11 +1,11 @@
 """IMGAUD-SKIMMING: learn which moments of an untrimmed video to look at.
 
 Gao et al., "Listen to Look", CVPR 2020, Sec. 3.2 and Fig. 3. The trained IMGAUD2VID student
-(:mod:`avlearn.tasks.preview.imgaud2vid`) turns every time step of a video into an image
+(:mod:`avlearn.tasks.preview.task`) turns every time step of a video into an image
 feature and an audio feature; stacked over the video they are the **image feature bank** and
 the **audio feature bank**. They are computed once per video and cached, and the skimming
 network (:class:`~avlearn.models.av.preview.SkimmingNet`) is trained on them alone, as the
-paper's released code does (REFERENCES.md): an LSTM whose query MLPs attend over both banks, a
+authors' released implementation does (Gao et al., CVPR 2020, Sec. 3.3): an LSTM whose query MLPs attend over both banks, a
 2-way modality attention mixing the two, a differentiable selection of the next moment
 (straight-through Gumbel-softmax or soft attention), and a classifier on the moments chosen.
 
@@ -33,8 +33,8 @@ from torch import Tensor, nn
 
 from avlearn.models.av.preview import ImageAudioNet, SkimmingNet
 from avlearn.tasks.base import ModelConfig, Task, register_task
-from avlearn.tasks.preview.imgaud2vid import load_run
-from avlearn.tasks.preview.steps import PreviewData, VideoStore, class_names
+from avlearn.tasks.runs import load_run
+from avlearn.tasks.preview.data import PreviewData, VideoStore, class_names
 
 __all__ = [
     "BankDataset",
@@ -217,7 +217,7 @@ def collate_banks(samples: list[dict[str, Any] | None]) -> dict[str, Any]:
 def _student(cfg: Any) -> ImageAudioNet:
     if not cfg.task.student:
         raise ValueError("task.student: imgaud_skimming needs the IMGAUD2VID student's run folder")
-    student, _ = load_run(cfg.task.student)
+    student = load_run(cfg.task.student).network
     return student
 
 
@@ -246,7 +246,7 @@ def build_skimming(cfg: Any) -> SkimmingTask:
 
     from avlearn.models import create_model
     from avlearn.models._registry import model_class
-    from avlearn.train.config import ConfigError
+    from avlearn.tasks.config import ConfigError
 
     student, names, t, m = _student(cfg), class_names(cfg.data.world), cfg.task, cfg.model
     fixed = dict(num_classes=len(names), image_dim=student.image_dim, audio_dim=student.audio_dim,

@@ -16,17 +16,18 @@ Building blocks: :mod:`.stft` (STFT, log-frequency warp and its inverse, mixture
 reconstruction), :mod:`.masks` (ratio / binary / complex masks and weighted losses),
 :mod:`.mix` (mixing), :mod:`.data` (worlds' clips and frozen lists), :mod:`.evaluate`
 (BSS Eval with the mixture, oracle-mask and audio-only baselines), :mod:`.inference` (files
-to per-source WAVs and videos; ``avlearn separate``), :mod:`.demo` (the demo stage).
+to per-source WAVs and videos; ``avlearn separate``).
 
-    >>> from avlearn.tasks.separation import load_separator, evaluate_separation, separate_file
-    >>> task, cfg = load_separator("runs/separate_instruments/weights.pt")
+    >>> from avlearn.tasks.separation import separation_task, evaluate_separation, separate_file
+    >>> run = avlearn.load_run("runs/separate_instruments")
+    >>> task, cfg = separation_task(run), run.config
     >>> separate_file(task, cfg, "clip.mp4", "out/")      # {"sources": [{"wav", "video"}, ...]}
 """
 
 from avlearn.tasks.separation import audio_only, coseparation, sop, voice  # noqa: F401  (register the tasks)
 from avlearn.tasks.separation.data import SeparationData
-from avlearn.tasks.separation.evaluate import evaluate_separation, format_results, load_separator, oracle_estimates
-from avlearn.tasks.separation.inference import detect_sources, separate_file
+from avlearn.tasks.separation.evaluate import evaluate_separation, format_results, oracle_estimates
+from avlearn.tasks.separation.inference import detect_sources, separate_file, separation_task
 from avlearn.tasks.separation.stft import Spectrogram
 from avlearn.tasks.separation.task import SeparationConfig, SeparationTask, SeparatorModel
 
@@ -36,12 +37,10 @@ __all__ = [
     "SeparatorModel",
     "SeparationData",
     "Spectrogram",
-    "load_separator",
+    "separation_task",
     "evaluate_separation",
     "format_results",
     "oracle_estimates",
     "separate_file",
     "detect_sources",
 ]
-
-from avlearn.tasks.separation import demo as _demo  # noqa: E402,F401  (registers the demo stage)

@@ -19,7 +19,7 @@ The network is :class:`~avlearn.models.av.coseparation.CoSeparationNet` (registe
 ``coseparation_small``; ``model.kwargs`` sizes it, ``task.classes`` sets its classifier's classes).
 Here the object regions are the world's truth boxes (``data.sources: objects``, ``data.visual:
 object``); ``avlearn separate`` falls back to a moving-blob detector on other files.
-Recipe: ``recipes/separate_objects_cosep.yaml``.
+Recipe: ``avlearn/recipes/separate_objects_cosep.yaml``.
 """
 
 from __future__ import annotations

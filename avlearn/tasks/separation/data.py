@@ -36,7 +36,6 @@ logged and skipped (its samples come back None and the collate drops them).
 from __future__ import annotations
 
 import json
-import logging
 import os
 from dataclasses import dataclass, field
 from typing import Any, Literal, Sequence
@@ -47,12 +46,13 @@ from torch import Tensor
 from torch.utils.data import Dataset
 from torchvision.ops import roi_align
 
+from avlearn.data.cache import ClipCache
 from avlearn.tasks.separation.mix import draw_partners, mix_sources, rms_gain
 
 __all__ = [
     "SeparationData",
     "ClipRecord",
-    "ClipBank",
+    "stem_clips",
     "MixDataset",
     "FrozenMixDataset",
     "source_specs",
@@ -65,7 +65,6 @@ __all__ = [
     "build_separation_datasets",
 ]
 
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -162,68 +161,53 @@ def world_rows(world: str | os.PathLike, manifest: str | os.PathLike) -> list[di
 
 def load_separation_list(path: str | os.PathLike, world: str | os.PathLike | None = None) -> list[dict[str, Any]]:
     """Frozen groups ``{"id", "num_mix", "clips": [{"id", "clip", "truth", "stems", "label"}]}``
-    with paths made absolute (relative to ``world``, default the list's grandparent folder)."""
+    with paths made absolute (relative to ``world``, default the list's grandparent folder).
+
+    Raises:
+        avlearn.data.lists.FrozenListError: no such list, or a line that is not a JSON object,
+            lacks ``id``/``clips``, or has a clip without ``id``/``clip``/``truth``/``stems`` (the
+            message names the file and the line).
+    """
+    from avlearn.data.lists import read_frozen_list
+
     root = os.fspath(world) if world is not None else os.path.dirname(os.path.dirname(os.path.abspath(path)))
     out = []
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            if not line.strip():
-                continue
-            g = json.loads(line)
-            clips = [{"id": c["id"], "clip": os.path.join(root, c["clip"]), "truth": os.path.join(root, c["truth"]),
-                      "label": c.get("label", -1), "stems": {k: os.path.join(root, v) for k, v in c["stems"].items()}}
-                     for c in g["clips"]]
-            out.append({"id": g["id"], "num_mix": g.get("num_mix", len(clips)), "clips": clips})
+    for g in read_frozen_list(path, required=("id", "clips"), nested_required=("id", "clip", "truth", "stems"), root=root):
+        clips = [{"id": c["id"], "clip": c["clip_path"], "truth": c["truth_path"], "label": c.get("label", -1),
+                  "stems": {k: os.path.join(root, v) for k, v in c["stems"].items()}} for c in g["clips"]]
+        out.append({"id": g["id"], "num_mix": g.get("num_mix", len(clips)), "clips": clips})
     return out
 
 
-class ClipBank:
-    """Decodes clips once (frames + stems + truth) and keeps them, keyed by clip id.
+def stem_clips(rows: Sequence[dict[str, Any]], *, sample_rate: int, fps: float, size: int, cache: bool = True) -> ClipCache:
+    """Clips in the decode cache (:class:`avlearn.data.cache.ClipCache`) keyed by clip id:
+    ``get(id)`` gives the :class:`ClipRecord` (frames, stems, truth tracks), decoded once, or
+    None when its files cannot be read (logged once, counted in ``bad``).
 
     Args:
-        rows: ``{"id", "clip", "truth", "stems"}`` dicts (absolute paths).
+        rows: ``{"id", "clip", "truth", "stems"}`` dicts (absolute paths); more can be added
+            with ``add`` (e.g. the clips of a frozen list).
         sample_rate: audio rate of the stems.
         fps: frame rate of the frames.
         size: frame side.
         cache: keep decoded clips.
     """
+    sample_rate, fps, size = int(sample_rate), float(fps), int(size)
 
-    def __init__(self, rows: Sequence[dict[str, Any]], *, sample_rate: int, fps: float, size: int, cache: bool = True):
-        self.rows = {r["id"]: r for r in rows}
-        self.sample_rate, self.fps, self.size, self.cache = int(sample_rate), float(fps), int(size), cache
-        self._clips: dict[str, ClipRecord | None] = {}
-        self.bad = 0
+    def decode(row: dict[str, Any]) -> ClipRecord:
+        from avlearn.io import read_audio, read_clip
 
-    def add(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Register more clips (e.g. the clips of a frozen list)."""
-        for r in rows:
-            self.rows.setdefault(r["id"], r)
+        with open(row["truth"], encoding="utf-8") as fh:
+            truth = json.load(fh)
+        dur = float(truth["duration"])
+        clip = read_clip(row["clip"], 0.0, dur, fps=fps, size=(size, size), audio=False)
+        stems = {sid: read_audio(p, 0.0, dur, sample_rate=sample_rate, mono=True)[0][0] for sid, p in row["stems"].items()}
+        scale = size / float(truth["size"][1]), size / float(truth["size"][0])
+        sources = [rescale_tracks(s, scale, truth["fps"], fps, clip.video.shape[0]) for s in truth["sources"]]
+        return ClipRecord(row["id"], clip.video, stems, sources, int(truth.get("label", row.get("label", -1))))
 
-    def get(self, clip_id: str) -> ClipRecord | None:
-        """The decoded clip, or None when its files cannot be read (logged once)."""
-        if clip_id in self._clips:
-            return self._clips[clip_id]
-        from avlearn.io import MediaError, read_audio, read_clip
-
-        row = self.rows[clip_id]
-        try:
-            with open(row["truth"], encoding="utf-8") as fh:
-                truth = json.load(fh)
-            dur = float(truth["duration"])
-            clip = read_clip(row["clip"], 0.0, dur, fps=self.fps, size=(self.size, self.size), audio=False)
-            stems = {sid: read_audio(p, 0.0, dur, sample_rate=self.sample_rate, mono=True)[0][0]
-                     for sid, p in row["stems"].items()}
-        except (MediaError, OSError, KeyError, ValueError) as exc:
-            log.warning("separation data: skipping clip %s (%s)", row["clip"], exc)
-            self.bad += 1
-            rec = None
-        else:
-            scale = self.size / float(truth["size"][1]), self.size / float(truth["size"][0])
-            sources = [rescale_tracks(s, scale, truth["fps"], self.fps, clip.video.shape[0]) for s in truth["sources"]]
-            rec = ClipRecord(clip_id, clip.video, stems, sources, int(truth.get("label", row.get("label", -1))))
-        if self.cache:
-            self._clips[clip_id] = rec
-        return rec
+    return ClipCache(rows, decode=decode, key=lambda r: r["id"], cache=cache, fps=fps, size=size,
+                     sample_rate=sample_rate, name="separation data")
 
 
 def rescale_tracks(src: dict[str, Any], scale: tuple[float, float], fps_in: float, fps_out: float, frames: int) -> dict[str, Any]:
@@ -389,7 +373,7 @@ class MixDataset(Dataset):
     seeded by ``(seed, epoch, i)``, so items are reproducible and change every epoch.
     """
 
-    def __init__(self, bank: ClipBank, ids: Sequence[str], data: SeparationData, *, seed: int = 0):
+    def __init__(self, bank: ClipCache, ids: Sequence[str], data: SeparationData, *, seed: int = 0):
         self.bank, self.ids, self.d, self.seed, self.epoch = bank, list(ids), data, int(seed), 0
         self.labels = [int(bank.rows[i].get("label", -1)) for i in self.ids]
 
@@ -425,7 +409,7 @@ class MixDataset(Dataset):
 class FrozenMixDataset(Dataset):
     """The frozen groups of a separation list, whole clips, unit gains."""
 
-    def __init__(self, groups: Sequence[dict[str, Any]], bank: ClipBank, data: SeparationData):
+    def __init__(self, groups: Sequence[dict[str, Any]], bank: ClipCache, data: SeparationData):
         self.groups, self.bank, self.d = list(groups), bank, data
         bank.add([c for g in self.groups for c in g["clips"]])
 
@@ -446,9 +430,9 @@ def build_separation_datasets(cfg) -> dict[str, Dataset]:
     manifest = d.train_manifest or os.path.join(d.world, "train", "manifest.jsonl")
     rows = world_rows(d.world, manifest)[: d.train_clips]
     opts = dict(sample_rate=d.sample_rate, fps=d.fps, size=d.size, cache=d.cache)
-    out: dict[str, Dataset] = {"train": MixDataset(ClipBank(rows, **opts), [r["id"] for r in rows], d, seed=cfg.train.seed)}
+    out: dict[str, Dataset] = {"train": MixDataset(stem_clips(rows, **opts), [r["id"] for r in rows], d, seed=cfg.train.seed)}
     for split, value in (("val", d.val_list), ("test", d.test_list)):
         path = value or os.path.join(d.world, "lists", f"separation_{split}.jsonl")
         if os.path.exists(path):
-            out[split] = FrozenMixDataset(load_separation_list(path, d.world), ClipBank([], **opts), d)
+            out[split] = FrozenMixDataset(load_separation_list(path, d.world), stem_clips([], **opts), d)
     return out

@@ -1,4 +1,4 @@
-"""Separation results with their baselines on a frozen list: the numbers of recipes/README.md.
+"""Separation results with their baselines on a frozen list: the numbers of avlearn/recipes/README.md.
 
 The protocol of Sound of Pixels (Zhao et al., ECCV 2018, Sec. 5.1) and its successors: mix
 the frozen groups of clips (unit gains), separate, and report BSS Eval SDR / SIR / SAR
@@ -13,7 +13,8 @@ with the mixture's own SDR so the improvement SDRi is reported, plus SI-SDR (Le 
 * ``oracle_ibm`` -- the ideal binary mask (each bin to its loudest source);
 * ``audio_only_pit`` -- a trained audio-only permutation-invariant model, when given.
 
-    >>> task, cfg = load_separator("runs/separate_instruments/weights.pt")
+    >>> run = avlearn.load_run("runs/separate_instruments")
+    >>> task, cfg = run.task, run.config
     >>> results = evaluate_separation(task, cfg, pit="runs/separate_instruments_pit/weights.pt")
     >>> print(format_results(results))
 """
@@ -30,51 +31,10 @@ from avlearn.tasks.separation import masks as M
 from avlearn.tasks.separation.stft import Spectrogram
 from avlearn.tasks.separation.task import SeparationTask, separation_sums, summarize_separation
 
-__all__ = ["load_separator", "oracle_estimates", "evaluate_separation", "format_results", "BASELINES"]
+__all__ = ["oracle_estimates", "evaluate_separation", "format_results", "BASELINES"]
 
 #: Baselines computed without a model.
 BASELINES = ("mixture", "oracle_irm", "oracle_ibm")
-
-
-def load_separator(weights: str | os.PathLike, *, config: str | os.PathLike | None = None,
-                   combine: str | None = None) -> tuple[SeparationTask, Any]:
-    """A trained separation task (eval mode) and its validated recipe.
-
-    Accepts a training checkpoint (``<run>/checkpoints/step_*.pt``, which holds its recipe) or
-    an exported ``<run>/weights.pt`` next to the run's ``config.yaml`` (or pass ``config``).
-    ``combine`` overrides the recipe's ``task.combine`` (an inference rule; the weights are the same).
-
-    Raises:
-        FileNotFoundError: no weights file, or no recipe to rebuild the model from.
-        ValueError: the weights do not fit the recipe's model (keys named), or ``combine`` does not
-            apply to it (a :class:`~avlearn.train.config.ConfigError`).
-    """
-    from avlearn.models import load_weights_file
-    from avlearn.tasks.base import build_task
-    from avlearn.train.checkpoint import load_task_weights, run_recipe
-    from avlearn.train.config import config_from_dict, load_config
-
-    path = os.fspath(weights)
-    obj = load_weights_file(path)
-    if config is not None:
-        if not os.path.isfile(config):
-            raise FileNotFoundError(f"{config}: recipe not found")
-        cfg = load_config(config)
-    else:
-        raw = run_recipe(path, obj)
-        if raw is None:
-            raise FileNotFoundError(f"{path}: no recipe found (no config in the file, no config.yaml beside it); pass config=")
-        cfg = config_from_dict(raw, source=path)
-    cfg.model.weights = None  # the weights come from ``path``, not from the recipe's starting point
-    if combine is not None:
-        if combine not in M.COMBINE_RULES:
-            raise ValueError(f"unknown combine rule {combine!r}; one of {M.COMBINE_RULES}")
-        cfg.task.combine = combine
-    task = build_task(cfg)
-    if not isinstance(task, SeparationTask):
-        raise ValueError(f"{path}: task {cfg.task.name!r} is not a separation task")
-    load_task_weights(task, path)
-    return task.eval(), cfg
 
 
 def oracle_estimates(batch: dict[str, Any], spec: Spectrogram, kind: str) -> Tensor:
@@ -122,7 +82,7 @@ def evaluate_separation(
     """The model, the baselines and (optionally) the audio-only model on one frozen list.
 
     Args:
-        task: the trained separator (:func:`load_separator`).
+        task: the trained separator (``avlearn.load_run(path).task``).
         cfg: its recipe (the data section says how to read the clips).
         split_list: the frozen list (default the recipe's test list).
         groups: the groups to mix instead of a list (as :func:`load_separation_list` returns).
@@ -138,14 +98,14 @@ def evaluate_separation(
     """
     from tqdm import tqdm
 
-    from avlearn.tasks.separation.data import ClipBank, FrozenMixDataset, load_separation_list
+    from avlearn.tasks.separation.data import FrozenMixDataset, stem_clips, load_separation_list
 
     d = cfg.data
     if groups is None:
         path = split_list or d.test_list or os.path.join(d.world, "lists", "separation_test.jsonl")
         groups = load_separation_list(path, d.world if split_list is None else None)
     groups = groups[:limit]
-    bank = ClipBank([], sample_rate=d.sample_rate, fps=d.fps, size=d.size, cache=True)
+    bank = stem_clips([], sample_rate=d.sample_rate, fps=d.fps, size=d.size, cache=True)
     dataset = FrozenMixDataset(groups, bank, d)
     methods: dict[str, Callable[[dict[str, Any]], tuple[Tensor, bool, Callable | None]]] = {}
     methods[cfg.task.name] = lambda b: (task.separate(b)["estimates"], task.permutation_invariant, task.select_estimates)
@@ -155,7 +115,12 @@ def evaluate_separation(
         else:
             methods[name] = lambda b, name=name: (oracle_estimates(b, task.spec, name), False, None)
     if pit is not None:
-        pit_task = pit if isinstance(pit, SeparationTask) else load_separator(pit)[0]
+        if isinstance(pit, SeparationTask):
+            pit_task = pit
+        else:
+            from avlearn.tasks.runs import load_run
+
+            pit_task = load_run(pit).task
         methods[pit_task.cfg.name if pit_task.cfg.name != cfg.task.name else "audio_only_pit"] = (
             lambda b: (pit_task.separate(b)["estimates"], pit_task.permutation_invariant, pit_task.select_estimates))
     totals: dict[str, dict[str, Tensor]] = {m: {} for m in methods}

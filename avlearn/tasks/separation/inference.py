@@ -35,7 +35,18 @@ from scipy import ndimage
 from avlearn.tasks.separation.data import box_track, rescale_tracks, visual_inputs
 from avlearn.tasks.separation.task import SeparationTask
 
-__all__ = ["detect_sources", "truth_sources", "find_sources", "separate_file", "truth_path_for"]
+__all__ = ["separation_task", "detect_sources", "truth_sources", "find_sources", "separate_file", "truth_path_for"]
+
+
+def separation_task(run: Any) -> SeparationTask:
+    """The trained separation task of a run loaded with :func:`avlearn.load_run` (eval mode).
+
+    Raises:
+        ValueError: the run's task is not a separation task (the message names its file).
+    """
+    if not isinstance(run.task, SeparationTask):
+        raise ValueError(f"{run.path}: task {run.task_name!r} is not a separation task")
+    return run.task.eval()
 
 
 def detect_sources(frames: np.ndarray, *, max_sources: int = 4, threshold: float = 2.0, min_area: float = 0.002,
@@ -145,7 +156,7 @@ def separate_file(task: SeparationTask, cfg: Any, path: str | os.PathLike, out_d
     """Separate every visible source of a media file and write its WAV and video.
 
     Args:
-        task: a trained separator (:func:`avlearn.tasks.separation.evaluate.load_separator`).
+        task: a trained separator (:func:`separation_task` of a loaded run).
         cfg: its recipe.
         path: the media file (video with audio).
         out_dir: where the files go (created).

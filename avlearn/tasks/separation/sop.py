@@ -21,7 +21,7 @@ multisensory sync network (Owens & Efros, ECCV 2018, Sec. 6), started from
 ``model.visual_weights`` (a sync run's ``weights.pt``); the audio U-Net keeps its own start (the
 sync net's audio tower is a 1D network on the waveform). ``kwargs.conditioning: bottleneck``
 conditions the U-Net bottleneck instead of the synthesizer (Gao & Grauman, ICCV 2019,
-Sec. 3.2). Recipe: ``recipes/separate_instruments.yaml``.
+Sec. 3.2). Recipe: ``avlearn/recipes/separate_instruments.yaml``.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def build_sop(cfg) -> SoundOfPixelsTask:
             ``data.num_frames`` than a training window has frames (the features would skip
             frames), or ``model.visual_weights`` without the ``sync_tower`` visual encoder.
     """
-    from avlearn.train.config import ConfigError
+    from avlearn.tasks.config import ConfigError
 
     d, m = cfg.data, cfg.model
     if m.kwargs.get("temporal") and d.duration is not None and d.num_frames < round(d.duration * d.fps):

@@ -149,7 +149,7 @@ def build_network(cfg: Any, cls: type[nn.Module], **from_task: Any) -> nn.Module
             value, or ``model.name`` builds a network this task cannot drive.
     """
     from avlearn.models import create_model
-    from avlearn.train.config import ConfigError
+    from avlearn.tasks.config import ConfigError
 
     from avlearn.models._registry import model_class
 
@@ -180,12 +180,12 @@ def build_separator(cls: Callable[[Any, nn.Module], "SeparationTask"], cfg: Any,
             :func:`build_network`'s.
     """
     if visual is not None and cfg.data.visual != visual:
-        from avlearn.train.config import ConfigError
+        from avlearn.tasks.config import ConfigError
 
         raise ConfigError(f"task {cfg.task.name}", "data.visual", f"must be {visual!r} for this model, got {cfg.data.visual!r}")
     task = cls(cfg.task, build_network(cfg, network, **from_task))
     if cfg.model.weights:
-        from avlearn.train.checkpoint import load_task_weights
+        from avlearn.tasks.runs import load_task_weights
 
         load_task_weights(task, cfg.model.weights, strict=cfg.model.strict)
     return task

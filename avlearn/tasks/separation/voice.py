@@ -21,7 +21,7 @@ VisualVoice's extra co-separation and cross-modal triplet losses (weights 0.01) 
 Mixtures follow VisualVoice: each clip normalised to RMS 0.1, then summed
 (``data.rms: 0.1``, ``data.divide: false``). STFT: VisualVoice's 16 kHz / 512 / 400 / 160 with
 the last bin dropped, scaled here to 8 kHz / 256 / 200 / 80 (128 x 201 for 2 s).
-Recipe: ``recipes/separate_voices.yaml``.
+Recipe: ``avlearn/recipes/separate_voices.yaml``.
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ def build_voice(cfg) -> VoiceTask:
             compare magnitude masks).
     """
     if cfg.task.mask == "complex" and cfg.task.combine != "independent":
-        from avlearn.train.config import ConfigError
+        from avlearn.tasks.config import ConfigError
 
         raise ConfigError("task visualvoice", "task.combine", f"complex masks are combined independently, got {cfg.task.combine!r}")
     return build_separator(VoiceTask, cfg, visual="face", network=VoiceNet, planes=2 if cfg.task.mask == "complex" else 1)

@@ -1,0 +1,356 @@
+"""Untrimmed videos as time steps: decoded once, cached, cut into windows on demand.
+
+Listen to Look (Gao et al., CVPR 2020, Sec. 3.2 and 4.1) treats an untrimmed video as a
+sequence of time steps: the clip classifier scores one short clip per step, IMGAUD2VID scores
+one frame plus the audio around it, and IMGAUD-SKIMMING works on feature banks with one entry
+per step, precomputed once per video as in the authors' released implementation (Gao et al., CVPR 2020). Here a
+video is decoded once (frames at ``fps`` and ``size``, mono audio at ``sample_rate``) and kept
+in a :class:`VideoStore`; every model input is a slice of it:
+
+* a **window** starting at ``s`` covers ``[s, s + window)``: its clip is the
+  ``round(window * fps)`` frames from frame ``round(s * fps)``, its image the frame shown at
+  the window's centre, its audio the ``round(window * sample_rate)`` samples from
+  ``round(s * sample_rate)`` (zero past the end);
+* training and localization use windows on a grid of ``hop`` seconds; video-level models use
+  the **time steps**, windows every ``step`` seconds;
+* a window's label is the action of the segment covering at least half of it, else
+  ``background`` (index K, after the world's K action classes).
+
+Videos come from an actions world (``avlearn make-world --kind actions``; docs/world.md): the
+train split from ``train/manifest.jsonl``, val and test from the frozen lists
+``lists/segments_{val,test}.jsonl``. Decoded splits are cached as ``.pt`` files (uint8 frames,
+int16 audio) under ``data.cache`` (default ``<world>/cache``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+__all__ = [
+    "PreviewData",
+    "VideoRecord",
+    "VideoStore",
+    "WindowDataset",
+    "class_names",
+    "data_for",
+    "grid_starts",
+    "settings",
+    "uniform_starts",
+    "video_records",
+    "window_label",
+]
+
+_CACHE_VERSION = 1
+
+
+@dataclass
+class PreviewData:
+    """The ``data`` section shared by the preview recipes.
+
+    Attributes:
+        world: an actions world folder (``avlearn make-world --kind actions``).
+        window: seconds per clip / image-audio pair (one time step's extent).
+        hop: seconds between window starts for training and localization.
+        step: seconds between the time steps of video-level models (skimming, baselines).
+        fps: frame rate frames are decoded at.
+        size: frame size (square) after decoding.
+        sample_rate: audio rate after decoding.
+        mean, std: per-channel video normalisation.
+        flip: random horizontal flips of training clips and frames.
+        max_videos: use at most this many videos per split (quick runs).
+        cache: folder of the decoded-split caches (default ``<world>/cache``).
+    """
+
+    world: str | None = None
+    window: float = 1.0
+    hop: float = 0.5
+    step: float = 1.0
+    fps: float = 8.0
+    size: int = 32
+    sample_rate: int = 16000
+    mean: list[float] = field(default_factory=lambda: [0.45, 0.45, 0.45])
+    std: list[float] = field(default_factory=lambda: [0.225, 0.225, 0.225])
+    flip: bool = True
+    max_videos: int | None = None
+    cache: str | None = None
+
+
+@dataclass
+class VideoRecord:
+    """One untrimmed video: ``segments`` are ``(start, end, label)`` in seconds."""
+
+    id: str
+    path: str
+    duration: float
+    label: int = -1
+    segments: list[tuple[float, float, int]] = field(default_factory=list)
+
+
+def class_names(world: str | os.PathLike) -> list[str]:
+    """The world's action classes (``world.json``), without the background class."""
+    from avlearn.data.synthetic import load_world
+
+    return list(load_world(world)["classes"])
+
+
+def video_records(world: str | os.PathLike, split: str) -> list[VideoRecord]:
+    """The videos of a split: the training manifest, or the frozen segments list of val/test.
+
+    Raises:
+        avlearn.data.synthetic.WorldFormatError: the manifest or list is missing.
+    """
+    from avlearn.data.synthetic import load_list, read_jsonl
+
+    root = Path(world)
+    if split == "train":
+        rows = read_jsonl(root / "train" / "manifest.jsonl")
+        return [
+            VideoRecord(r["id"], str((root / "train" / r["path"]).resolve()), float(r["end"]) - float(r["start"]),
+                        int(r["label"]), [(float(s), float(e), int(lab)) for s, e, lab in r.get("segments", [])])
+            for r in rows
+        ]
+    return [
+        VideoRecord(r["id"], r["clip_path"], float(r["duration"]), int(r["label"]),
+                    [(float(s["start"]), float(s["end"]), int(s["label"])) for s in r["segments"]])
+        for r in load_list(root, "segments", split)
+    ]
+
+
+def grid_starts(duration: float, window: float, hop: float) -> np.ndarray:
+    """Starts ``0, hop, 2 hop, ...`` of the windows lying inside ``[0, duration]`` (at least one)."""
+    n = math.floor((duration - window) / hop + 1e-6) + 1 if duration >= window else 1
+    return np.arange(max(n, 1), dtype=np.float64) * hop
+
+
+def uniform_starts(duration: float, window: float, count: int) -> np.ndarray:
+    """``count`` window starts spread evenly from 0 to ``duration - window``."""
+    return np.linspace(0.0, max(duration - window, 0.0), count)
+
+
+def window_label(segments: Sequence[tuple[float, float, int]], start: float, window: float, background: int) -> int:
+    """The label of the segment covering at least half of ``[start, start + window)``, else
+    ``background``."""
+    best, label = 0.0, background
+    for s, e, lab in segments:
+        overlap = min(e, start + window) - max(s, start)
+        if overlap > best:
+            best, label = overlap, lab
+    return label if best >= 0.5 * window - 1e-9 else background
+
+
+def _decode(path: str, fps: float, size: int, sample_rate: int, window: float) -> tuple[Tensor, Tensor, float]:
+    """Frames uint8 (T, H, W, 3), audio int16 (N,) and the duration of a whole file."""
+    from avlearn.io import read_clip
+
+    clip = read_clip(path, 0.0, None, fps=fps, size=(size, size), sample_rate=sample_rate, mono=True)
+    frames, audio = clip.video, clip.audio[0]  # (T, H, W, 3), (N,)
+    need = round(window * fps)
+    if frames.shape[0] < need:  # shorter than one window: hold the last frame
+        frames = torch.cat([frames, frames[-1:].expand(need - frames.shape[0], -1, -1, -1)])
+    pcm = (audio.clamp(-1, 1) * 32767).round().to(torch.int16)  # (N,)
+    return frames.contiguous(), pcm, float(clip.duration)
+
+
+class VideoStore:
+    """Decoded videos of one split and the windows cut from them.
+
+    Args:
+        records: the videos.
+        frames: per video, uint8 (T, H, W, 3) at ``fps``.
+        audio: per video, int16 (N,) at ``sample_rate``.
+        fps, sample_rate: rates of ``frames`` and ``audio``.
+        num_classes: action classes K (the background label is K).
+        mean, std: per-channel video normalisation.
+    """
+
+    def __init__(self, records: list[VideoRecord], frames: list[Tensor], audio: list[Tensor], *, fps: float,
+                 sample_rate: int, num_classes: int, mean: Sequence[float] = (0.45,) * 3, std: Sequence[float] = (0.225,) * 3):
+        if not (len(records) == len(frames) == len(audio)):
+            raise ValueError(f"VideoStore: {len(records)} records, {len(frames)} frame arrays, {len(audio)} audio arrays")
+        self.records, self.frames, self.audio_pcm = records, frames, audio
+        self.fps, self.sample_rate, self.num_classes = float(fps), int(sample_rate), int(num_classes)
+        self.mean = torch.tensor(list(mean), dtype=torch.float32)[:, None, None, None]  # (3, 1, 1, 1)
+        self.std = torch.tensor(list(std), dtype=torch.float32)[:, None, None, None]
+        self.key: str | None = None  # what the split's cache was made from (None: not cached)
+
+    @property
+    def background(self) -> int:
+        """The background label (K)."""
+        return self.num_classes
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    @classmethod
+    def from_files(cls, paths: Sequence[str], *, fps: float, size: int, sample_rate: int, window: float,
+                   num_classes: int, mean: Sequence[float] = (0.45,) * 3, std: Sequence[float] = (0.225,) * 3) -> VideoStore:
+        """Decode unlabelled media files (e.g. for ``avlearn classify``).
+
+        Raises:
+            avlearn.io.MediaError: a file cannot be decoded or lacks video or audio.
+        """
+        recs, frames, audio = [], [], []
+        for p in paths:
+            f, a, d = _decode(str(p), fps, size, sample_rate, window)
+            recs.append(VideoRecord(os.path.basename(str(p)), str(p), d))
+            frames.append(f)
+            audio.append(a)
+        return cls(recs, frames, audio, fps=fps, sample_rate=sample_rate, num_classes=num_classes, mean=mean, std=std)
+
+    @classmethod
+    def load(cls, data: PreviewData, split: str, *, progress: bool = False) -> VideoStore:
+        """The videos of ``split`` of ``data.world``, decoded (or read from the cache).
+
+        Raises:
+            ValueError: ``data.world`` is not set.
+            avlearn.data.synthetic.WorldFormatError: the world lacks the split's list.
+        """
+        if not data.world:
+            raise ValueError("data.world: the preview tasks need an actions world (avlearn make-world --kind actions)")
+        records = video_records(data.world, split)
+        if data.max_videos is not None:
+            records = records[: data.max_videos]
+        names = class_names(data.world)
+        key = json.dumps({"v": _CACHE_VERSION, "world": str(Path(data.world).resolve()), "split": split,
+                          "ids": [r.id for r in records], "fps": data.fps, "size": data.size,
+                          "sample_rate": data.sample_rate, "window": data.window}, sort_keys=True)
+        cache_dir = Path(data.cache) if data.cache else Path(data.world) / "cache"
+        path = cache_dir / f"videos_{split}_{hashlib.sha1(key.encode()).hexdigest()[:12]}.pt"
+        if path.is_file():
+            blob = torch.load(path, weights_only=True)
+            frames, audio = blob["frames"], blob["audio"]
+            for r, d in zip(records, blob["durations"]):
+                r.duration = float(d)
+        else:
+            frames, audio = [], []
+            it = records
+            if progress:
+                from tqdm import tqdm
+
+                it = tqdm(records, desc=f"decode {split}", leave=False)
+            for r in it:
+                f, a, d = _decode(r.path, data.fps, data.size, data.sample_rate, data.window)
+                r.duration = d
+                frames.append(f)
+                audio.append(a)
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+            torch.save({"frames": frames, "audio": audio, "durations": [r.duration for r in records], "key": key}, tmp)
+            os.replace(tmp, path)
+        store = cls(records, frames, audio, fps=data.fps, sample_rate=data.sample_rate, num_classes=len(names),
+                    mean=data.mean, std=data.std)
+        store.key = key
+        return store
+
+    # ------------------------------------------------------------------ windows
+
+    def starts(self, v: int, hop: float, window: float) -> np.ndarray:
+        """Window starts of video ``v`` on a ``hop`` grid."""
+        return grid_starts(self.records[v].duration, window, hop)
+
+    def labels(self, v: int, starts: Sequence[float], window: float) -> Tensor:
+        """Window labels (J,) of video ``v`` (background = K)."""
+        segs = self.records[v].segments
+        return torch.tensor([window_label(segs, float(s), window, self.background) for s in starts], dtype=torch.long)
+
+    def _normalise(self, frames: Tensor) -> Tensor:
+        x = frames.permute(3, 0, 1, 2).float().div_(255.0)  # (3, F, H, W)
+        return (x - self.mean) / self.std
+
+    def clips(self, v: int, starts: Sequence[float], window: float) -> Tensor:
+        """Normalised clips (J, 3, F, H, W) of the windows of video ``v``."""
+        frames = self.frames[v]
+        n = round(window * self.fps)
+        out = []
+        for s in starts:
+            idx = (round(float(s) * self.fps) + torch.arange(n)).clamp(max=frames.shape[0] - 1)  # (F,)
+            out.append(self._normalise(frames[idx]))
+        return torch.stack(out)  # (J, 3, F, H, W)
+
+    def images(self, v: int, starts: Sequence[float], window: float) -> Tensor:
+        """Normalised frames (J, 3, H, W) shown at the windows' centres."""
+        frames = self.frames[v]
+        idx = [min(math.floor((float(s) + window / 2) * self.fps + 1e-6), frames.shape[0] - 1) for s in starts]
+        return self._normalise(frames[idx]).permute(1, 0, 2, 3)  # (J, 3, H, W)
+
+    def audio(self, v: int, starts: Sequence[float], window: float) -> Tensor:
+        """Waveforms (J, 1, N) in [-1, 1] of the windows (zeros past the end)."""
+        pcm = self.audio_pcm[v]
+        n = round(window * self.sample_rate)
+        out = torch.zeros(len(starts), 1, n)
+        for j, s in enumerate(starts):
+            a0 = round(float(s) * self.sample_rate)
+            piece = pcm[a0 : a0 + n]
+            out[j, 0, : piece.shape[0]] = piece.float() / 32767.0
+        return out  # (J, 1, N)
+
+
+class WindowDataset(torch.utils.data.Dataset):
+    """Every window of every video of a store, as a training or evaluation sample.
+
+    Args:
+        store: the decoded videos.
+        hop: window grid spacing (seconds).
+        window: window length (seconds).
+        inputs: ``"clip"`` (``{"video": (3, F, H, W)}``, the teacher's input) or ``"pair"``
+            (``{"image": (3, H, W), "audio": (1, N)}``, the student's).
+        flip: random horizontal flips (training).
+        teacher: optional per-video teacher logits (J_v, K + 1) on the same grid, returned as
+            ``"teacher"`` (distillation targets).
+
+    Samples also carry ``"label"`` (the window label, background = K).
+    """
+
+    def __init__(self, store: VideoStore, *, hop: float, window: float, inputs: str = "clip", flip: bool = False,
+                 teacher: list[Tensor] | None = None):
+        if inputs not in ("clip", "pair"):
+            raise ValueError(f"WindowDataset: inputs must be 'clip' or 'pair', got {inputs!r}")
+        self.store, self.window, self.inputs, self.flip, self.teacher = store, window, inputs, flip, teacher
+        self.starts = [store.starts(v, hop, window) for v in range(len(store))]
+        self.labels = [store.labels(v, s, window) for v, s in enumerate(self.starts)]
+        self.index = [(v, j) for v, s in enumerate(self.starts) for j in range(len(s))]
+        if teacher is not None and [t.shape[0] for t in teacher] != [len(s) for s in self.starts]:
+            raise ValueError("WindowDataset: teacher logits do not match the window grid")
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        v, j = self.index[i]
+        start = [float(self.starts[v][j])]
+        flip = self.flip and bool(torch.rand(()) < 0.5)
+        out: dict[str, Any] = {"label": int(self.labels[v][j])}
+        if self.inputs == "clip":
+            clip = self.store.clips(v, start, self.window)[0]  # (3, F, H, W)
+            out["video"] = clip.flip(-1) if flip else clip
+        else:
+            img = self.store.images(v, start, self.window)[0]  # (3, H, W)
+            out["image"] = img.flip(-1) if flip else img
+            out["audio"] = self.store.audio(v, start, self.window)[0]  # (1, N)
+        if self.teacher is not None:
+            out["teacher"] = self.teacher[v][j]
+        return out
+
+
+_SETTINGS = ("window", "hop", "step", "fps", "size", "sample_rate", "mean", "std")
+
+
+def settings(data: PreviewData) -> dict[str, Any]:
+    """The data settings a trained preview model needs at inference (stored in bundles)."""
+    return {k: v for k, v in asdict(data).items() if k in _SETTINGS}
+
+
+def data_for(world: str | os.PathLike, stored: dict[str, Any]) -> PreviewData:
+    """A :class:`PreviewData` reading ``world`` with the settings of :func:`settings`."""
+    return PreviewData(world=str(world), **{k: stored[k] for k in _SETTINGS})

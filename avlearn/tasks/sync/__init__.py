@@ -1,0 +1,46 @@
+"""Self-supervised audio-visual synchronization: is the audio in sync with the video, and by how much?
+
+Owens & Efros (ECCV 2018, the multisensory fused network with shifted-audio negatives), Korbar
+et al. (NeurIPS 2018, AVTS: hard negatives and a curriculum), Arandjelović & Zisserman (ICCV 2017,
+L3-Net correspondence):
+
+* :mod:`~avlearn.tasks.sync.task`: the objectives, the collapse guard, the ``task`` and ``data``
+  sections and the builder;
+* :mod:`~avlearn.tasks.sync.data`: shifted pairs cut from decoded clips, the frozen test pairs;
+* :mod:`~avlearn.tasks.sync.evaluate`: offset estimation measured on a frozen list;
+* :mod:`~avlearn.tasks.sync.inference`: the offset of a whole file (SyncNet-style search).
+"""
+
+from avlearn.tasks.sync import task as _task
+from avlearn.tasks.sync import inference as _inference
+from avlearn.tasks.sync import evaluate as _evaluate
+from avlearn.tasks.sync import data as _data
+from avlearn.tasks.sync.data import (
+    FrozenPairDataset,
+    ShiftedPairDataset,
+    av_clips,
+    cut_pair,
+    load_sync_list,
+    sample_shift,
+    shift_audio,
+)
+from avlearn.tasks.sync.evaluate import evaluate_offsets
+from avlearn.tasks.sync.inference import estimate_offset, score_shifts, sync_inputs, sync_scores, window_scores
+from avlearn.tasks.sync.task import (
+    PredictionBalanceMonitor,
+    SyncCollapseError,
+    SyncConfig,
+    SyncData,
+    SyncTask,
+    build_sync_datasets,
+    build_sync_task,
+    contrastive_loss,
+    sync_bce_loss,
+)
+
+__all__ = [
+    *_task.__all__,
+    *_inference.__all__,
+    *_evaluate.__all__,
+    *_data.__all__,
+]
