@@ -63,22 +63,9 @@ def test_separation_list(data, tmp_path):
     assert again == items
 
 
-def _task_module(*names):
-    """The first importable of ``names`` (the task packages are being reorganised)."""
-    import importlib
-
-    for name in names:
-        try:
-            return importlib.import_module(name)
-        except ModuleNotFoundError:
-            continue
-    pytest.fail(f"none of {names} importable")
-
-
 def test_lists_load_with_the_world_readers(data):
-    sep = _task_module("avlearn.tasks.separation.data")
-    load_separation_list, ClipBank = sep.load_separation_list, sep.ClipBank
-    load_sync_list = _task_module("avlearn.tasks.sync.data", "avlearn.tasks.sync_data").load_sync_list
+    from avlearn.tasks.separation.data import load_separation_list, stem_clips
+    from avlearn.tasks.sync.data import load_sync_list
 
     d, rows = data
     sync, _ = sync_list(rows, seed=0, base=d)
@@ -92,7 +79,7 @@ def test_lists_load_with_the_world_readers(data):
     truth = json.loads(open(clip["truth"]).read())
     assert clip["stems"]["s0"] == clip["clip"] and truth["size"] == [32, 32] and truth["fps"] == 8
     assert truth["duration"] == pytest.approx(2.0, abs=0.1) and truth["sources"][0]["id"] == "s0"
-    bank = ClipBank(groups[0]["clips"], sample_rate=8000, fps=8, size=16)  # the separation evaluator's reader
+    bank = stem_clips(groups[0]["clips"], sample_rate=8000, fps=8, size=16)  # the separation evaluator's reader
     rec = bank.get(clip["id"])
     assert rec is not None and rec.frames.shape == (16, 16, 16, 3) and rec.audio.shape == (16000,)
     assert rec.label == clip["label"]
