@@ -44,14 +44,14 @@ def _fingerprint(state: dict[str, torch.Tensor]) -> tuple[int, str]:
 @pytest.mark.parametrize("recipe", sorted(OLD_STATE))
 def test_state_dict_keys_unchanged(recipe):
     overrides = ["model.weights=null"] + (["model.visual_weights=null"] if recipe.endswith("_sync") and "separate" in recipe else [])
-    task = build_task(load_config(f"recipes/{recipe}.yaml", overrides))
+    task = build_task(load_config(recipe, overrides))
     assert _fingerprint(task.state_dict()) == OLD_STATE[recipe]
 
 
 def test_recipe_networks_are_registered():
     for recipe in OLD_STATE:
-        assert load_config(f"recipes/{recipe}.yaml").model.name in list_models()
-    assert load_config("recipes/preview_skimming.yaml").model.name == "imgaud_skimming_small"
+        assert load_config(recipe).model.name in list_models()
+    assert load_config("avlearn/recipes/preview_skimming.yaml").model.name == "imgaud_skimming_small"
 
 
 def test_builder_arguments_follow_the_class():
@@ -71,26 +71,26 @@ def _raw(path: str, **model) -> dict:
 
 def test_unknown_kwarg_or_name_is_a_config_error_at_load(tmp_path):
     path = tmp_path / "bad.yaml"
-    path.write_text(yaml.safe_dump(_raw("recipes/separate_instruments.yaml", name="sound_of_pixels_small",
+    path.write_text(yaml.safe_dump(_raw("avlearn/recipes/separate_instruments.yaml", name="sound_of_pixels_small",
                                         kwargs={"unet_levles": 5})))
     with pytest.raises(ConfigError, match=r"bad\.yaml: model: kwargs: model 'sound_of_pixels_small' takes no argument 'unet_levles'"):
         load_config(path)
-    path.write_text(yaml.safe_dump(_raw("recipes/localize_attention.yaml", name="attention_loc_smal")))
+    path.write_text(yaml.safe_dump(_raw("avlearn/recipes/localize_attention.yaml", name="attention_loc_smal")))
     with pytest.raises(ConfigError, match=r"bad\.yaml: model: name: unknown model 'attention_loc_smal'"):
         load_config(path)
 
 
 def test_task_checks_the_network_and_its_fixed_arguments():
-    raw = _raw("recipes/separate_objects_cosep.yaml", name="coseparation_small", kwargs={"classes": 3})
+    raw = _raw("avlearn/recipes/separate_objects_cosep.yaml", name="coseparation_small", kwargs={"classes": 3})
     with pytest.raises(ConfigError, match=r"model\.kwargs\.classes: is set by the task section"):
         build_task(config_from_dict(raw, source="r.yaml"))
-    raw = _raw("recipes/separate_objects_cosep.yaml", name="sound_of_pixels_small")
+    raw = _raw("avlearn/recipes/separate_objects_cosep.yaml", name="sound_of_pixels_small")
     with pytest.raises(ConfigError, match=r"model\.name: 'sound_of_pixels_small' builds a SoundOfPixelsNet; task 'coseparation'"):
         build_task(config_from_dict(raw, source="r.yaml"))
 
 
 def test_old_run_recipe_upgrades_and_its_weights_load(tmp_path):
-    old = yaml.safe_load(open("recipes/separate_objects_cosep.yaml"))
+    old = yaml.safe_load(open("avlearn/recipes/separate_objects_cosep.yaml"))
     old["model"] = {"unet_levels": 3, "unet_channels": 4, "sound_channels": 4, "visual_width": 4,
                     "visual_channels": 8, "max_outputs": 3, "conditioning": "synthesizer", "weights": None, "strict": True}
     with pytest.warns(UserWarning, match="older form"):
@@ -114,7 +114,7 @@ def test_partial_start_from_another_run_goes_through_load_pretrained(tmp_path):
 
 
 def test_feature_extraction_refuses_task_networks():
-    from avlearn.models.extract import FeatureExtractor
+    from avlearn.tasks.features import FeatureExtractor
 
     with pytest.raises(ValueError, match="sound_of_pixels_small is a task network"):
         FeatureExtractor("sound_of_pixels_small")

@@ -17,13 +17,13 @@ Shapes (``attention_loc_sync_small``: D = 32, 64x64 frames)::
         -> mean and max over time (B, 128) -> linear -> (B, D), unit length
     heatmaps (B, T, H, W): each map cell on the pixels at the centre of its receptive field
 
-Choices (the sync run is recipes/sync_multisensory.yaml):
+Choices (the sync run is avlearn/recipes/sync_multisensory.yaml):
 
 * **Frame rate 16 fps** (the recipe's ``data.fps: 16``). The tower's first convolution has a
   temporal kernel of 5 frames learnt at 16 fps, and no layer strides time, so every frame
   keeps its own map; the frozen lists' frame is one of the window's 16 frames
   (:func:`avlearn.tasks.localization_data.frame_indices`). At the 4 fps of
-  ``recipes/localize_attention.yaml`` the same 5 taps would span 1.25 s and see motion four
+  ``avlearn/recipes/localize_attention.yaml`` the same 5 taps would span 1.25 s and see motion four
   times faster than they learnt.
 * **Reduction 4**: the tower's last block is made dense *à trous*
   (:func:`~avlearn.models.av.sync_towers.densify`): the pretrained features on a grid twice as
