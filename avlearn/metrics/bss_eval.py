@@ -53,7 +53,7 @@ from scipy.fft import next_fast_len
 
 from avlearn.metrics._toeplitz import block_levinson, dense_solve, toeplitz_matvec
 
-__all__ = ["bss_eval_sources", "mixture_sdr", "sdr_improvement", "SeparationScores"]
+__all__ = ["bss_eval_sources", "mixture_sdr", "sdr_improvement", "SeparationScores", "projection_filters"]
 
 FILTER_LENGTH = 512
 #: Relative residual below which a Levinson solution is accepted.
@@ -156,16 +156,19 @@ def _rel_residual(gc: np.ndarray, y: np.ndarray) -> np.ndarray:
         return np.sqrt(((gc - y) ** 2).sum((1, 2, 3)) / (y**2).sum((1, 2, 3)))
 
 
-def _decompose(refs: np.ndarray, ests: np.ndarray, flen: int) -> tuple[np.ndarray, ...]:
-    """Energies of every (estimate, reference) decomposition.
+def projection_filters(refs: np.ndarray, ests: np.ndarray, flen: int) -> tuple[np.ndarray, ...]:
+    """The time-invariant distortion filters of every estimate (Vincent et al. 2006, Eq. 4-5).
 
     Args:
-        refs: (B, S, N) references. ests: (B, K, N) estimates.
+        refs: (B, S, N) references. ests: (B, K, N) estimates, float64.
         flen: distortion filter length L.
 
     Returns:
-        ``(e_target, e_dist, e_interf, e_all, e_artif)`` of shape (B, K, S): energies of P_j ŝ,
-        ŝ - P_j ŝ, P_all ŝ - P_j ŝ, P_all ŝ and ŝ - P_all ŝ.
+        ``(c_all, g_all, c_one, g_one, y, e_est)``: ``c_all[b, a, i, k]`` weighs reference i
+        delayed by a in the projection of estimate k onto all references, ``c_one[b, a, j, k]``
+        reference j delayed by a in its projection onto reference j alone (both (B, L, S, K)),
+        ``g_* = T c_*`` with the Gram matrix ``T``, ``y[b, a, i, k] = <s_i delayed by a, ŝ_k>``
+        and ``e_est`` (B, K) the energies of the estimates.
     """
     b, s, n = refs.shape
     k = ests.shape[1]
@@ -196,6 +199,23 @@ def _decompose(refs: np.ndarray, ests: np.ndarray, flen: int) -> tuple[np.ndarra
         a.reshape(b, s, flen, k).transpose(0, 2, 1, 3) for a in _solve(xc_one, y_one, np.repeat(e_est, s, axis=0))
     )  # (B, L, S, K)
 
+    return c_all, g_all, c_one, g_one, y, e_est
+
+
+def _decompose(refs: np.ndarray, ests: np.ndarray, flen: int) -> tuple[np.ndarray, ...]:
+    """Energies of every (estimate, reference) decomposition.
+
+    Args:
+        refs: (B, S, N) references. ests: (B, K, N) estimates.
+        flen: distortion filter length L.
+
+    Returns:
+        ``(e_target, e_dist, e_interf, e_all, e_artif)`` of shape (B, K, S): energies of P_j ŝ,
+        ŝ - P_j ŝ, P_all ŝ - P_j ŝ, P_all ŝ and ŝ - P_all ŝ.
+    """
+    b, s, _ = refs.shape
+    k = ests.shape[1]
+    c_all, g_all, c_one, g_one, y, e_est = projection_filters(refs, ests, flen)
     # Energies from the Gram identities instead of rebuilding the projections in time: for
     # any filter c, |ŝ - S c|² = |ŝ|² - 2cᵀy + cᵀGc exactly, so this equals mir_eval's
     # time-domain sums up to rounding. Clamped at 0 against cancellation when ŝ ≈ P ŝ.
