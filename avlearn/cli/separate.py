@@ -42,6 +42,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--eval-list", default=None, help="score on a frozen separation list (JSONL) instead of FILE")
     p.add_argument("--pit", default=None, help="with --eval-list: an audio-only model's weights to score beside")
     p.add_argument("--limit", type=int, default=None, help="with --eval-list: only the first N mixtures")
+    p.add_argument("--framewise", default=None, metavar="WIN[,HOP]",
+                   help="with --eval-list: also BSS Eval v4 per window of WIN seconds every HOP (default WIN), "
+                   "median over windows as museval (fw_sdr, fw_isr, fw_sir, fw_sar)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
     return p
@@ -64,8 +67,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.eval_list:
         try:
+            framewise = _window_hop(args.framewise) if args.framewise else None
             results = evaluate_separation(task, cfg, split_list=args.eval_list, pit=args.pit, limit=args.limit,
-                                          progress=not args.json)
+                                          progress=not args.json, framewise=framewise)
         except (FileNotFoundError, ValueError) as exc:
             print(f"avlearn separate: {exc}", file=sys.stderr)
             return 2
@@ -86,3 +90,14 @@ def run(args: argparse.Namespace) -> int:
         for s in report["sources"]:
             print(f"  {s['id']:>8}  {s['label'] or '':>10}  {s['wav']}  {s['video']}")
     return 0
+
+
+def _window_hop(text: str) -> tuple[float, float]:
+    """``"WIN"`` or ``"WIN,HOP"`` in seconds, both positive."""
+    try:
+        parts = [float(x) for x in text.split(",")]
+    except ValueError:
+        parts = []
+    if len(parts) not in (1, 2) or min(parts) <= 0:
+        raise ValueError(f"--framewise {text!r}: expected WIN or WIN,HOP in positive seconds")
+    return parts[0], parts[-1]
