@@ -120,7 +120,7 @@ class Conditions:
         """The paragraph to put beside the numbers in RESULTS.md."""
         if self.idle:
             return f"Conditions: {self.describe()}.\n"
-        return (f"**Measured under load (`--allow-load`); the ratios describe the load as much as the code.** "
+        return (f"**Measured under load: the ratios describe the load as much as the code.** "
                 f"Conditions: {self.describe()}.\n")
 
 

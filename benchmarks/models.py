@@ -213,7 +213,7 @@ def run(args) -> list[dict]:
             rows.append(row)
             print(
                 f"{name:12s} {label:42s} train {row['train']:.3f} clips/s ({row['train_x']:.2f}x; "
-                f"{row['peer_x']:.2f}x torchvision best)  "
+                f"{_x(row['peer_x'])} torchvision best)  "
                 f"infer {row['infer']:.3f} clips/s ({row['infer_x']:.2f}x)  "
                 f"{row['train_gflops']:.1f} / {row['infer_gflops']:.1f} GFLOP/s (matmul {row['peak']:.1f})  "
                 f"[{row['seconds']:.0f}s]",
@@ -221,6 +221,10 @@ def run(args) -> list[dict]:
             )
         print(f"{name}: {time.perf_counter() - t0:.0f}s, load average now {os.getloadavg()[0]:.1f}", flush=True)
     return rows
+
+
+def _x(ratio: float) -> str:
+    return "-" if ratio != ratio else f"{ratio:.2f}x"  # NaN: no torchvision model of that precision
 
 
 def markdown(rows: list[dict], args, cond: C.Conditions, elapsed: float) -> str:
@@ -250,8 +254,8 @@ def markdown(rows: list[dict], args, cond: C.Conditions, elapsed: float) -> str:
             lines.append(f"| {r['model']} | {r['setting']} | failed: {r['error']} | | | | | | | | |")
             continue
         lines.append(
-            f"| {r['model']} | {r['setting']} | {r['train']:.3f} | {r['train_x']:.2f}x | {r['peer_x']:.2f}x | "
-            f"{r['infer']:.3f} | {r['infer_x']:.2f}x | {r['peer_infer_x']:.2f}x | {r['train_gflops']:.1f} | "
+            f"| {r['model']} | {r['setting']} | {r['train']:.3f} | {r['train_x']:.2f}x | {_x(r['peer_x'])} | "
+            f"{r['infer']:.3f} | {r['infer_x']:.2f}x | {_x(r['peer_infer_x'])} | {r['train_gflops']:.1f} | "
             f"{100 * r['train_gflops'] / r['peak']:.0f}% | {r['seconds']:.0f} |"
         )
     return "\n".join(lines) + "\n"
