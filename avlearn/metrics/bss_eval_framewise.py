@@ -42,6 +42,9 @@ from avlearn.metrics.bss_eval import FILTER_LENGTH, _as_float64, _validate, proj
 
 __all__ = ["FramewiseScores", "bss_eval_framewise", "aggregate_framewise", "frame_bounds"]
 
+#: Complex spectrum values per chunk of windows (64 MB): a long track is scored in pieces.
+CHUNK_ELEMENTS = 4_000_000
+
 
 class FramewiseScores(NamedTuple):
     """Per-window scores, each (S, W) in dB (NaN for windows with a silent source).
@@ -92,6 +95,44 @@ def _db(num: np.ndarray, den: np.ndarray) -> np.ndarray:
         return np.where(den == 0, np.inf, 10 * np.log10(num / np.where(den == 0, 1.0, den)))
 
 
+def _window_ratios(rf: np.ndarray, ef: np.ndarray, fa: np.ndarray, fo: np.ndarray, n_fft: int,
+                   all_pairs: bool) -> np.ndarray:
+    """SDR / ISR / SIR / SAR of windows from their spectra and the filters' spectra.
+
+    Args:
+        rf: (w, S, F) windowed references. ef: (w, K, F) windowed estimates.
+        fa, fo: (F, S, K) spectra of the filters onto all references and onto each alone.
+        n_fft: transform length (>= window + L - 1: the convolutions do not wrap).
+        all_pairs: every (reference, estimate) pair, else estimate j against reference j only.
+
+    Returns:
+        (4, w, S, K) if ``all_pairs`` else (4, w, S, 1).
+    """
+    p_all = np.einsum("wif,fik->wkf", rf, fa)  # (w, K, F): P_all of each estimate
+    ref = rf[:, :, None]  # (w, S, 1, F)
+    if all_pairs:
+        est, p_all = ef[:, None], p_all[:, None]  # (w, 1, K, F)
+        p_one = ref * fo.transpose(1, 2, 0)[None]  # (w, S, K, F): P_j of estimate k
+    else:
+        est, p_all = ef[:, :, None], p_all[:, :, None]  # (w, S, 1, F): estimate j beside reference j
+        diag = np.arange(rf.shape[1])
+        p_one = ref * fo[:, diag, diag].T[None, :, None]  # (w, S, 1, F)
+    e_ref = _energy(ref, n_fft)
+    e_dist = _energy(est - ref, n_fft)  # |ŝ - s_j|²
+    e_spat = _energy(p_one - ref, n_fft)  # |P_j - s_j|²
+    e_target = _energy(p_one, n_fft)  # |P_j|²
+    e_interf = _energy(p_all - p_one, n_fft)  # |P_all - P_j|²
+    e_all = _energy(p_all, n_fft)  # |P_all|²
+    e_artif = _energy(est - p_all, n_fft)  # |ŝ - P_all|²
+    shape = e_spat.shape
+    return np.stack([
+        _db(np.broadcast_to(e_ref, shape), np.broadcast_to(e_dist, shape)),
+        _db(np.broadcast_to(e_ref, shape), e_spat),
+        _db(e_target, e_interf),
+        np.broadcast_to(_db(e_all, e_artif), shape),
+    ])
+
+
 def bss_eval_framewise(
     reference,
     estimate,
@@ -134,33 +175,24 @@ def bss_eval_framewise(
     c_all, _, c_one, *_ = projection_filters(refs, ests, filter_length)  # (1, L, S, K)
     flen = c_all.shape[1]
 
-    # Windows of references and estimates: (W, S, length).
-    idx = starts[:, None] + np.arange(length)  # (W, length)
-    ref_w = refs[0][:, idx].transpose(1, 0, 2)  # (W, S, length)
-    est_w = ests[0][:, idx].transpose(1, 0, 2)  # (W, K, length)
     n_fft = next_fast_len(length + flen - 1, real=True)  # linear convolutions of length W + L - 1
-    rf = np.fft.rfft(ref_w, n=n_fft)  # (W, S, F)
-    ef = np.fft.rfft(est_w, n=n_fft)  # (W, K, F)
     fa = np.fft.rfft(c_all[0], n=n_fft, axis=0)  # (F, S, K): filters onto all references
     fo = np.fft.rfft(c_one[0], n=n_fft, axis=0)  # (F, S, K): filters onto each reference alone
-    p_all = np.einsum("wif,fik->wkf", rf, fa)  # (W, K, F): P_all of estimate k
-    p_one = rf[:, :, None] * fo.transpose(1, 2, 0)[None]  # (W, S, K, F): P_j of estimate k
-
-    e_ref = _energy(rf, n_fft)[:, :, None]  # (W, S, 1)
-    e_dist = _energy(ef[:, None] - rf[:, :, None], n_fft)  # (W, S, K): |ŝ_k - s_j|²
-    e_spat = _energy(p_one - rf[:, :, None], n_fft)  # (W, S, K)
-    e_target = _energy(p_one, n_fft)  # (W, S, K): |P_j|²
-    e_interf = _energy(p_all[:, None] - p_one, n_fft)  # (W, S, K)
-    e_all = _energy(p_all, n_fft)[:, None]  # (W, 1, K)
-    e_artif = _energy(ef - p_all, n_fft)[:, None]  # (W, 1, K)
-    ratios = np.stack([
-        _db(np.broadcast_to(e_ref, e_dist.shape), e_dist),
-        _db(np.broadcast_to(e_ref, e_spat.shape), e_spat),
-        _db(e_target, e_interf),
-        np.broadcast_to(_db(e_all, e_artif), e_dist.shape),
-    ])  # (4, W, S, K): [metric, window, reference, estimate]
-    silent = (ref_w == 0).all(-1).any(-1) | (est_w == 0).all(-1).any(-1)  # (W,)
-    ratios = np.where(silent[None, :, None, None], np.nan, ratios)
+    # Without permutation search only estimate j against reference j is needed.
+    pairs = s if compute_permutation else 1
+    ratios = np.full((4, len(starts), s, s), np.nan)  # [metric, window, reference, estimate]
+    step = max(1, int(CHUNK_ELEMENTS // (s * pairs * fa.shape[0])))  # windows per chunk: bounded memory
+    for lo in range(0, len(starts), step):
+        idx = starts[lo : lo + step, None] + np.arange(length)  # (w, length)
+        ref_w = refs[0][:, idx].transpose(1, 0, 2)  # (w, S, length)
+        est_w = ests[0][:, idx].transpose(1, 0, 2)  # (w, K, length)
+        r = _window_ratios(np.fft.rfft(ref_w, n=n_fft), np.fft.rfft(est_w, n=n_fft), fa, fo, n_fft, compute_permutation)
+        silent = (ref_w == 0).all(-1).any(-1) | (est_w == 0).all(-1).any(-1)  # (w,)
+        r[:, silent] = np.nan
+        if compute_permutation:
+            ratios[:, lo : lo + step] = r
+        else:
+            ratios[:, lo : lo + step, np.arange(s), np.arange(s)] = r[..., 0]
 
     ref_idx = np.arange(s)
     if compute_permutation:
