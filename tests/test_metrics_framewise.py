@@ -81,7 +81,7 @@ def test_frames_silent_windows_and_median():
 
 @pytest.mark.parametrize("perm", [False, True])
 def test_chunks_of_windows_give_the_same_scores(monkeypatch, perm):
-    import avlearn.metrics.bss_eval_framewise as fw
+    import avlearn.metrics.bss_eval_v4 as fw
 
     ref, est = _case(4, sources=2, seconds=2.0)
     whole = bss_eval_framewise(ref, est, sample_rate=SR, window=0.25, hop=0.125, compute_permutation=perm)

@@ -16,7 +16,7 @@
 """
 
 from avlearn.metrics.bss_eval import SeparationScores, bss_eval_sources, mixture_sdr, sdr_improvement
-from avlearn.metrics.bss_eval_framewise import FramewiseScores, aggregate_framewise, bss_eval_framewise, frame_bounds
+from avlearn.metrics.bss_eval_v4 import FramewiseScores, aggregate_framewise, bss_eval_framewise, frame_bounds
 from avlearn.metrics.classification import (
     average_precision,
     confusion_matrix,
