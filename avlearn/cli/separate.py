@@ -1,14 +1,16 @@
 """``avlearn separate``: one audio track (WAV) and one video per visible source of a file.
 
     avlearn separate clip.mp4 --weights runs/separate_instruments/weights.pt --out sep/ [--json]
-    avlearn separate --eval-list WORLD/lists/separation_test.jsonl --weights W [--pit W2] [--json]
+    avlearn separate --eval-list WORLD/lists/separation_test.jsonl --weights W [--pit W2] [--framewise 1,1] [--json]
 
 The sources are found with the synthetic world's truth boxes when the file has a truth file
 (``--no-truth`` forces the salient-blob detector), separated by a model trained with one of
 the separation tasks (``sop``, ``coseparation``, ``visualvoice``, ``audio_only_pit``); see
 :mod:`avlearn.tasks.separation.inference`. ``--eval-list`` scores the model on a frozen list
 of mixtures instead, beside the mixture, the oracle ratio and binary masks and, with
-``--pit``, an audio-only model (SDR / SIR / SAR / SDRi / SI-SDRi).
+``--pit``, an audio-only model (SDR / SIR / SAR / SDRi / SI-SDRi); ``--framewise WIN[,HOP]``
+adds BSS Eval v4 (Stöter et al., LVA/ICA 2018: windows of WIN seconds every HOP, medians over
+windows as museval reports them).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Framewise BSS Eval v4 (SDR / ISR / SIR / SAR per window), as museval computes it.
 
 BSS Eval version 4 of Stöter, Liutkus & Ito, "The 2018 Signal Separation Evaluation Campaign"
-(LVA/ICA 2018, Sec. 3): the decomposition of Vincent, Gribonval & Févotte (IEEE TASLP 14(4),
+(LVA/ICA 2018): the decomposition of Vincent, Gribonval & Févotte (IEEE TASLP 14(4),
 2006, Eq. 2-5) with *time-invariant* distortion filters of length L = 512, estimated once on
 the whole signals, and the energy ratios measured on windows (1 s every 1 s in SiSEC 2018),
 summarised by the median over windows. For a window ``w`` of reference ``s_j`` and estimate
