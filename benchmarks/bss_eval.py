@@ -96,7 +96,7 @@ def bench_sources(args) -> list[dict]:
             t_fbe, out = res["fast_bss_eval"]
             row["fast_bss_eval"] = t_fbe
             if isinstance(out, Exception):
-                row["fbe_error"] = f"{type(out).__name__}: {str(out).splitlines()[0][:80]}"
+                row["fbe_error"] = f"{type(out).__name__}: {str(out).splitlines()[0][:160]}"
         row["goal"] = t_mir / t_ours >= GOAL and not (row.get("fast_bss_eval", np.nan) <= t_ours)
         rows.append(row)
         fbe = (f"{row['fast_bss_eval']:.3f}s ({row['fast_bss_eval'] / t_ours:.1f}x)" if np.isfinite(row.get("fast_bss_eval", np.nan))
