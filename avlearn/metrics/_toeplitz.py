@@ -21,17 +21,16 @@ in all, more than every other part together; compiled, it takes a few millisecon
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 
 __all__ = ["block_levinson", "block_levinson_numpy", "toeplitz_matvec", "dense_solve", "HAVE_NUMBA"]
 
-try:  # numba comes with librosa, a dependency of avlearn; the numpy recursion stands in without it
-    import numba
-
-    HAVE_NUMBA = True
-except ImportError:  # pragma: no cover - exercised by monkeypatching HAVE_NUMBA in the tests
-    numba = None
-    HAVE_NUMBA = False
+#: Whether numba can be imported (it comes with librosa, a dependency of avlearn); without it
+#: the numpy recursion stands in. numba itself is imported on the first solve, not here.
+HAVE_NUMBA = importlib.util.find_spec("numba") is not None
+_JIT: dict[str, object] = {}
 
 
 def _inv_small(a: np.ndarray) -> np.ndarray:
@@ -159,9 +158,15 @@ def _levinson_one(mflip: np.ndarray, mfwd: np.ndarray, y: np.ndarray) -> np.ndar
     return x
 
 
-if HAVE_NUMBA:
-    _inv_small = numba.njit(cache=True)(_inv_small)
-    _levinson_one_jit = numba.njit(cache=True, fastmath={"reassoc", "contract"})(_levinson_one)
+def _compiled():
+    """The compiled recursion (numba's on-disk cache makes later processes skip compiling)."""
+    if "levinson" not in _JIT:
+        import numba
+
+        global _inv_small
+        _inv_small = numba.njit(cache=True)(_inv_small)  # the kernel calls it by this global name
+        _JIT["levinson"] = numba.njit(cache=True, fastmath={"reassoc", "contract"})(_levinson_one)
+    return _JIT["levinson"]
 
 
 def block_levinson_numpy(mpos: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -235,8 +240,9 @@ def block_levinson(mpos: np.ndarray, y: np.ndarray) -> np.ndarray:
     mflip = np.ascontiguousarray(mfwd[..., ::-1])  # (B, S, S, L): [j, i, L-1-t] = M(t)_ji
     yt = np.ascontiguousarray(y.transpose(0, 2, 3, 1), dtype=np.float64)  # (B, S, K, L)
     out = np.empty(yt.shape)
+    kernel = _compiled()
     for i in range(y.shape[0]):
-        out[i] = _levinson_one_jit(mflip[i], mfwd[i], yt[i])
+        out[i] = kernel(mflip[i], mfwd[i], yt[i])
     return out.transpose(0, 3, 1, 2)  # (B, L, S, K)
 
 

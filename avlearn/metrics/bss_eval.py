@@ -37,9 +37,13 @@ What profiling found (cProfile, 2-3 sources of 6 s at 11025 Hz, L = 512), and wh
   determined by the data to 0.01 dB at short durations (mir_eval's own SAR moves by 7 dB when
   the references of 3 tones of 0.36 s move by 1e-13), so these systems are solved with the
   diagonal loaded by 1e-10 of its mean, by the recursion plus one step of iterative refinement
-  whose correction bounds the error, and densely only when that bound fails;
+  whose correction estimates the error, and densely (Cholesky) only when that estimate is large;
 * FFTs of length 2^17 for N + L - 1 = 66046 samples: now the next 5-smooth length (67500),
-  2.5-3x faster, and only S(S+1)/2 of the S² reference correlations are transformed.
+  about 3x faster per transform on the (loaded) profiling machine, and only S(S+1)/2 of the S²
+  reference correlations are transformed.
+
+numba is imported on the first call, not with this module; its on-disk cache spares later
+processes the compilation (about 5 s of CPU, once per install).
 """
 
 from __future__ import annotations
