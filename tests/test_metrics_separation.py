@@ -200,3 +200,15 @@ def test_numpy_recursion_equals_the_compiled_one(monkeypatch):
     monkeypatch.setattr(_toeplitz, "HAVE_NUMBA", False)  # the path of an install without numba
     for a, b in zip(bss_eval_sources(ref_sig, est_sig), compiled):
         np.testing.assert_allclose(a, b, atol=1e-8)
+
+
+def test_batch_mixing_singular_and_regular_gram_matrices_equals_one_by_one():
+    """One item of the batch takes the loaded path, the other the plain recursion."""
+    tonal, noisy = _setting("tonal", 3, 30000, seed=8), _setting("noisy", 3, 30000, seed=9)
+    ref = np.stack([tonal[0], noisy[0]])
+    est = np.stack([tonal[1], noisy[1]])
+    batched = bss_eval_sources(ref, est, compute_permutation=False)
+    for b in range(2):
+        single = bss_eval_sources(ref[b], est[b], compute_permutation=False)
+        for x, y in zip(batched, single):
+            np.testing.assert_allclose(x[b], y, rtol=1e-9, atol=1e-9)
