@@ -9,6 +9,9 @@ there (e.g. it calls ``.item()``) is measured on the CPU instead.
 
     python benchmarks/model_table.py            # writes docs/model_zoo.md
     python benchmarks/model_table.py --stdout   # prints the table only
+
+It counts, it does not time: the machine's load cannot change its numbers, so it writes
+without the idle guard of the timing scripts (it only shares their import of this checkout).
 """
 
 from __future__ import annotations
@@ -20,8 +23,11 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from avlearn.models import create_model, list_models
-from avlearn.models._registry import call_model, example_input, model_entry
+import _conditions as C
+
+C.use_this_checkout()
+from avlearn.models import create_model, list_models  # noqa: E402
+from avlearn.models._registry import call_model, example_input, model_entry  # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "model_zoo.md"
 #: Registry names that changed, with what the model is (old name, new name, description).

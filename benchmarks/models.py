@@ -5,8 +5,11 @@ inference (eval, no grad) on a batch of 4 x 3x8x112x112 clips, in clips per seco
 ratio to torchvision's eager model (for models torchvision lacks, e.g. ``--models r2plus1d_tiny``,
 to avlearn's model in torchvision's contiguous layout). Settings:
 
-* ``torchvision eager``        torchvision's model as shipped (the baseline);
-* ``torchvision channels_last`` the same model and input in ``channels_last_3d``;
+* ``torchvision eager``        torchvision's model as shipped (the baseline of "vs first row");
+* ``torchvision channels_last`` the same model and input in ``channels_last_3d``: the strongest
+  simple fp32 setting of the peer, one line for its users;
+* ``torchvision channels_last + bf16 autocast`` the same under bf16 autocast, the peer of
+  avlearn's bf16 row;
 * ``avlearn default``           ``create_model(name)`` as is (channels_last_3d built in);
 * ``avlearn default + bf16 autocast`` the same under ``torch.autocast("cpu", torch.bfloat16)``,
   what the trainer's ``precision: bf16`` does, and ``precision: auto`` (the recipes' setting)
@@ -19,8 +22,11 @@ to avlearn's model in torchvision's contiguous layout). Settings:
 Also printed: achieved GFLOP/s of each setting (FLOPs counted by
 ``torch.utils.flop_counter.FlopCounterMode`` on the meta device) against a 2048^3 fp32 matmul
 timed in the same rounds, and the seconds each setting took (build, warm-up / compilation and
-timed steps; the default run is the sum without the optional settings). ``--write`` puts the
-table in the "Models" section (``--section``) of benchmarks/RESULTS.md with the exact command.
+timed steps; the default run is the sum without the optional settings), and "vs torchvision
+best": each avlearn row against the fastest torchvision row of the same precision. ``--write``
+puts the table in the "Models" section (``--section``) of benchmarks/RESULTS.md with the exact
+command, only on an idle machine (benchmarks/_conditions.py; ``--allow-load`` to override,
+marked).
 
     OMP_NUM_THREADS=2 python benchmarks/models.py --write
     OMP_NUM_THREADS=2 python benchmarks/models.py --models r2plus1d_tiny r3d_tiny i3d_resnet10 \
@@ -37,16 +43,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 
 import torch
 import torchvision
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from avlearn.models import create_model
+import _conditions as C
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
+C.use_this_checkout()
+from avlearn.models import create_model  # noqa: E402
 
 
 def matmul_gflops(n: int = 2048, reps: int = 5) -> float:
@@ -91,7 +97,8 @@ def _settings(name: str, *, contiguous: bool, do_compile: bool) -> list[Setting]
     plain = Setting("avlearn contiguous", partial(create_model, name, channels_last=False))
     tv_fn = getattr(torchvision.models.video, name, None)
     if tv_fn is not None:
-        out = [Setting("torchvision eager", tv_fn), Setting("torchvision channels_last", tv_fn, channels_last=True)]
+        out = [Setting("torchvision eager", tv_fn), Setting("torchvision channels_last", tv_fn, channels_last=True),
+               Setting("torchvision channels_last + bf16 autocast", tv_fn, channels_last=True, bf16=True)]
     else:  # models torchvision lacks (e.g. the tiny variants): avlearn in torchvision's layout
         out, contiguous = [plain], False
     out += [Setting("avlearn default", ours), Setting("avlearn default + bf16 autocast", ours, bf16=True)]
@@ -172,7 +179,7 @@ def run(args) -> list[dict]:
     shape = (args.batch, 3, args.frames, args.size, args.size)
     x = torch.randn(shape, generator=torch.Generator().manual_seed(0))
     y = torch.randint(0, 400, (args.batch,), generator=torch.Generator().manual_seed(1))
-    print(f"{torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.1f}", flush=True)
+    print(f"{torch.get_num_threads()} threads", flush=True)
     rows = []
     for name in args.models:
         t0 = time.perf_counter()
@@ -181,8 +188,14 @@ def run(args) -> list[dict]:
         settings = _settings(name, contiguous=args.contiguous, do_compile=args.compile)
         results = bench_model(settings, x, y, warmup=args.warmup, steps=args.steps)
         base = results[settings[0].label]
-        for label in (st.label for st in settings):
-            r = results[label]
+        # the peer of each precision: torchvision's fastest train step in that precision
+        peer: dict[bool, dict] = {}
+        for st in settings:
+            r = results[st.label]
+            if st.label.startswith("torchvision") and "train" in r and r["train"] > peer.get(st.bf16, {}).get("train", 0.0):
+                peer[st.bf16] = r
+        for st in settings:
+            label, r = st.label, results[st.label]
             if "error" in r:
                 rows.append({"model": name, "setting": label, "error": r["error"]})
                 continue
@@ -192,22 +205,29 @@ def run(args) -> list[dict]:
                 **r,
                 "train_x": r["train"] / base["train"],
                 "infer_x": r["infer"] / base["infer"],
+                "peer_x": r["train"] / peer[st.bf16]["train"] if st.bf16 in peer else float("nan"),
+                "peer_infer_x": r["infer"] / peer[st.bf16]["infer"] if st.bf16 in peer else float("nan"),
                 "train_gflops": r["train"] / args.batch * f_train / 1e9,
                 "infer_gflops": r["infer"] / args.batch * f_infer / 1e9,
             }
             rows.append(row)
             print(
-                f"{name:12s} {label:26s} train {row['train']:.3f} clips/s ({row['train_x']:.2f}x)  "
+                f"{name:12s} {label:42s} train {row['train']:.3f} clips/s ({row['train_x']:.2f}x; "
+                f"{_x(row['peer_x'])} torchvision best)  "
                 f"infer {row['infer']:.3f} clips/s ({row['infer_x']:.2f}x)  "
                 f"{row['train_gflops']:.1f} / {row['infer_gflops']:.1f} GFLOP/s (matmul {row['peak']:.1f})  "
                 f"[{row['seconds']:.0f}s]",
                 flush=True,
             )
-        print(f"{name}: {time.perf_counter() - t0:.0f}s, load average {os.getloadavg()[0]:.1f}", flush=True)
+        print(f"{name}: {time.perf_counter() - t0:.0f}s, load average now {os.getloadavg()[0]:.1f}", flush=True)
     return rows
 
 
-def markdown(rows: list[dict], args, load: tuple[float, float], elapsed: float) -> str:
+def _x(ratio: float) -> str:
+    return "-" if ratio != ratio else f"{ratio:.2f}x"  # NaN: no torchvision model of that precision
+
+
+def markdown(rows: list[dict], args, cond: C.Conditions, elapsed: float) -> str:
     peaks = sorted({f"{r['peak']:.1f}" for r in rows if "peak" in r})
     lines = [
         f"## {args.section}",
@@ -215,42 +235,30 @@ def markdown(rows: list[dict], args, load: tuple[float, float], elapsed: float) 
         f"Command: `OMP_NUM_THREADS={args.threads} python benchmarks/models.py {shlex.join(sys.argv[1:])}`",
         "",
         f"Batch {args.batch} x 3x{args.frames}x{args.size}x{args.size}, {args.threads} threads, "
-        f"{args.warmup} warm-up + best of {args.steps} interleaved steps per setting; "
-        f"load average {load[0]:.1f} at the start, "
-        f"{load[1]:.1f} at the end (the machine is shared, so ratios are the measure, not absolutes). "
-        f"fp32 matmul 2048^3, best over the same rounds: {' / '.join(peaks)} GFLOP/s. "
-        f"The run took {elapsed / 60:.1f} min.",
+        f"{args.warmup} warm-up + best of {args.steps} interleaved steps per setting; torch {torch.__version__}, "
+        f"torchvision {torchvision.__version__}. fp32 matmul 2048^3, best over the same rounds: "
+        f"{' / '.join(peaks)} GFLOP/s. The run took {elapsed / 60:.1f} min.",
         "",
-        "Ratios are to the first row of each model (torchvision eager; avlearn in torchvision's "
-        "contiguous layout for models torchvision lacks).",
+        cond.note(),
         "",
-        "| model | setting | train clips/s | vs first row | infer clips/s | vs first row | train GFLOP/s | "
-        "% of fp32 matmul | seconds |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "\"vs first row\" is to torchvision eager (avlearn in torchvision's contiguous layout for models "
+        "torchvision lacks); \"vs torchvision best\" is the train step against torchvision's fastest setting of the "
+        "same precision (fp32: eager or channels_last_3d; bf16: channels_last_3d + bf16 autocast).",
+        "",
+        "| model | setting | train clips/s | vs first row | vs torchvision best | infer clips/s | vs first row | "
+        "infer vs torchvision best | train GFLOP/s | % of fp32 matmul | seconds |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['model']} | {r['setting']} | failed: {r['error']} | | | | | | |")
+            lines.append(f"| {r['model']} | {r['setting']} | failed: {r['error']} | | | | | | | | |")
             continue
         lines.append(
-            f"| {r['model']} | {r['setting']} | {r['train']:.3f} | {r['train_x']:.2f}x | {r['infer']:.3f} | "
-            f"{r['infer_x']:.2f}x | {r['train_gflops']:.1f} | {100 * r['train_gflops'] / r['peak']:.0f}% | "
-            f"{r['seconds']:.0f} |"
+            f"| {r['model']} | {r['setting']} | {r['train']:.3f} | {r['train_x']:.2f}x | {_x(r['peer_x'])} | "
+            f"{r['infer']:.3f} | {r['infer_x']:.2f}x | {_x(r['peer_infer_x'])} | {r['train_gflops']:.1f} | "
+            f"{100 * r['train_gflops'] / r['peak']:.0f}% | {r['seconds']:.0f} |"
         )
     return "\n".join(lines) + "\n"
-
-
-def write_section(text: str, path: Path = RESULTS) -> None:
-    """Replace (or append) the section whose heading is ``text``'s first line, leaving the others alone."""
-    heading = text.splitlines()[0]
-    old = path.read_text() if path.exists() else "# Benchmarks\n"
-    start = old.find(heading + "\n")
-    if start < 0:
-        new = old.rstrip("\n") + "\n\n" + text
-    else:
-        nxt = old.find("\n## ", start + len(heading))
-        new = old[:start] + text + (old[nxt:] if nxt >= 0 else "")
-    path.write_text(new)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -264,16 +272,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--contiguous", action="store_true", help="also time avlearn with channels_last=False")
     p.add_argument("--compile", action="store_true", help="also time torch.compile (slow to compile on 2 cores)")
-    p.add_argument("--write", action="store_true", help=f"write the table into {RESULTS}")
     p.add_argument("--section", default="Models", help="heading of the RESULTS.md section to (re)write")
+    C.add_arguments(p)
     args = p.parse_args(argv)
-    load0, t0 = os.getloadavg()[0], time.perf_counter()
+    cond, t0 = C.begin(), time.perf_counter()
     rows = run(args)
-    text = markdown(rows, args, (load0, os.getloadavg()[0]), time.perf_counter() - t0)
+    cond.finish()
+    text = markdown(rows, args, cond, time.perf_counter() - t0)
     print(text)
-    if args.write:
-        write_section(text)
-        print(f"wrote the '## {args.section}' section of {RESULTS}")
+    if C.may_write(cond, args):
+        C.write_section(text)
     return 0
 
 

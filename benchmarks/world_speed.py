@@ -11,6 +11,11 @@ one process) is printed for reference.
 
     python benchmarks/world_speed.py                      # 200 objects, 200 speakers, 10 actions videos
     python benchmarks/world_speed.py --clips 100 --kinds objects
+    OMP_NUM_THREADS=2 python benchmarks/world_speed.py --write   # the "Synthetic world" table, idle machine only
+
+There is no peer to interleave with (the kinds run one after another); the load average and
+the CPU model are recorded at the start and end, and ``--write`` refuses a machine that was
+not idle (benchmarks/_conditions.py; ``--allow-load`` writes anyway, marked).
 
 Goal (issue 3): >= 20 two-second 64x64 clips/s on 2 cores including encoding.
 """
@@ -24,8 +29,9 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import _conditions as C  # noqa: E402
 
+C.use_this_checkout()
 from avlearn.data.synthetic import WorldConfig, generate_clip, make_world  # noqa: E402
 
 
@@ -69,17 +75,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kinds", nargs="+", default=["objects", "speakers", "actions"])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--size", type=int, default=64)
+    C.add_arguments(parser)
     args = parser.parse_args(argv)
-    print(f"make_world, {args.workers} workers, {args.size}x{args.size}, 16 fps, 16 kHz; "
-          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    cond = C.begin()
+    print(f"make_world, {args.workers} workers, {args.size}x{args.size}, 16 fps, 16 kHz")
     header = (f"{'kind':9s} {'clips':>5s} {'wall s':>7s} {'clips/s':>8s} {'2s-clips/s':>10s} "
               f"{'CPU ms/clip':>11s} {'2s-clips/s on dedicated cores':>30s} {'gen ms':>7s} {'load':>5s}")
     print(header)
+    table = ["| kind | clips | wall clips/s | 2 s clips/s (wall) | CPU ms per clip | 2 s clips/s on "
+             f"{args.workers} dedicated cores | generation alone, ms/clip (1 process) |", "|---|---:|---:|---:|---:|---:|---:|"]
     for kind in args.kinds:
         n = max(4, args.clips // 20) if kind == "actions" else args.clips
         r = measure(kind, n, args.workers, args.size)
         print(f"{kind:9s} {n:5d} {r['wall_s']:7.2f} {r['clips_per_s']:8.2f} {r['equiv_per_s']:10.2f} "
               f"{r['cpu_ms_per_clip']:11.1f} {r['dedicated_per_s']:30.2f} {r['gen_ms']:7.1f} {r['load']:5.1f}")
+        table.append(f"| {kind}{' (30 s)' if kind == 'actions' else ''} | {n} | {r['clips_per_s']:.2f} | {r['equiv_per_s']:.1f} "
+                     f"| {r['cpu_ms_per_clip']:.1f} | {r['dedicated_per_s']:.1f} | {r['gen_ms']:.0f} |")
+    cond.finish()
+    text = "\n".join([
+        "## Synthetic world", "",
+        f"`make_world` throughput per kind, everything included (generation, h264 + AAC mp4, FLAC stems, truth JSON, "
+        f"manifests, frozen lists), {args.workers} worker processes, {args.size}x{args.size}, 16 fps, 16 kHz, 2 s clips "
+        "(actions: 30 s videos, counted as 15 two-second clips each). \"On dedicated cores\" divides the workers by the "
+        "CPU time each clip took (user + system, from `getrusage`).", "",
+        cond.note(),
+        f"    OMP_NUM_THREADS=2 python benchmarks/world_speed.py {' '.join(sys.argv[1:])}".rstrip(), "",
+        *table, "",
+        "Goal: >= 20 two-second 64x64 clips/s on 2 cores with encoding.", ""])
+    print(text)
+    if C.may_write(cond, args):
+        C.write_section(text)
     return 0
 
 

@@ -114,6 +114,13 @@ def test_separate_command_writes_the_files_it_lists(worlds, tmp_path, capsys):
     table = json.loads(capsys.readouterr().out)
     assert set(table) == {"coseparation", "mixture", "oracle_irm", "oracle_ibm"}
     assert table["oracle_irm"]["sdri"] > table["mixture"]["sdri"] == pytest.approx(0.0, abs=1e-6)
+    lst = str(worlds / "objects" / "lists" / "separation_test.jsonl")
+    assert main(["separate", "--eval-list", lst, "--weights", str(run / "weights.pt"), "--limit", "2",
+                 "--framewise", "0.5,0.25", "--json"]) == 0
+    framewise = json.loads(capsys.readouterr().out)  # BSS Eval v4 medians beside the v3 scores
+    assert framewise["oracle_irm"]["fw_sdr"] > framewise["mixture"]["fw_sdr"]
+    assert framewise["oracle_irm"]["sdri"] == table["oracle_irm"]["sdri"]
+    assert main(["separate", "--eval-list", lst, "--weights", str(run / "weights.pt"), "--framewise", "0"]) == 2
     assert main(["separate", "--eval-list", str(worlds / "objects" / "lists" / "separation_test.jsonl"),
                  "--weights", str(run / "weights.pt"), "--limit", "2", "--combine", "normalize", "--json"]) == 0
     shared = json.loads(capsys.readouterr().out)

@@ -1,20 +1,23 @@
 """``avlearn separate``: one audio track (WAV) and one video per visible source of a file.
 
     avlearn separate clip.mp4 --weights runs/separate_instruments/weights.pt --out sep/ [--json]
-    avlearn separate --eval-list WORLD/lists/separation_test.jsonl --weights W [--pit W2] [--json]
+    avlearn separate --eval-list WORLD/lists/separation_test.jsonl --weights W [--pit W2] [--framewise 1,1] [--json]
 
 The sources are found with the synthetic world's truth boxes when the file has a truth file
 (``--no-truth`` forces the salient-blob detector), separated by a model trained with one of
 the separation tasks (``sop``, ``coseparation``, ``visualvoice``, ``audio_only_pit``); see
 :mod:`avlearn.tasks.separation.inference`. ``--eval-list`` scores the model on a frozen list
 of mixtures instead, beside the mixture, the oracle ratio and binary masks and, with
-``--pit``, an audio-only model (SDR / SIR / SAR / SDRi / SI-SDRi).
+``--pit``, an audio-only model (SDR / SIR / SAR / SDRi / SI-SDRi); ``--framewise WIN[,HOP]``
+adds BSS Eval v4 (Stöter et al., LVA/ICA 2018: windows of WIN seconds every HOP, medians over
+windows as museval reports them).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
 from avlearn.cli import _args as A
@@ -44,6 +47,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--eval-list", default=None, help="score on a frozen separation list (JSONL) instead of FILE")
     p.add_argument("--pit", default=None, help="with --eval-list: an audio-only model's weights to score beside")
     p.add_argument("--limit", type=A.positive_int(), default=None, help="with --eval-list: only the first N mixtures")
+    p.add_argument("--framewise", default=None, metavar="WIN[,HOP]",
+                   help="with --eval-list: also BSS Eval v4 per window of WIN seconds every HOP (default WIN), "
+                   "median over windows as museval (fw_sdr, fw_isr, fw_sir, fw_sar)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run, input_args=("file", "weights", "config", "truth", "eval_list", "pit"), output_dir_args=("out",))
     return p
@@ -70,8 +76,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.eval_list:
         try:
+            framewise = _window_hop(args.framewise) if args.framewise else None
             results = evaluate_separation(task, cfg, split_list=args.eval_list, pit=args.pit, limit=args.limit,
-                                          progress=not args.json)
+                                          progress=not args.json, framewise=framewise)
         except (FileNotFoundError, ValueError) as exc:
             print(f"avlearn separate: {exc}", file=sys.stderr)
             return 2
@@ -92,3 +99,14 @@ def run(args: argparse.Namespace) -> int:
         for s in report["sources"]:
             print(f"  {s['id']:>8}  {s['label'] or '':>10}  {s['wav']}  {s['video']}")
     return 0
+
+
+def _window_hop(text: str) -> tuple[float, float]:
+    """``"WIN"`` or ``"WIN,HOP"`` in seconds, both positive."""
+    try:
+        parts = [float(x) for x in text.split(",")]
+    except ValueError:
+        parts = []
+    if len(parts) not in (1, 2) or not all(math.isfinite(x) and x > 0 for x in parts):
+        raise ValueError(f"--framewise {text!r}: expected WIN or WIN,HOP in positive seconds")
+    return parts[0], parts[-1]

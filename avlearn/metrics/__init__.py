@@ -1,6 +1,8 @@
 """Evaluation metrics of the four audio-visual tasks.
 
 * separation: :func:`bss_eval_sources` (BSS Eval v3 SDR / SIR / SAR, matching mir_eval),
+  :func:`bss_eval_framewise` and :func:`aggregate_framewise` (BSS Eval v4 per window, matching
+  museval),
   :func:`sdr_improvement`, :func:`mixture_sdr`, :func:`si_sdr`, :func:`si_sdr_improvement`;
 * localization: :func:`ciou` and its summaries (cIoU@0.5, AUC), the pointing game and the
   whole-image / centre / random baselines (:func:`evaluate_localization`,
@@ -15,6 +17,7 @@
 """
 
 from avlearn.metrics.bss_eval import SeparationScores, bss_eval_sources, mixture_sdr, sdr_improvement
+from avlearn.metrics.bss_eval_v4 import FramewiseScores, aggregate_framewise, bss_eval_framewise, frame_bounds
 from avlearn.metrics.classification import (
     average_precision,
     confusion_matrix,
@@ -58,6 +61,10 @@ __all__ = [
     "mixture_sdr",
     "sdr_improvement",
     "SeparationScores",
+    "bss_eval_framewise",
+    "aggregate_framewise",
+    "frame_bounds",
+    "FramewiseScores",
     "si_sdr",
     "si_sdr_improvement",
     "ciou",

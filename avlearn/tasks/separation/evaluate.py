@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 from typing import Any, Callable, Iterable
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -31,7 +32,7 @@ from avlearn.tasks.separation import masks as M
 from avlearn.tasks.separation.stft import Spectrogram
 from avlearn.tasks.separation.task import SeparationTask, separation_sums, summarize_separation
 
-__all__ = ["oracle_estimates", "evaluate_separation", "format_results", "BASELINES"]
+__all__ = ["oracle_estimates", "evaluate_separation", "framewise_sums", "format_results", "BASELINES"]
 
 #: Baselines computed without a model.
 BASELINES = ("mixture", "oracle_irm", "oracle_ibm")
@@ -78,6 +79,7 @@ def evaluate_separation(
     batch_size: int = 8,
     limit: int | None = None,
     progress: bool = False,
+    framewise: tuple[float, float] | None = None,
 ) -> dict[str, dict[str, float]]:
     """The model, the baselines and (optionally) the audio-only model on one frozen list.
 
@@ -91,6 +93,8 @@ def evaluate_separation(
         batch_size: mixtures per forward pass.
         limit: score only the first N groups.
         progress: show a progress bar.
+        framewise: ``(window, hop)`` in seconds: also score BSS Eval v4 per window (museval's
+            rule, :func:`framewise_sums`), added as ``fw_sdr``, ``fw_isr``, ``fw_sir``, ``fw_sar``.
 
     Returns:
         ``{method: summary}`` with the keys of :func:`summarize_separation`; the model's row is
@@ -124,15 +128,55 @@ def evaluate_separation(
         methods[pit_task.cfg.name if pit_task.cfg.name != cfg.task.name else "audio_only_pit"] = (
             lambda b: (pit_task.separate(b)["estimates"], pit_task.permutation_invariant, pit_task.select_estimates))
     totals: dict[str, dict[str, Tensor]] = {m: {} for m in methods}
+    fw_totals: dict[str, dict[str, Tensor]] = {m: {} for m in methods}
     bar = tqdm(total=len(dataset), desc="separation eval", disable=not progress)
     with torch.no_grad():
         for batch in _batches(dataset, batch_size, task.collate):
             for name, fn in methods.items():
                 est, perm, select = fn(batch)
                 _add(totals[name], separation_sums(est, batch, permutation=perm, select=select))
+                if framewise is not None:
+                    _add(fw_totals[name], framewise_sums(est, batch, d.sample_rate, *framewise, permutation=perm, select=select))
             bar.update(int(batch["mixture"].shape[0]))
     bar.close()
-    return {name: summarize_separation(t) for name, t in totals.items()}
+    return {name: {**summarize_separation(t), **_fw_means(fw_totals[name])} for name, t in totals.items()}
+
+
+def framewise_sums(estimates: Tensor, batch: dict[str, Any], sample_rate: int, window: float, hop: float, *,
+                   permutation: bool = False, select: Callable | None = None) -> dict[str, Tensor]:
+    """Sums over the valid sources of a batch of the per-source medians of BSS Eval v4
+    (Stöter et al. 2018; :func:`avlearn.metrics.bss_eval_framewise`), windows of ``window``
+    seconds every ``hop``; a source with no defined window is counted in ``fw_undefined``."""
+    from avlearn.metrics import aggregate_framewise, bss_eval_framewise
+
+    est, refs, valid = estimates.detach().cpu().double(), batch["sources"].detach().cpu().double(), batch["valid"].cpu()
+    sums = {k: torch.zeros((), dtype=torch.float64) for k in ("fw_sdr", "fw_isr", "fw_sir", "fw_sar", "fw_count", "fw_undefined")}
+    for b in range(est.shape[0]):
+        v = valid[b]
+        if not v.any():
+            continue
+        chosen = select(est[b], v) if select is not None else est[b][v]
+        try:
+            med = aggregate_framewise(bss_eval_framewise(refs[b][v].numpy(), chosen.numpy(), sample_rate=sample_rate,
+                                                         window=window, hop=hop, compute_permutation=permutation))
+        except ValueError:  # a silent source or estimate: undefined, as in separation_sums
+            sums["fw_undefined"] += float(v.sum())
+            continue
+        ok = np.isfinite(np.stack(med)).all(0)  # (S,)
+        for key, m in zip(("fw_sdr", "fw_isr", "fw_sir", "fw_sar"), med):
+            sums[key] += float(m[ok].sum())
+        sums["fw_count"] += float(ok.sum())
+        sums["fw_undefined"] += float((~ok).sum())
+    return sums
+
+
+def _fw_means(sums: dict[str, Tensor]) -> dict[str, float]:
+    if not sums:
+        return {}
+    n = float(sums["fw_count"])
+    out = {k: float(sums[k]) / n if n else float("nan") for k in ("fw_sdr", "fw_isr", "fw_sir", "fw_sar")}
+    out["fw_undefined"] = float(sums["fw_undefined"])
+    return out
 
 
 def format_results(results: dict[str, dict[str, float]], *, reference: str = "oracle_irm") -> str:
@@ -147,4 +191,8 @@ def format_results(results: dict[str, dict[str, float]], *, reference: str = "or
             f"| {name} | {r['sdr']:.2f} | {r['sir']:.2f} | {r['sar']:.2f} | {r['sdri']:.2f} | "
             f"{r.get('sdri_2mix', float('nan')):.2f} | {r.get('sdri_3mix', float('nan')):.2f} | {r['sisdri']:.2f} | {share} |"
         )
+    if any("fw_sdr" in r for r in results.values()):  # BSS Eval v4, medians over windows
+        lines += ["", "| method | v4 SDR | v4 ISR | v4 SIR | v4 SAR |", "|---|---:|---:|---:|---:|"]
+        lines += [f"| {name} | {r['fw_sdr']:.2f} | {r['fw_isr']:.2f} | {r['fw_sir']:.2f} | {r['fw_sar']:.2f} |"
+                  for name, r in results.items() if "fw_sdr" in r]
     return "\n".join(lines)

@@ -1,0 +1,196 @@
+"""What every benchmark script shares: the machine's conditions, interleaved timing, the write guard.
+
+A speed ratio measured on a busy machine describes the load, not the code (two methods suffer
+differently from the same contention: a LAPACK solve more than a compiled loop, say). So each
+script in this folder
+
+* records the load average and the CPU model (``/proc/cpuinfo``) at its start and end
+  (:func:`begin`, :meth:`Conditions.finish`);
+* times the methods it compares round-robin, best of N (:func:`interleave`), so a drift of
+  the load falls on all of them alike;
+* prints its numbers always, and writes its section of benchmarks/RESULTS.md only with
+  ``--write`` and only when the machine was idle at both ends: load average (1 min) at most
+  1.0 per 2 cores, i.e. ``loadavg / (cores / 2) <= 1``. ``--allow-load`` writes anyway, with the
+  load printed beside the numbers and the section marked as measured under load
+  (:func:`may_write`, :meth:`Conditions.note`).
+
+    cond = begin()
+    ... measure ...
+    cond.finish()
+    if may_write(cond, args):
+        write_section(text + cond.note())
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+
+#: Load average (1 min) per 2 cores above which the machine does not count as idle.
+IDLE_LOAD_PER_2_CORES = 1.0
+
+
+def use_this_checkout() -> None:
+    """Import ``avlearn`` from the checkout this script is in, not from an installed copy."""
+    import sys
+
+    root = str(Path(__file__).resolve().parent.parent)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+
+
+def cpu_model(cpuinfo: str | None = None) -> str:
+    """The CPU's model name from ``/proc/cpuinfo`` (or ``platform.processor()`` without it)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            cpuinfo = ""
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("model name", "Model", "cpu model") and value.strip():
+            return value.strip()
+    return platform.processor() or "unknown CPU"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The machine at one moment: UTC time, 1-minute load average, cores, CPU model."""
+
+    when: str
+    load: float
+    cores: int
+    cpu: str
+
+    @property
+    def load_per_2_cores(self) -> float:
+        return self.load / (self.cores / 2)
+
+    @property
+    def idle(self) -> bool:
+        return self.load_per_2_cores <= IDLE_LOAD_PER_2_CORES
+
+
+def snapshot(load: float | None = None, cores: int | None = None, cpu: str | None = None) -> Snapshot:
+    """The machine now; ``load``, ``cores`` and ``cpu`` may be injected (tests)."""
+    return Snapshot(
+        when=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        load=os.getloadavg()[0] if load is None else float(load),
+        cores=(os.cpu_count() or 1) if cores is None else int(cores),
+        cpu=cpu_model() if cpu is None else cpu,
+    )
+
+
+@dataclass
+class Conditions:
+    """The conditions at a benchmark's start and (after :meth:`finish`) its end."""
+
+    start: Snapshot
+    end: Snapshot | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def finish(self, **inject: Any) -> Conditions:
+        """Record the end (``inject`` as :func:`snapshot`'s arguments, for tests)."""
+        self.end = snapshot(**inject)
+        return self
+
+    @property
+    def idle(self) -> bool:
+        """Idle at the start and at the end (the end must have been recorded)."""
+        return self.start.idle and self.end is not None and self.end.idle
+
+    def describe(self) -> str:
+        """One line: date, CPU, cores, load at start and end, and whether that is idle."""
+        end = self.end
+        loads = f"load average {self.start.load:.2f} at the start"
+        loads += f", {end.load:.2f} at the end" if end is not None else ", end not recorded"
+        state = "idle" if self.idle else "NOT idle"
+        return (f"{self.start.when}, {self.start.cpu}, {self.start.cores} cores; {loads} "
+                f"({state}: the limit is {IDLE_LOAD_PER_2_CORES:.1f} per 2 cores)")
+
+    def note(self) -> str:
+        """The paragraph to put beside the numbers in RESULTS.md."""
+        if self.idle:
+            return f"Conditions: {self.describe()}.\n"
+        return (f"**Measured under load: the ratios describe the load as much as the code.** "
+                f"Conditions: {self.describe()}.\n")
+
+
+def begin(**inject: Any) -> Conditions:
+    """Record the start of a benchmark and print it."""
+    cond = Conditions(snapshot(**inject))
+    print(f"conditions at start: {cond.start.when}, {cond.start.cpu}, {cond.start.cores} cores, "
+          f"load average {cond.start.load:.2f}{'' if cond.start.idle else ' (NOT idle)'}", flush=True)
+    return cond
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--write`` and ``--allow-load``, the same in every script."""
+    parser.add_argument("--write", action="store_true", help=f"write the results into {RESULTS.name} (idle machine only)")
+    parser.add_argument("--allow-load", action="store_true",
+                        help="with --write: write even when the machine was not idle, marked as measured under load")
+
+
+def may_write(cond: Conditions, args: argparse.Namespace) -> bool:
+    """Whether the script may write RESULTS.md; says why not. Records the end if not yet done."""
+    if cond.end is None:
+        cond.finish()
+    print(f"conditions: {cond.describe()}", flush=True)
+    if not getattr(args, "write", False):
+        print("printed only (pass --write to update RESULTS.md)")
+        return False
+    if not cond.idle and not getattr(args, "allow_load", False):
+        print("REFUSED to write RESULTS.md: the machine was not idle; rerun on an idle machine, "
+              "or pass --allow-load to write the numbers marked as measured under load")
+        return False
+    if not cond.idle:
+        print("writing numbers measured UNDER LOAD (--allow-load); they are marked as such")
+    return True
+
+
+def interleave(methods: dict[str, Callable[[], Any]], repeat: int, *, warmup: int = 1,
+               clock: Callable[[], float] = time.perf_counter) -> dict[str, tuple[float, Any]]:
+    """Best time of each method over ``repeat`` round-robin rounds, after ``warmup`` rounds.
+
+    A method that raises is dropped from the rounds and reported as ``(nan, exception)``.
+
+    Returns:
+        ``{name: (best seconds, last output)}``.
+    """
+    best = {name: float("inf") for name in methods}
+    out: dict[str, Any] = {}
+    live = dict(methods)
+    for r in range(warmup + repeat):
+        for name, fn in list(live.items()):
+            t0 = clock()
+            try:
+                out[name] = fn()
+            except Exception as exc:  # noqa: BLE001 - a peer that fails here is reported, not fatal
+                out[name], best[name] = exc, float("nan")
+                del live[name]
+                continue
+            if r >= warmup:
+                best[name] = min(best[name], clock() - t0)
+    return {name: (best[name], out.get(name)) for name in methods}
+
+
+def write_section(text: str, path: Path = RESULTS) -> None:
+    """Replace (or append) the ``## `` section whose heading is ``text``'s first line."""
+    heading = text.splitlines()[0]
+    old = path.read_text() if path.exists() else "# Benchmarks\n"
+    start = old.find(heading + "\n")
+    if start < 0:
+        new = old.rstrip("\n") + "\n\n" + text.rstrip("\n") + "\n"
+    else:
+        nxt = old.find("\n## ", start + len(heading))
+        new = old[:start] + text.rstrip("\n") + "\n" + (old[nxt:] if nxt >= 0 else "")
+    path.write_text(new)
+    print(f"wrote the '{heading}' section of {path}")
