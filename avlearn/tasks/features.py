@@ -272,7 +272,7 @@ class FeatureExtractor:
         rel = start - clip.start
         video = audio = None
         if clip.video is not None:
-            i = int(round(rel * self.fps))
+            i = int(np.floor(rel * self.fps + 1e-6))  # the frame shown at ``start`` (as the stream reader picks)
             idx = torch.arange(i, i + self.num_frames).clamp_(0, clip.video.shape[0] - 1)  # repeat edge frames
             video = clip.video[idx]  # (T, H, W, 3)
         if clip.audio is not None:
