@@ -39,6 +39,10 @@ from avlearn.errors import DataError, UsageError
 __all__ = [
     "MANIFEST_SUFFIXES",
     "add_device_option",
+    "add_inputs",
+    "add_run_options",
+    "free",
+    "write_record",
     "device_option",
     "expand_inputs",
     "many_inputs",
@@ -75,6 +79,38 @@ def add_device_option(p: argparse.ArgumentParser, *, default: str = "auto") -> N
     p.add_argument("--device", type=device_option, default=default,
                    help="auto, cpu, cuda or cuda:N (default auto: the GPU when there is one; "
                    "mixed precision on the GPU)")  # fmt: skip
+
+
+def add_inputs(p: argparse.ArgumentParser, *, optional: bool = False) -> None:
+    """Add the positional inputs (files, folders, manifests) as ``args.inputs``."""
+    p.add_argument("inputs", nargs="*" if optional else "+", metavar="FILE",
+                   help="media files with video and audio, folders (searched recursively) or manifests "
+                   "(.csv, .jsonl, .json)")  # fmt: skip
+
+
+def add_run_options(p: argparse.ArgumentParser, *, batch: str = "windows", batch_default: int | None = None) -> None:
+    """Add ``--batch-size``, ``--device`` and ``--json`` (JSON Lines) to an inference command."""
+    default = f"default {batch_default}" if batch_default is not None else "default: the task's"
+    p.add_argument("--batch-size", type=A.positive_int(maximum=4096), default=batch_default,
+                   help=f"{batch} per forward pass ({default})")  # fmt: skip
+    add_device_option(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object per file (JSON Lines)")
+
+
+def free(target: str | None, *, many: bool, overwrite: bool) -> None:
+    """Skip the file whose per-file output ``target`` (in an output folder) exists, unless ``overwrite``."""
+    if target is not None and many and os.path.exists(target) and not overwrite:
+        raise Skip(f"{target} already exists (pass --overwrite to replace it)")
+
+
+def write_record(target: str | None, record: dict[str, Any]) -> dict[str, Any]:
+    """Write ``record`` as JSON to ``target`` (when given); the record with ``"out"`` added."""
+    if target is None:
+        return record
+    os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
+    with open(target, "w", encoding="utf-8") as fh:
+        json.dump(record, fh)
+    return {**record, "out": target}
 
 
 def resolve(spec: str):

@@ -19,8 +19,6 @@ counted; ``--json`` prints one line per file; ``--out`` writes each file's JSON 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 
 from avlearn.cli import _args as A
@@ -35,8 +33,7 @@ def register(subparsers) -> argparse.ArgumentParser:
         "classify", help="action labels (and segments) of a video file, densely or by audio preview",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("inputs", nargs="+", metavar="FILE",
-                   help="media files with video and audio, folders (searched recursively) or manifests")
+    _in.add_inputs(p)
     p.add_argument("--weights", required=True, help="a preview bundle (preview.pt)")
     p.add_argument("--preview", action="store_true", help="audio preview + skimming instead of dense clips")
     p.add_argument("--segments", action="store_true", help="also detect action segments (start, end, label)")
@@ -47,10 +44,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", default=None,
                    help="also write each file's JSON record: a .json file for one input, a folder for several")
     p.add_argument("--overwrite", action="store_true", help="replace --out files that exist")
-    p.add_argument("--batch-size", type=A.positive_int(maximum=4096), default=None,
-                   help="clips per forward pass (default: the task's)")
-    _in.add_device_option(p)
-    p.add_argument("--json", action="store_true", help="print one JSON object per file (JSON Lines)")
+    _in.add_run_options(p, batch="clips")
     p.set_defaults(func=run, input_args=("inputs", "weights"))
     return p
 
@@ -96,15 +90,9 @@ def run(args: argparse.Namespace) -> int:
         extra.pop("batch_size", None)
 
     def work(path: str, i: int) -> dict:
-        if outs[i] is not None and many and os.path.exists(outs[i]) and not args.overwrite:
-            raise _in.Skip(f"{outs[i]} already exists (pass --overwrite to replace it)")
+        _in.free(outs[i], many=many, overwrite=args.overwrite)
         result = classify_file(models, path, preview=args.preview, segments=args.segments, top_k=args.top_k,
                                clips=args.clips, moments=args.moments, min_score=args.min_score, **extra)
-        if outs[i] is not None:
-            os.makedirs(os.path.dirname(os.path.abspath(outs[i])), exist_ok=True)
-            with open(outs[i], "w", encoding="utf-8") as fh:
-                json.dump(result, fh)
-            result = {**result, "out": outs[i]}
-        return result
+        return _in.write_record(outs[i], result)
 
     return _in.run_each("avlearn classify", files, work, json_lines=args.json, text=_print_text, device=device)

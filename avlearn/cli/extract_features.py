@@ -26,7 +26,6 @@ A ``.npz`` holds ``features`` float32 (W, D) (every window, file after file),
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -62,11 +61,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--std", type=A.positive_float(), nargs=3, default=None, metavar=("R", "G", "B"),
                    help="pixel std (default: the contract's)")
     p.add_argument("--no-normalize", action="store_true", help="feed frames in [0, 1], ignoring the contract's mean/std")
-    p.add_argument("--batch-size", type=A.positive_int(maximum=4096), default=4, help="windows per forward pass (default 4)")
-    _in.add_device_option(p)
+    _in.add_run_options(p, batch_default=4)
     p.add_argument("--out", required=True, help="output .npz (one input, or all inputs in one file) or folder (module doc)")
     p.add_argument("--overwrite", action="store_true", help="replace --out files that exist")
-    p.add_argument("--json", action="store_true", help="print one JSON object per file (JSON Lines) instead of text")
     p.set_defaults(func=run, input_args=("inputs", "weights"))
     return p
 
@@ -129,8 +126,7 @@ def run(args: argparse.Namespace) -> int:
     skipped: list[tuple[str, str]] = []
 
     def work(path: str, i: int) -> dict:
-        if outs[i] is not None and many and os.path.exists(outs[i]) and not args.overwrite:
-            raise _in.Skip(f"{outs[i]} already exists (pass --overwrite to replace it)")
+        _in.free(outs[i], many=many, overwrite=args.overwrite)
         try:
             got = fx.extract(path, progress=progress)
         except Exception as exc:

@@ -18,7 +18,6 @@ receive ``<stem>.mp4`` and ``<stem>.png`` per file (:mod:`avlearn.cli._inputs`).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from avlearn.cli import _args as A
@@ -35,8 +34,7 @@ def register(subparsers) -> argparse.ArgumentParser:
         "attention) or the class activation maps of a multisensory sync network, and write the video with the "
         "heatmap blended over every frame and the original audio.",
     )
-    p.add_argument("inputs", nargs="+", metavar="FILE",
-                   help="media files with video and audio, folders (searched recursively) or manifests")
+    _in.add_inputs(p)
     p.add_argument("--weights", required=True, help="a localization or sync run's weights.pt (beside its config.yaml) or a checkpoint")
     p.add_argument("--out", required=True, help="output video (e.g. heat.mp4); a folder with several inputs")
     p.add_argument("--frames-png", default=None, metavar="PATH",
@@ -48,10 +46,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--tta-flip", action=argparse.BooleanOptionalAction, default=None,
                    help="average each map with the mirrored frames' (attention runs; default: the run's task.tta_flip)")
     p.add_argument("--overwrite", action="store_true", help="replace --out / --frames-png if they exist")
-    p.add_argument("--batch-size", type=A.positive_int(maximum=4096), default=None,
-                   help="windows per forward pass (default: the task's)")
-    _in.add_device_option(p)
-    p.add_argument("--json", action="store_true", help="print one JSON object per file (JSON Lines)")
+    _in.add_run_options(p)
     p.set_defaults(func=run, input_args=("inputs", "weights"))
     return p
 
@@ -79,8 +74,7 @@ def run(args: argparse.Namespace) -> int:
 
     def work(path: str, i: int) -> dict:
         for target in (outs[i], pngs[i]):
-            if many and target is not None and os.path.exists(target) and not args.overwrite:
-                raise _in.Skip(f"{target} already exists (pass --overwrite to replace it)")
+            _in.free(target, many=many, overwrite=args.overwrite)
         res = localize_file(loc, path, outs[i], frames_png=pngs[i], panel_frames=args.panel_frames, alpha=args.alpha,
                             **extra)  # fmt: skip
         return {**res, "weights": args.weights}

@@ -32,8 +32,7 @@ def register(subparsers) -> argparse.ArgumentParser:
         description="Find the visible sources of a media file (truth boxes of a synthetic world, else a salient-blob "
         "detector), separate their sounds with a trained model and write <stem>_<source>.wav and .mp4 per source.",
     )
-    p.add_argument("inputs", nargs="*", metavar="FILE",
-                   help="media files with video and audio, folders (searched recursively) or manifests")
+    _in.add_inputs(p, optional=True)
     p.add_argument("--weights", required=True, help="a separation run's weights.pt (beside its config.yaml) or a checkpoint")
     p.add_argument("--config", default=None, help="the run's recipe, when it is not beside the weights")
     p.add_argument("--out", default=None, help="output folder for FILE's tracks (required with FILE; <out>/<stem>/ per file with several)")
@@ -48,10 +47,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--eval-list", default=None, help="score on a frozen separation list (JSONL) instead of FILE")
     p.add_argument("--pit", default=None, help="with --eval-list: an audio-only model's weights to score beside")
     p.add_argument("--limit", type=A.positive_int(), default=None, help="with --eval-list: only the first N mixtures")
-    p.add_argument("--batch-size", type=A.positive_int(maximum=4096), default=None,
-                   help="windows per forward pass (default: the task's)")
-    _in.add_device_option(p)
-    p.add_argument("--json", action="store_true", help="print one JSON object per file (JSON Lines)")
+    _in.add_run_options(p)
     p.set_defaults(func=run, input_args=("inputs", "weights", "config", "truth", "eval_list", "pit"), output_dir_args=("out",))
     return p
 

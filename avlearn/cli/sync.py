@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 from avlearn.cli import _args as A
@@ -32,8 +31,7 @@ def register(subparsers) -> argparse.ArgumentParser:
         description="Slide the audio against the video with a trained sync network and print the offset "
         "(seconds; positive means the audio is late) and a confidence (best score minus the median over shifts).",
     )
-    p.add_argument("inputs", nargs="*", metavar="FILE",
-                   help="media files with video and audio (any length), folders (searched recursively) or manifests")
+    _in.add_inputs(p, optional=True)
     p.add_argument("--weights", required=True, help="a sync run's weights.pt (beside its config.yaml) or a checkpoint")
     p.add_argument("--model", default=None, help="registered model name, when the weights carry no recipe")
     p.add_argument("--max-offset", type=A.positive_float(maximum=10.0), default=1.0,
@@ -50,9 +48,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", default=None,
                    help="also write each file's JSON record: a .json file for one input, a folder for several")
     p.add_argument("--overwrite", action="store_true", help="replace --out files that exist")
-    p.add_argument("--batch-size", type=A.positive_int(maximum=4096), default=32, help="pairs per forward pass (default 32)")
-    _in.add_device_option(p)
-    p.add_argument("--json", action="store_true", help="print one JSON object per file (JSON Lines)")
+    _in.add_run_options(p, batch="audio-video pairs", batch_default=32)
     p.set_defaults(func=run, input_args=("inputs", "weights", "eval_list"))
     return p
 
@@ -105,8 +101,7 @@ def run(args: argparse.Namespace) -> int:
     extra = _in.accepted(estimate_offset, batch_size=args.batch_size, device=device)
 
     def work(path: str, i: int) -> dict:
-        if outs[i] is not None and many and os.path.exists(outs[i]) and not args.overwrite:
-            raise _in.Skip(f"{outs[i]} already exists (pass --overwrite to replace it)")
+        _in.free(outs[i], many=many, overwrite=args.overwrite)
         try:
             offset, confidence, scores = estimate_offset(
                 model, path, args.max_offset, args.step, window=window, hop=args.hop, **opts, **extra
@@ -114,16 +109,10 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             hint = " (--window sets a shorter one)" if "shorter than" in str(exc) else ""
             raise ValueError(f"{exc}{hint}") from None
-        record = {
+        return _in.write_record(outs[i], {
             "file": path, "offset": offset, "confidence": confidence, "audio_late": offset > 0,
             "max_offset": args.max_offset, "scores": {f"{k:.6f}": v for k, v in scores.items()},
-        }  # fmt: skip
-        if outs[i] is not None:
-            os.makedirs(os.path.dirname(os.path.abspath(outs[i])), exist_ok=True)
-            with open(outs[i], "w", encoding="utf-8") as fh:
-                json.dump(record, fh)
-            record["out"] = outs[i]
-        return record
+        })  # fmt: skip
 
     def text(r: dict) -> None:
         side = "late" if r["offset"] > 0 else "early" if r["offset"] < 0 else "in sync"
