@@ -136,3 +136,29 @@ def test_missing_gpu_is_a_one_line_usage_error(command, tree, tmp_path, capsys):
     assert I.resolve("auto") == torch.device("cpu") and I.resolve("cpu") == torch.device("cpu")
     with pytest.raises(UsageError, match="no CUDA GPU"):
         I.resolve("cuda")
+
+
+def test_separate_many_inputs_one_folder_each(tree, tmp_path, capsys):
+    from test_separation_train import TINY_DATA, TINY_STFT, _model
+
+    from avlearn.tasks.base import build_task
+    from avlearn.train.config import config_from_dict
+
+    d, a, b, bad, _ = tree
+    raw = {"task": {**TINY_STFT, "name": "sop"}, "model": _model("sop"),
+           "data": {**TINY_DATA, "world": "unused", "visual": "frames"}}  # fmt: skip
+    torch.manual_seed(0)
+    run = tmp_path / "sop"
+    run.mkdir()
+    torch.save(build_task(config_from_dict(raw, source="test")).export_module().state_dict(), run / "weights.pt")
+    (run / "config.yaml").write_text(yaml.safe_dump(raw))
+    out = tmp_path / "sep"
+    argv = ["separate", str(d / "clips"), "--weights", str(run / "weights.pt"), "--out", str(out), "--no-truth",
+            "--json", "--device", "cpu"]  # fmt: skip
+    assert main(argv) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["path"], r["ok"]) for r in lines] == [(a, True), (bad, False), (b, True)]
+    assert sorted(os.listdir(out)) == ["a", "a_2"]  # one folder per input, same stems kept apart
+    for r, sub in ((lines[0], "a"), (lines[2], "a_2")):
+        for s in r["sources"]:
+            assert os.path.dirname(s["wav"]) == str(out / sub) and os.path.isfile(s["wav"])

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from avlearn.cli import _args as A
@@ -91,8 +92,14 @@ def run(args: argparse.Namespace) -> int:
         extra.pop("batch_size", None)
 
     def work(path: str, i: int) -> dict:
-        return separate_file(task, cfg, path, outs[i], truth=truth, window=args.window, max_sources=args.max_sources,
-                             **extra)  # fmt: skip
+        existed = os.path.isdir(outs[i])
+        try:
+            return separate_file(task, cfg, path, outs[i], truth=truth, window=args.window,
+                                 max_sources=args.max_sources, **extra)  # fmt: skip
+        except BaseException:
+            if not existed and os.path.isdir(outs[i]) and not os.listdir(outs[i]):
+                os.rmdir(outs[i])  # a skipped file leaves no empty folder behind
+            raise
 
     def text(report: dict) -> None:
         print(f"{report.get('file', '')}: {len(report['sources'])} sources (boxes from the {report['boxes']}), "
