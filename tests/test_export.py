@@ -118,5 +118,7 @@ def test_bare_model_export_feeds_extract_features(trained, tmp_path, capsys):
     a, b = np.load(tmp_path / "a.npz"), np.load(tmp_path / "b.npz")
     assert a["features"].shape[0] == 3
     np.testing.assert_array_equal(a["features"], b["features"])
+    direct = avlearn.FeatureExtractor("r3d_tiny", tmp_path / "exp", clip_duration=0.5, fps=16, size=32)
+    np.testing.assert_allclose(direct(media).numpy(), a["features"], rtol=1e-5, atol=1e-6)
     with pytest.raises(ExportError, match="already exists"):
         export_run(run, tmp_path / "exp")

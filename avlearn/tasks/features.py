@@ -52,6 +52,7 @@ from avlearn.models._features import FeatureListNet
 from avlearn.models._registry import _unwrap_state_dict, create_model, load_weights, model_entry
 from avlearn.models.contract import InputContract
 from avlearn.models.device import autocast, resolve_device
+from avlearn.tasks.export import is_export, load_export
 
 __all__ = ["FeatureExtractor", "Features"]
 
@@ -87,7 +88,8 @@ class FeatureExtractor:
     Args:
         model_name: a classifier from :func:`avlearn.models.list_models` (``output="logits"``;
             video, audio waveform or ``av`` models work out of the box; others need ``preprocess``).
-        weights: local checkpoint or state dict to load (never downloaded).
+        weights: local checkpoint or state dict to load (never downloaded), or a folder written
+            by ``avlearn export`` (its contract is then the default).
         layer: index into the model's ``feature_info`` (global-average-pooled); None (default)
             uses the pre-logits embedding.
         clip_duration: window length in seconds (default: the contract's, else the model's
@@ -138,6 +140,9 @@ class FeatureExtractor:
             raise ValueError(f"{model_name} is a task network (output {entry.output!r}), not a zoo classifier with "
                              f"forward_features / forward_head; extract features with one of list_models(output='logits')")
         model = create_model(model_name, **model_kwargs)
+        if weights is not None and not isinstance(weights, dict) and is_export(weights):  # `avlearn export` folder
+            _, weights, exported, _ = load_export(weights)
+            contract = contract if contract is not None else exported
         if weights is not None:
             load_weights(model, _select_prefix(weights, weights_prefix) if weights_prefix else weights)
         ref = entry.input_size
