@@ -105,7 +105,7 @@ def test_round_trip_identical_outputs_without_pickle(trained, tmp_path, capsys, 
 
 
 def test_bare_model_export_feeds_extract_features(trained, tmp_path, capsys):
-    _, media = trained
+    run_dir, media = trained
     torch.manual_seed(3)
     torch.save(create_model("r3d_tiny", num_classes=400).state_dict(), tmp_path / "r3d.pt")
     export_run(avlearn.load_run(tmp_path / "r3d.pt", model="r3d_tiny"), tmp_path / "exp")
@@ -122,3 +122,8 @@ def test_bare_model_export_feeds_extract_features(trained, tmp_path, capsys):
     np.testing.assert_allclose(direct(media).numpy(), a["features"], rtol=1e-5, atol=1e-6)
     with pytest.raises(ExportError, match="already exists"):
         export_run(run, tmp_path / "exp")
+    # a trained run without --model: its recipe's contract sets the windows (16 fps, 32x32, 0.5 s)
+    assert main(["extract-features", str(media), "--weights", str(run_dir), "--out", str(tmp_path / "c.npz")]) == 0
+    c = np.load(tmp_path / "c.npz")
+    assert (float(c["fps"]), float(c["clip_duration"]), int(c["sample_rate"])) == (16.0, 0.5, 16000)
+    assert c["features"].shape[0] == 3

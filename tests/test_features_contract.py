@@ -67,6 +67,9 @@ def test_from_run_uses_the_run_contract(clip):
     torch.testing.assert_close(fx.mean, MEAN)
     direct = avlearn.FeatureExtractor.from_model(net, contract=KINETICS400_VIDEO)
     torch.testing.assert_close(fx(clip), direct(clip))
+    task_net = Run(Path("sync.pt"), "sync", torch.nn.Conv3d(3, 4, 1), None, {}, InputContract())
+    with pytest.raises(ValueError, match="sync run's network .* no forward_features"):
+        avlearn.FeatureExtractor.from_run(task_net)
 
 
 @pytest.mark.parametrize("stride", [None, 0.25])

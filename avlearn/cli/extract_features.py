@@ -92,7 +92,7 @@ def _extractor(args: argparse.Namespace, device):
             return FeatureExtractor.from_run(run, **opts)
         kwargs = {"num_classes": args.num_classes} if args.num_classes is not None else {}
         return FeatureExtractor(args.model, args.weights, weights_prefix=args.weights_prefix, **opts, **kwargs)
-    except (KeyError, ValueError, FileNotFoundError, IndexError, AttributeError) as exc:
+    except (KeyError, ValueError, FileNotFoundError, IndexError) as exc:
         raise UsageError(str(exc).strip("'\"")) from None
 
 

@@ -206,6 +206,9 @@ class FeatureExtractor:
             **options: as in :meth:`from_model`; ``contract`` defaults to ``run.contract``.
         """
         name = ((run.recipe or {}).get("model") or {}).get("name")
+        if not all(hasattr(run.network, f) for f in ("forward_features", "forward_head")):
+            raise ValueError(f"{run.path}: the {run.task_name} run's network ({type(run.network).__name__}) has no "
+                             "forward_features / forward_head; extract features from a classifier run or a zoo model")
         modality = options.pop("modality", None)
         if modality is None:
             try:
