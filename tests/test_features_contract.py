@@ -92,3 +92,12 @@ def test_batch_size_does_not_change_features(clip):
     many = avlearn.FeatureExtractor.from_model(one.model, clip_duration=0.5, fps=15, size=32, batch_size=4)
     torch.testing.assert_close(one(clip), many(clip))
     assert InputContract().mean is None  # the empty contract feeds raw frames
+
+
+def test_progress_bar_on_request_only(clip, capsys):
+    fx = avlearn.FeatureExtractor("r3d_tiny", clip_duration=0.5, fps=15, size=32)
+    fx.extract(clip)
+    assert capsys.readouterr().err == ""
+    fx.extract(clip, progress=True)
+    err = capsys.readouterr().err
+    assert "c.mp4" in err and "/4 " in err and "win" in err  # tqdm on stderr, counting the 4 windows
