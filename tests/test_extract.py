@@ -85,12 +85,31 @@ def test_cli_skips_corrupt_files_and_fails_only_when_none_read(media, tmp_path, 
     args = ["extract-features", str(root / "clips"), "--model", "r3d_tiny", "--clip-duration", "0.5",
             "--fps", str(FPS), "--size", "32", "32", "--out", str(out), "--json"]  # fmt: skip
     assert main(args) == 0
-    summary = json.loads(capsys.readouterr().out)
-    assert [f["windows"] for f in summary["files"]] == [5, 2]
-    assert [s["path"] for s in summary["skipped"]] == [bad] and summary["skipped"][0]["reason"]
+    captured = capsys.readouterr()
+    lines = [json.loads(line) for line in captured.out.splitlines()]  # JSON Lines: one object per file
+    good = [r for r in lines if r["ok"]]
+    assert [r["windows"] for r in good] == [5, 2] and all(r["out"] == str(out) for r in good)
+    assert [(r["path"], r["ok"]) for r in lines if not r["ok"]] == [(bad, False)] and lines[1]["error"]
+    assert f"skipped {bad}:" in captured.err and "2 of 3 file(s) processed, 1 skipped" in captured.err
     data = np.load(out)
-    assert data["features"].shape == (7, summary["dim"]) and data["file_index"].tolist() == [0] * 5 + [1] * 2
-    assert list(data["paths"]) == [f["path"] for f in summary["files"]] and list(data["skipped"]) == [bad]
+    assert data["features"].shape == (7, good[0]["dim"]) and data["file_index"].tolist() == [0] * 5 + [1] * 2
+    assert list(data["paths"]) == [r["path"] for r in good] and list(data["skipped"]) == [bad]
     assert main(["extract-features", bad, "--model", "r3d_tiny", "--out", str(tmp_path / "g.npz")]) == 1
-    assert "skipped" in capsys.readouterr().out and not (tmp_path / "g.npz").exists()
+    assert "skipped" in capsys.readouterr().err and not (tmp_path / "g.npz").exists()
     assert main(["extract-features", bad, "--model", "no_such_model", "--out", str(tmp_path / "h.npz")]) == 2
+
+
+def test_cli_one_npz_per_file_into_a_folder(media, tmp_path, capsys):
+    root, good, *_ = media
+    args = ["extract-features", str(good), str(root / "clips" / "sub" / "b.mp4"), "--model", "r3d_tiny",
+            "--clip-duration", "0.5", "--fps", str(FPS), "--size", "32", "32", "--out", str(tmp_path / "feats"),
+            "--device", "cpu"]  # fmt: skip
+    assert main(args) == 0
+    assert sorted(p.name for p in (tmp_path / "feats").iterdir()) == ["a.npz", "b.npz"]
+    a = np.load(tmp_path / "feats" / "a.npz")
+    assert a["features"].shape[0] == 5 and list(a["paths"]) == [str(good)] and a["mean"].size == 0
+    capsys.readouterr()
+    assert main(args) == 1  # outputs exist: each file is skipped with its reason; nothing processed
+    err = capsys.readouterr().err
+    assert "already exists" in err and "0 of 2" in err
+    assert main(args + ["--overwrite"]) == 0

@@ -2,6 +2,7 @@
 
     avlearn classify video.mp4 --weights runs/preview/eval/preview.pt
     avlearn classify video.mp4 --weights preview.pt --preview --segments --top-k 3 --json
+    avlearn classify videos/ list.jsonl --weights preview.pt --out labels/ --json   # labels/<stem>.json
 
 ``--weights`` is a preview bundle (``avlearn preview run`` or ``avlearn preview evaluate``
 writes ``preview.pt``), loaded with :func:`avlearn.load_run`. By default the 3D clip classifier scores
@@ -11,15 +12,17 @@ recognition). ``--preview`` uses Listen to Look's audio preview instead (Gao et 
 few moments and predicts from them, at a fraction of the computation; the moments looked at
 are printed. ``--segments`` adds temporal action localization: windows every ``hop`` seconds
 scored by the clip classifier (the student with ``--preview``), grouped into segments, 1D NMS.
+Several files, folders or manifests are classified one by one (unreadable files skipped and
+counted; ``--json`` prints one line per file; ``--out`` writes each file's JSON record).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from avlearn.cli import _args as A
+from avlearn.cli import _inputs as _in
 
 __all__ = ["register", "run"]
 
@@ -30,7 +33,7 @@ def register(subparsers) -> argparse.ArgumentParser:
         "classify", help="action labels (and segments) of a video file, densely or by audio preview",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("file", help="a media file with video and audio")
+    _in.add_inputs(p)
     p.add_argument("--weights", required=True, help="a preview bundle (preview.pt)")
     p.add_argument("--preview", action="store_true", help="audio preview + skimming instead of dense clips")
     p.add_argument("--segments", action="store_true", help="also detect action segments (start, end, label)")
@@ -38,8 +41,11 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--clips", type=A.positive_int(maximum=256), default=10, help="clips of dense recognition (default 10, at most 256)")
     p.add_argument("--moments", type=A.positive_int(maximum=1000), default=None, help="moments the preview looks at (default: as trained)")
     p.add_argument("--min-score", type=A.unit_float, default=0.3, help="smallest segment score printed (default 0.3)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(func=run, input_args=("file", "weights"))
+    p.add_argument("--out", default=None,
+                   help="also write each file's JSON record: a .json file for one input, a folder for several")
+    p.add_argument("--overwrite", action="store_true", help="replace --out files that exist")
+    _in.add_run_options(p, batch="clips")
+    p.set_defaults(func=run, input_args=("inputs", "weights"))
     return p
 
 
@@ -57,8 +63,7 @@ def _print_text(r: dict) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """0 on success, 1 when the file cannot be read, 2 on bad weights or arguments."""
-    from avlearn.io import MediaError
+    """0 when a file was classified, 1 when no file could be read, 2 on bad weights or arguments."""
     from avlearn.tasks.preview.bundle import preview_models
     from avlearn.tasks.preview.inference import classify_file
     from avlearn.tasks.runs import load_run
@@ -66,8 +71,12 @@ def run(args: argparse.Namespace) -> int:
     if args.top_k < 1 or args.clips < 1 or (args.moments is not None and args.moments < 1):
         print("avlearn classify: --top-k, --clips and --moments must be >= 1", file=sys.stderr)
         return 2
+    files, many = _in.expand_inputs(args.inputs), _in.many_inputs(args.inputs)
+    if args.out is not None:
+        _in.check_out(args, "out", folder=many)
+    device = _in.resolve(args.device)
     try:
-        models = preview_models(load_run(args.weights))
+        models = preview_models(load_run(args.weights).to(device))
     except FileNotFoundError as exc:
         print(f"avlearn classify: {exc}", file=sys.stderr)
         return 2
@@ -75,14 +84,15 @@ def run(args: argparse.Namespace) -> int:
         hint = "" if "preview bundle" in str(exc) else " (--weights must be a preview bundle, written by `avlearn preview run`)"
         print(f"avlearn classify: {exc}{hint}", file=sys.stderr)
         return 2
-    try:
-        result = classify_file(models, args.file, preview=args.preview, segments=args.segments, top_k=args.top_k,
-                               clips=args.clips, moments=args.moments, min_score=args.min_score)
-    except MediaError as exc:
-        print(f"avlearn classify: {exc}", file=sys.stderr)
-        return 1
-    if args.json:
-        print(json.dumps(result))
-    else:
-        _print_text(result)
-    return 0
+    outs = _in.output_paths(files, args.out, ".json", many=many)
+    extra = _in.accepted(classify_file, device=device, batch_size=args.batch_size)
+    if args.batch_size is None:
+        extra.pop("batch_size", None)
+
+    def work(path: str, i: int) -> dict:
+        _in.free(outs[i], many=many, overwrite=args.overwrite)
+        result = classify_file(models, path, preview=args.preview, segments=args.segments, top_k=args.top_k,
+                               clips=args.clips, moments=args.moments, min_score=args.min_score, **extra)
+        return _in.write_record(outs[i], result)
+
+    return _in.run_each("avlearn classify", files, work, json_lines=args.json, text=_print_text, device=device)

@@ -1,6 +1,7 @@
 """``avlearn separate``: one audio track (WAV) and one video per visible source of a file.
 
     avlearn separate clip.mp4 --weights runs/separate_instruments/weights.pt --out sep/ [--json]
+    avlearn separate clips/ list.csv --weights runs/separate_instruments --out sep/   # sep/<stem>/ per file
     avlearn separate --eval-list WORLD/lists/separation_test.jsonl --weights W [--pit W2] [--framewise 1,1] [--json]
 
 The sources are found with the synthetic world's truth boxes when the file has a truth file
@@ -11,6 +12,8 @@ of mixtures instead, beside the mixture, the oracle ratio and binary masks and, 
 ``--pit``, an audio-only model (SDR / SIR / SAR / SDRi / SI-SDRi); ``--framewise WIN[,HOP]``
 adds BSS Eval v4 (Stöter et al., LVA/ICA 2018: windows of WIN seconds every HOP, medians over
 windows as museval reports them).
+Several inputs (files, folders, manifests) write each file's tracks to ``<out>/<stem>/``
+(:mod:`avlearn.cli._inputs`).
 """
 
 from __future__ import annotations
@@ -18,9 +21,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 
 from avlearn.cli import _args as A
+from avlearn.cli import _inputs as _in
 
 __all__ = ["register", "run"]
 
@@ -32,10 +37,10 @@ def register(subparsers) -> argparse.ArgumentParser:
         description="Find the visible sources of a media file (truth boxes of a synthetic world, else a salient-blob "
         "detector), separate their sounds with a trained model and write <stem>_<source>.wav and .mp4 per source.",
     )
-    p.add_argument("file", nargs="?", help="a media file with video and audio")
+    _in.add_inputs(p, optional=True)
     p.add_argument("--weights", required=True, help="a separation run's weights.pt (beside its config.yaml) or a checkpoint")
     p.add_argument("--config", default=None, help="the run's recipe, when it is not beside the weights")
-    p.add_argument("--out", default=None, help="output folder for FILE's tracks (required with FILE)")
+    p.add_argument("--out", default=None, help="output folder for FILE's tracks (required with FILE; <out>/<stem>/ per file with several)")
     p.add_argument("--truth", default=None, help="a truth JSON with the sources' boxes (default: the world's, if any)")
     p.add_argument("--no-truth", action="store_true", help="always use the salient-blob detector")
     p.add_argument("--max-sources", type=A.positive_int(maximum=32), default=4, help="most sources the detector returns (default 4)")
@@ -50,26 +55,28 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--framewise", default=None, metavar="WIN[,HOP]",
                    help="with --eval-list: also BSS Eval v4 per window of WIN seconds every HOP (default WIN), "
                    "median over windows as museval (fw_sdr, fw_isr, fw_sir, fw_sar)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(func=run, input_args=("file", "weights", "config", "truth", "eval_list", "pit"), output_dir_args=("out",))
+    _in.add_run_options(p)
+    p.set_defaults(func=run, input_args=("inputs", "weights", "config", "truth", "eval_list", "pit"), output_dir_args=("out",))
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    from avlearn.io import MediaError
     from avlearn.tasks.runs import load_run
     from avlearn.tasks.separation.evaluate import evaluate_separation, format_results
     from avlearn.tasks.separation.inference import separation_task
 
-    if (args.file is None) == (args.eval_list is None):
-        print("avlearn separate: give either FILE or --eval-list", file=sys.stderr)
+    if bool(args.inputs) == (args.eval_list is not None):
+        print("avlearn separate: give either FILE(s) or --eval-list", file=sys.stderr)
         return 2
-    if args.file is not None and args.out is None:
+    if args.inputs and args.out is None:
         print("avlearn separate: FILE needs --out DIR", file=sys.stderr)
         return 2
+    files = _in.expand_inputs(args.inputs) if args.inputs else []
+    many = _in.many_inputs(args.inputs)
+    device = _in.resolve(args.device)
     try:
         run = load_run(args.weights, config=args.config,
-                       overrides=[f"task.combine={args.combine}"] if args.combine is not None else ())
+                       overrides=[f"task.combine={args.combine}"] if args.combine is not None else ()).to(device)
         task, cfg = separation_task(run), run.config
     except (FileNotFoundError, ValueError) as exc:
         print(f"avlearn separate: {exc}", file=sys.stderr)
@@ -87,18 +94,28 @@ def run(args: argparse.Namespace) -> int:
     from avlearn.tasks.separation.inference import separate_file
 
     truth = False if args.no_truth else (args.truth or True)
-    try:
-        report = separate_file(task, cfg, args.file, args.out, truth=truth, window=args.window, max_sources=args.max_sources)
-    except (MediaError, OSError, ValueError) as exc:
-        print(f"avlearn separate: {exc}", file=sys.stderr)
-        return 1
-    if args.json:
-        print(json.dumps(report))
-    else:
-        print(f"{args.file}: {len(report['sources'])} sources (boxes from the {report['boxes']}), model {report['model']}")
+    outs = _in.output_paths(files, args.out, "", many=many)
+    extra = _in.accepted(separate_file, device=device, batch_size=args.batch_size)
+    if args.batch_size is None:
+        extra.pop("batch_size", None)
+
+    def work(path: str, i: int) -> dict:
+        existed = os.path.isdir(outs[i])
+        try:
+            return separate_file(task, cfg, path, outs[i], truth=truth, window=args.window,
+                                 max_sources=args.max_sources, **extra)  # fmt: skip
+        except BaseException:
+            if not existed and os.path.isdir(outs[i]) and not os.listdir(outs[i]):
+                os.rmdir(outs[i])  # a skipped file leaves no empty folder behind
+            raise
+
+    def text(report: dict) -> None:
+        print(f"{report.get('file', '')}: {len(report['sources'])} sources (boxes from the {report['boxes']}), "
+              f"model {report['model']}")  # fmt: skip
         for s in report["sources"]:
             print(f"  {s['id']:>8}  {s['label'] or '':>10}  {s['wav']}  {s['video']}")
-    return 0
+
+    return _in.run_each("avlearn separate", files, work, json_lines=args.json, text=text, device=device)
 
 
 def _window_hop(text: str) -> tuple[float, float]:

@@ -1,11 +1,14 @@
 """``avlearn sync``: estimate how late a file's audio is relative to its video.
 
     avlearn sync clip.mp4 --weights runs/sync/weights.pt [--max-offset 1.0] [--json]
+    avlearn sync clips/ more.mp4 list.jsonl --weights runs/sync --out offsets/ --json
     avlearn sync --eval-list WORLD/lists/sync_test.jsonl --weights runs/sync/weights.pt
 
 The audio is slid against the video over the whole file with a network trained by the
 ``sync`` task (Owens & Efros 2018; AVTS); see :func:`avlearn.tasks.sync.estimate_offset`.
-A positive offset means the audio is late. ``--eval-list`` measures the estimate on a frozen
+A positive offset means the audio is late. Several files, folders or manifests are estimated one
+by one (unreadable files skipped and counted; ``--json`` prints one line per file; ``--out``
+writes each file's JSON record, see :mod:`avlearn.cli._inputs`). ``--eval-list`` measures the estimate on a frozen
 list of clips with injected offsets instead (share within one video frame, errors).
 """
 
@@ -16,6 +19,7 @@ import json
 import sys
 
 from avlearn.cli import _args as A
+from avlearn.cli import _inputs as _in
 
 __all__ = ["register", "run"]
 
@@ -27,7 +31,7 @@ def register(subparsers) -> argparse.ArgumentParser:
         description="Slide the audio against the video with a trained sync network and print the offset "
         "(seconds; positive means the audio is late) and a confidence (best score minus the median over shifts).",
     )
-    p.add_argument("file", nargs="?", help="a media file with video and audio (any length)")
+    _in.add_inputs(p, optional=True)
     p.add_argument("--weights", required=True, help="a sync run's weights.pt (beside its config.yaml) or a checkpoint")
     p.add_argument("--model", default=None, help="registered model name, when the weights carry no recipe")
     p.add_argument("--max-offset", type=A.positive_float(maximum=10.0), default=1.0,
@@ -41,23 +45,31 @@ def register(subparsers) -> argparse.ArgumentParser:
         "convolutional, so a shorter window scores clips shorter than that, less reliably)",
     )
     p.add_argument("--eval-list", default=None, help="evaluate on a frozen sync list (JSONL: clip, offset) instead of FILE")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(func=run, input_args=("file", "weights", "eval_list"))
+    p.add_argument("--out", default=None,
+                   help="also write each file's JSON record: a .json file for one input, a folder for several")
+    p.add_argument("--overwrite", action="store_true", help="replace --out files that exist")
+    _in.add_run_options(p, batch="audio-video pairs", batch_default=32)
+    p.set_defaults(func=run, input_args=("inputs", "weights", "eval_list"))
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    from avlearn.io import MediaError
     from avlearn.tasks.config import ConfigError
     from avlearn.tasks.runs import load_run
     from avlearn.tasks.sync.evaluate import evaluate_offsets
     from avlearn.tasks.sync.inference import estimate_offset, sync_inputs
 
-    if (args.file is None) == (args.eval_list is None):
-        print("avlearn sync: give either FILE or --eval-list", file=sys.stderr)
+    if bool(args.inputs) == (args.eval_list is not None):
+        print("avlearn sync: give either FILE(s) or --eval-list", file=sys.stderr)
         return 2
+    files = many = None
+    if args.inputs:
+        files, many = _in.expand_inputs(args.inputs), _in.many_inputs(args.inputs)
+        if args.out is not None:
+            _in.check_out(args, "out", folder=many)
+    device = _in.resolve(args.device)
     try:
-        run = load_run(args.weights, model=args.model)
+        run = load_run(args.weights, model=args.model).to(device)
     except (FileNotFoundError, ValueError, ConfigError) as exc:
         print(f"avlearn sync: {exc}", file=sys.stderr)
         return 2
@@ -85,20 +97,25 @@ def run(args: argparse.Namespace) -> int:
             if res["skipped"]:
                 print(f"{res['skipped']} unreadable clips skipped")
         return 0
-    try:
-        offset, confidence, scores = estimate_offset(
-            model, args.file, args.max_offset, args.step, window=window, hop=args.hop, **opts
-        )
-    except (MediaError, ValueError) as exc:
-        hint = " (--window sets a shorter one)" if "shorter than" in str(exc) else ""
-        print(f"avlearn sync: {exc}{hint}", file=sys.stderr)
-        return 1
-    if args.json:
-        print(json.dumps({
-            "file": args.file, "offset": offset, "confidence": confidence, "audio_late": offset > 0,
+    outs = _in.output_paths(files, args.out, ".json", many=many)
+    extra = _in.accepted(estimate_offset, batch_size=args.batch_size, device=device)
+
+    def work(path: str, i: int) -> dict:
+        _in.free(outs[i], many=many, overwrite=args.overwrite)
+        try:
+            offset, confidence, scores = estimate_offset(
+                model, path, args.max_offset, args.step, window=window, hop=args.hop, **opts, **extra
+            )
+        except ValueError as exc:
+            hint = " (--window sets a shorter one)" if "shorter than" in str(exc) else ""
+            raise ValueError(f"{exc}{hint}") from None
+        return _in.write_record(outs[i], {
+            "file": path, "offset": offset, "confidence": confidence, "audio_late": offset > 0,
             "max_offset": args.max_offset, "scores": {f"{k:.6f}": v for k, v in scores.items()},
-        }))
-    else:
-        side = "late" if offset > 0 else "early" if offset < 0 else "in sync"
-        print(f"{args.file}: offset {offset:+.3f} s (audio {side}), confidence {confidence:.3f}")
-    return 0
+        })  # fmt: skip
+
+    def text(r: dict) -> None:
+        side = "late" if r["offset"] > 0 else "early" if r["offset"] < 0 else "in sync"
+        print(f"{r['file']}: offset {r['offset']:+.3f} s (audio {side}), confidence {r['confidence']:.3f}")
+
+    return _in.run_each("avlearn sync", files, work, json_lines=args.json, text=text, device=device)

@@ -16,7 +16,9 @@ the Python API load trained runs through it; task-specific inference objects are
 Accepted paths: a run folder (``config.yaml`` + ``weights.pt`` as the trainer writes them; a
 folder with only ``checkpoints/step_*.pt`` uses the newest), an exported ``weights.pt`` next to
 its ``config.yaml``, a training checkpoint (which holds its recipe), or a preview bundle (the
-Listen-to-Look models in one file). Files are read with ``torch.load(weights_only=True)``.
+Listen-to-Look models in one file), or an exported folder (``model.safetensors`` + its model card
+``model.json``, :mod:`avlearn.tasks.export`). Files are read with ``torch.load(weights_only=True)``,
+exports with safetensors.
 """
 
 from __future__ import annotations
@@ -253,8 +255,9 @@ def load_run(
     """Load a trained run (see the module docstring for the accepted paths).
 
     Args:
-        path: a run folder, a ``weights.pt`` beside its ``config.yaml``, a training checkpoint
-            or a preview bundle.
+        path: a run folder, a ``weights.pt`` beside its ``config.yaml``, a training checkpoint,
+            a preview bundle, or a folder written by ``avlearn export`` (``model.json`` +
+            ``model.safetensors``; read without pickle).
         config: a recipe to use instead of the one found with the weights.
         overrides: ``dotted.key=value`` items applied to the recipe (inference options such as
             ``task.combine=argmax`` or ``task.tta_flip=false``; the weights stay the same).
@@ -270,9 +273,10 @@ def load_run(
         avlearn.tasks.config.ConfigError: the recipe or an override is invalid.
     """
     from avlearn.models import load_weights_file
-    from avlearn.tasks.base import build_task
-    from avlearn.tasks.config import ConfigError, apply_overrides, config_from_dict, parse_overrides
+    from avlearn.tasks.export import is_export
 
+    if config is None and is_export(path):
+        return _exported_run(Path(path), overrides)
     weights = _weights_path(Path(path))
     obj = load_weights_file(weights)
     if isinstance(obj, dict) and obj.get("format") == "avlearn-preview":
@@ -292,6 +296,14 @@ def load_run(
             return _model_run(weights, obj, model)
         raise ValueError(f"{weights}: no recipe found (no config in the checkpoint, no config.yaml beside it); "
                          "pass config= or model=")
+    return _task_run(weights, raw, source, obj, overrides)
+
+
+def _task_run(weights: Path, raw: dict[str, Any], source: str, obj: Any, overrides, contract=None) -> Run:
+    """Build the recipe's task, load ``obj`` (a checkpoint or the network's state) into it."""
+    from avlearn.tasks.base import build_task
+    from avlearn.tasks.config import ConfigError, apply_overrides, config_from_dict, parse_overrides
+
     raw = apply_overrides(raw, parse_overrides(list(overrides)), source=source)
     if not isinstance(raw.get("task"), dict) or "name" not in raw["task"]:
         raise ConfigError(source, "task.name", "required key is missing (the run's task)")
@@ -303,5 +315,22 @@ def load_run(
     _load_state(task, obj, str(weights), strict=True)
     task.eval()
     network = task.export_module() if hasattr(task, "export_module") else task
-    return Run(weights, cfg.task.name, network.eval(), task, raw, recipe_contract(raw), config=cfg)
+    return Run(weights, cfg.task.name, network.eval(), task, raw, contract or recipe_contract(raw), config=cfg)
+
+
+def _exported_run(path: Path, overrides) -> Run:
+    """A run written by ``avlearn export`` (:mod:`avlearn.tasks.export`): safetensors + model card."""
+    from avlearn.models import create_model, load_weights
+    from avlearn.tasks.export import load_export
+
+    card, state, contract, weights = load_export(path)
+    if card.get("task") == "model":
+        name, kwargs = card["model"]["name"], card["model"].get("kwargs") or {}
+        model = create_model(name, **kwargs)
+        try:
+            load_weights(model, state)
+        except ValueError as exc:
+            raise ValueError(f"{weights}: {exc}") from None
+        return Run(weights, "model", model.eval(), None, card.get("recipe") or {"model": {"name": name}}, contract)
+    return _task_run(weights, dict(card.get("recipe") or {}), str(weights.parent / "model.json"), state, overrides, contract)
 
