@@ -8,7 +8,9 @@ L3-Net correspondence):
   sections and the builder;
 * :mod:`~avlearn.tasks.sync.data`: shifted pairs cut from decoded clips, the frozen test pairs;
 * :mod:`~avlearn.tasks.sync.evaluate`: offset estimation measured on a frozen list;
-* :mod:`~avlearn.tasks.sync.inference`: the offset of a whole file (SyncNet-style search).
+* :mod:`~avlearn.tasks.sync.inference`: the offset of a whole file (SyncNet-style search, streamed);
+* :mod:`~avlearn.tasks.sync.reliability`: whether to trust it (a calibrated confidence threshold);
+* :mod:`~avlearn.tasks.sync.fix`: the file re-synchronized (video packets copied, audio re-timed).
 """
 
 from avlearn.tasks.sync import task as _task
@@ -25,7 +27,15 @@ from avlearn.tasks.sync.data import (
     shift_audio,
 )
 from avlearn.tasks.sync.evaluate import evaluate_offsets
-from avlearn.tasks.sync.inference import estimate_offset, score_shifts, sync_inputs, sync_scores, window_scores
+from avlearn.tasks.sync.inference import (
+    SyncResult,
+    estimate_offset,
+    score_shifts,
+    sync_file,
+    sync_inputs,
+    sync_scores,
+    window_scores,
+)
 from avlearn.tasks.sync.task import (
     PredictionBalanceMonitor,
     SyncCollapseError,
