@@ -17,6 +17,8 @@ from avlearn.tasks.sync import task as _task
 from avlearn.tasks.sync import inference as _inference
 from avlearn.tasks.sync import evaluate as _evaluate
 from avlearn.tasks.sync import data as _data
+from avlearn.tasks.sync import fix as _fix
+from avlearn.tasks.sync import reliability as _reliability
 from avlearn.tasks.sync.data import (
     FrozenPairDataset,
     ShiftedPairDataset,
@@ -27,6 +29,7 @@ from avlearn.tasks.sync.data import (
     shift_audio,
 )
 from avlearn.tasks.sync.evaluate import evaluate_offsets
+from avlearn.tasks.sync.fix import shift_audio_file
 from avlearn.tasks.sync.inference import (
     SyncResult,
     estimate_offset,
@@ -36,6 +39,7 @@ from avlearn.tasks.sync.inference import (
     sync_scores,
     window_scores,
 )
+from avlearn.tasks.sync.reliability import calibrate_reliability, judge, load_reliability, pick_threshold
 from avlearn.tasks.sync.task import (
     PredictionBalanceMonitor,
     SyncCollapseError,
@@ -53,4 +57,6 @@ __all__ = [
     *_inference.__all__,
     *_evaluate.__all__,
     *_data.__all__,
+    *_reliability.__all__,
+    *_fix.__all__,
 ]
