@@ -2,11 +2,20 @@
 
     avlearn sync clip.mp4 --weights runs/sync/weights.pt [--max-offset 1.0] [--json]
     avlearn sync --eval-list WORLD/lists/sync_test.jsonl --weights runs/sync/weights.pt
+    avlearn sync --calibrate WORLD/lists/sync_val.jsonl --weights runs/sync/weights.pt
+    avlearn sync clip.mp4 --weights runs/sync/weights.pt --fix fixed.mp4 [--force]
 
 The audio is slid against the video over the whole file with a network trained by the
 ``sync`` task (Owens & Efros 2018; AVTS); see :func:`avlearn.tasks.sync.estimate_offset`.
 A positive offset means the audio is late. ``--eval-list`` measures the estimate on a frozen
 list of clips with injected offsets instead (share within one video frame, errors).
+
+Every estimate is marked ``reliable`` or not (:mod:`avlearn.tasks.sync.reliability`): its
+confidence (peak margin times the windows' agreement) against the threshold ``--calibrate``
+stores beside the weights (``reliability.json``: the smallest threshold at which 95% of the val
+list's reliable estimates are within one frame). ``--fix OUT`` writes the file with its audio
+re-timed by the offset and the video packets copied as they are; it refuses an unreliable
+estimate unless ``--force``.
 """
 
 from __future__ import annotations
@@ -34,30 +43,58 @@ def register(subparsers) -> argparse.ArgumentParser:
                    help="largest |offset| searched, seconds (default 1.0, at most 10)")
     p.add_argument("--step", type=A.finite_float(minimum=0.001, maximum=1.0), default=None,
                    help="shift grid step, seconds (default one video frame; 0.001 to 1)")
-    p.add_argument("--hop", type=A.positive_float(maximum=3600.0), default=0.25, help="seconds between scored video windows (default 0.25)")
+    p.add_argument("--hop", type=A.positive_float(maximum=3600.0), default=None,
+                   help="seconds between scored video windows (default: the window, back to back)")
     p.add_argument(
         "--window", type=A.positive_float(maximum=3600.0), default=None,
         help="seconds per scored window (default: the length the network was trained on; the networks are fully "
         "convolutional, so a shorter window scores clips shorter than that, less reliably)",
     )
     p.add_argument("--eval-list", default=None, help="evaluate on a frozen sync list (JSONL: clip, offset) instead of FILE")
+    p.add_argument("--calibrate", default=None, metavar="VAL_LIST",
+                   help="calibrate the reliability threshold on a frozen sync list (the run's val list) and store it "
+                   "beside the weights (reliability.json)")
+    p.add_argument("--fix", default=None, metavar="OUT", 
+                   help="write FILE with its audio re-timed by the estimated offset (video packets copied, audio re-encoded)")
+    p.add_argument("--force", action="store_true", help="with --fix: write even when the estimate is not reliable")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(func=run, input_args=("file", "weights", "eval_list"))
+    p.set_defaults(func=run, input_args=("file", "weights", "eval_list", "calibrate"), output_args=("fix",))
     return p
 
 
+def _print_result(file: str, res, calibration: dict) -> None:
+    from avlearn.tasks.sync.reliability import unreliable_reason
+
+    side = "late" if res.offset > 0 else "early" if res.offset < 0 else "in sync"
+    print(f"{file}: offset {res.offset:+.3f} s (audio {side}), confidence {res.confidence:.3f} "
+          f"({res.agreement:.0%} of {len(res.windows)} windows agree)")
+    how = "calibrated" if calibration.get("calibrated") else "uncalibrated default; run --calibrate VAL_LIST"
+    if res.reliable:
+        print(f"  reliable (confidence >= {res.threshold:.3f}, {how})")
+    else:
+        print(f"  NOT RELIABLE: {unreliable_reason(res)} [{how}]")
+
+
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from avlearn.io import MediaError
     from avlearn.tasks.config import ConfigError
     from avlearn.tasks.runs import load_run
     from avlearn.tasks.sync.evaluate import evaluate_offsets
-    from avlearn.tasks.sync.inference import estimate_offset, sync_inputs
+    from avlearn.tasks.sync.inference import sync_file, sync_inputs
+    from avlearn.tasks.sync.reliability import calibrate_reliability, judge, load_reliability
 
-    if (args.file is None) == (args.eval_list is None):
-        print("avlearn sync: give either FILE or --eval-list", file=sys.stderr)
+    given = [x is not None for x in (args.file, args.eval_list, args.calibrate)]
+    if sum(given) != 1:
+        print("avlearn sync: give exactly one of FILE, --eval-list or --calibrate", file=sys.stderr)
+        return 2
+    if (args.fix or args.force) and args.file is None:
+        print("avlearn sync: --fix and --force need FILE", file=sys.stderr)
         return 2
     try:
         run = load_run(args.weights, model=args.model)
+        calibration = load_reliability(run)
     except (FileNotFoundError, ValueError, ConfigError) as exc:
         print(f"avlearn sync: {exc}", file=sys.stderr)
         return 2
@@ -67,12 +104,30 @@ def run(args: argparse.Namespace) -> int:
     if window <= 0:
         print(f"avlearn sync: --window must be positive, got {window}", file=sys.stderr)
         return 2
+    if args.calibrate:
+        try:
+            cal = calibrate_reliability(run, args.calibrate, max_offset=args.max_offset, window=window, hop=args.hop,
+                                        progress=not args.json)
+        except (FileNotFoundError, ValueError) as exc:
+            print(f"avlearn sync: {exc}", file=sys.stderr)
+            return 1
+        if args.json:
+            print(json.dumps(cal))
+        elif cal["threshold"] is None:
+            print(f"{args.calibrate}: no confidence threshold gives {cal['target_precision']:.0%} within one frame "
+                  f"({cal['within_one_frame']:.1%} of {cal['count']} estimates are): nothing will be marked reliable; "
+                  f"written to {cal['path']}")
+        else:
+            print(f"{args.calibrate}: threshold {cal['threshold']:.3f}: {cal['precision']:.1%} of the {cal['coverage']:.1%} "
+                  f"of {cal['count']} estimates above it are within one frame; written to {cal['path']}")
+        return 0
     if args.eval_list:
         from avlearn.tasks.sync.data import load_sync_list
 
         res = evaluate_offsets(
             model, load_sync_list(args.eval_list), window=window, max_offset=args.max_offset,
-            hop=args.hop, progress=not args.json, **opts,
+            hop=args.hop, progress=not args.json, threshold=calibration.get("threshold") if calibration.get("calibrated") else None,
+            **opts,
         )
         if args.json:
             print(json.dumps(res))
@@ -82,23 +137,45 @@ def run(args: argparse.Namespace) -> int:
                     f"{args.eval_list} ({name}): {r['within_one_frame']:.1%} of {r['count']} estimates within one frame "
                     f"(1/{data['fps']:g} s); mean |error| {r['mean_abs_error']:.3f} s, median {r['median_abs_error']:.3f} s"
                 )
+            if "reliable" in res:
+                r = res["reliable"]
+                print(f"marked reliable: {r['share']:.1%} ({r['count']}), of which {r['precision']:.1%} within one frame")
             if res["skipped"]:
                 print(f"{res['skipped']} unreadable clips skipped")
         return 0
     try:
-        offset, confidence, scores = estimate_offset(
-            model, args.file, args.max_offset, args.step, window=window, hop=args.hop, **opts
-        )
+        res = judge(sync_file(model, args.file, args.max_offset, args.step, window=window, hop=args.hop, **opts), calibration)
     except (MediaError, ValueError) as exc:
         hint = " (--window sets a shorter one)" if "shorter than" in str(exc) else ""
         print(f"avlearn sync: {exc}{hint}", file=sys.stderr)
         return 1
+    fixed = None
+    if args.fix:
+        if not res.reliable and not args.force:
+            print(f"avlearn sync: {args.file}: the offset {res.offset:+.3f} s is not reliable; not writing {args.fix} "
+                  "(--force writes it anyway)", file=sys.stderr)
+            if not args.json:
+                _print_result(args.file, res, calibration)
+            return 1
+        from avlearn.tasks.sync.fix import shift_audio_file
+
+        try:
+            shift_audio_file(args.file, args.fix, res.offset)
+        except (MediaError, ValueError) as exc:
+            print(f"avlearn sync: {exc}", file=sys.stderr)
+            return 1
+        fixed = args.fix
     if args.json:
         print(json.dumps({
-            "file": args.file, "offset": offset, "confidence": confidence, "audio_late": offset > 0,
-            "max_offset": args.max_offset, "scores": {f"{k:.6f}": v for k, v in scores.items()},
+            "file": args.file, "offset": res.offset, "confidence": res.confidence, "reliable": res.reliable,
+            "threshold": res.threshold, "calibrated": bool(calibration.get("calibrated")), "margin": res.margin,
+            "agreement": res.agreement, "at_edge": res.at_edge, "syncnet_confidence": res.median_margin,
+            "audio_late": res.offset > 0, "max_offset": args.max_offset, "fixed": fixed,
+            "scores": {f"{k:.6f}": (v if np.isfinite(v) else None) for k, v in res.scores.items()},
+            "windows": [{"start": t, "offset": o} for t, o in res.window_offsets()],
         }))
     else:
-        side = "late" if offset > 0 else "early" if offset < 0 else "in sync"
-        print(f"{args.file}: offset {offset:+.3f} s (audio {side}), confidence {confidence:.3f}")
+        _print_result(args.file, res, calibration)
+        if fixed:
+            print(f"  wrote {fixed} (audio moved {-res.offset:+.3f} s, video packets copied)")
     return 0
