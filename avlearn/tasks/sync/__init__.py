@@ -39,7 +39,16 @@ from avlearn.tasks.sync.inference import (
     sync_scores,
     window_scores,
 )
-from avlearn.tasks.sync.reliability import calibrate_reliability, judge, load_reliability, pick_threshold
+from avlearn.tasks.sync.reliability import (
+    DEFAULT_THRESHOLD,
+    RELIABILITY_FILE,
+    calibrate_reliability,
+    judge,
+    load_reliability,
+    pick_threshold,
+    reliability_path,
+    unreliable_reason,
+)
 from avlearn.tasks.sync.task import (
     PredictionBalanceMonitor,
     SyncCollapseError,
