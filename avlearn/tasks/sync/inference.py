@@ -77,7 +77,8 @@ class SyncResult:
         confidence: reliability score: ``margin * agreement`` (module doc).
         margin: best minus second-best mean score (shifts more than one frame from the best),
             divided by the standard deviation of the mean curve over shifts.
-        agreement: share of windows whose own best shift is within one frame of the file's.
+        agreement: share of the windows that score the file's best shift whose own best shift is
+            within one frame of it.
         median_margin: SyncNet's confidence: best minus median of the mean curve.
         at_edge: the best shift is the first or last searched (the true offset may lie beyond).
         shifts: (S,) candidate shifts, seconds.
@@ -282,7 +283,8 @@ def _summarize(scorer: _Scorer, step: float) -> SyncResult:
     others = mean[~near & np.isfinite(mean)]
     spread = float(np.nanstd(mean))
     margin = float((mean[k] - others.max()) / spread) if len(others) and spread > 1e-12 else 0.0
-    best = [shifts[int(np.nanargmax(c))] for _, c in scorer.windows if np.isfinite(c).any()]
+    # windows that could find the file's best shift (their shifted audio lies inside the file there)
+    best = [shifts[int(np.nanargmax(c))] for _, c in scorer.windows if np.isfinite(c[k])]
     agreement = float(np.mean(np.abs(np.asarray(best) - shifts[k]) <= step * 1.01)) if best else 0.0
     finite = np.isfinite(mean)
     at_edge = bool(k == np.flatnonzero(finite)[0] or k == np.flatnonzero(finite)[-1]) if finite.sum() > 1 else True
