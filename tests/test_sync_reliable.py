@@ -9,11 +9,7 @@ import yaml
 
 from avlearn import load_run
 from avlearn.cli import main
-from avlearn.data import collate
 from avlearn.io import AVClip, write_av
-from avlearn.models import create_model
-from avlearn.tasks.sync import SyncConfig, SyncTask
-from avlearn.tasks.sync.data import ShiftedPairDataset
 from avlearn.tasks.sync.inference import sync_file
 from avlearn.tasks.sync.reliability import (
     DEFAULT_THRESHOLD,
@@ -23,8 +19,7 @@ from avlearn.tasks.sync.reliability import (
     pick_threshold,
 )
 from test_sync_offset import FlashClickScorer, flash_click_clip
-from test_sync_sampling import MemoryStore
-from test_sync_training import FPS, SIZE, SR, flash_click
+from test_sync_training import FPS, SIZE, SR, flash_click, train_flash_click
 
 OFFSETS = (0.0, 0.25, -0.375, 0.5, -0.125, 0.1875)
 
@@ -60,19 +55,7 @@ def test_confidence_separates_in_domain_from_noise():
 def tiny_run(tmp_path_factory):
     """A multisensory_small net trained 60 steps on flash/click clips, saved as a run; a val list."""
     d = tmp_path_factory.mktemp("sync_reliable")
-    torch.manual_seed(0)
-    train = ShiftedPairDataset(MemoryStore([(*flash_click(i), f"c{i}") for i in range(16)], FPS, SR), clip_duration=0.5,
-                               min_shift=0.125, max_shift=0.75, seed=0)
-    task = SyncTask(create_model("multisensory_small"), SyncConfig(objective="multisensory"))
-    opt = torch.optim.Adam(task.parameters(), lr=2e-3)
-    rng = np.random.default_rng(0)
-    for step in range(60):
-        train.set_epoch(step)
-        batch = collate([train[int(i)] for i in rng.choice(len(train), 8, replace=False)])
-        loss = task(batch)["loss"]
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    task = train_flash_click(60, clips=16, max_shift=0.75)
     run = d / "run"
     run.mkdir()
     torch.save(task.model.state_dict(), run / "weights.pt")
