@@ -67,3 +67,36 @@ def test_hop_defaults_to_the_window(model, tmp_path):
     assert [t for t, _ in res.windows] == [0.0, 0.5, 1.0, 1.5]
     with pytest.raises(ValueError, match="shorter than"):
         sync_file(model, path, 0.125, window=3.0, fps=FPS, size=(SIZE, SIZE), sample_rate=SR)
+
+
+class _Uncached(torch.nn.Module):
+    """The same network without the audio-feature hooks: every audio window through the tower."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def score_audio_windows(self, video, audio):
+        return self.net.score_audio_windows(video, audio)
+
+
+def test_reused_audio_features_give_the_same_scores(model, tmp_path):
+    path = noise_file(tmp_path / "three.mp4", 3.0, seed=3)
+    opts = dict(window=0.5, fps=FPS, size=(SIZE, SIZE), sample_rate=SR)
+    cached = sync_file(model, path, 0.5, **opts)  # hop 0.5 = 8 steps: consecutive windows share audio windows
+    plain = sync_file(_Uncached(model), path, 0.5, **opts)
+    np.testing.assert_allclose(cached.mean, plain.mean, atol=1e-4)
+    for (t1, c1), (t2, c2) in zip(cached.windows, plain.windows):
+        assert t1 == t2
+        np.testing.assert_allclose(c1, c2, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["multisensory_small", "avts_small"])
+def test_audio_feature_hooks_match_score_audio_windows(name):
+    torch.manual_seed(0)
+    net = create_model(name).eval()
+    video, audio = torch.rand(1, 3, 16, SIZE, SIZE), torch.randn(5, 1, SR) * 0.1
+    with torch.no_grad():
+        direct = net.score_audio_windows(video, audio)
+        hooked = net.score_audio_features(video, net.audio_window_features(audio))
+    torch.testing.assert_close(hooked, direct)

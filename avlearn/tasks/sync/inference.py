@@ -134,6 +134,9 @@ class _Scorer:
         self.sums, self.counts = np.zeros(len(shifts)), np.zeros(len(shifts))
         self.windows: list[tuple[float, np.ndarray]] = []
         self.peak_frames = 0  # most video frames buffered at once (memory check)
+        # audio features reused across video windows, by first sample (models that expose them)
+        self.cached = hasattr(model, "audio_window_features") and hasattr(model, "score_audio_features")
+        self.feats: dict[int, Tensor] = {}
 
     def feed(self, video: Tensor | None, audio: Tensor | None) -> None:
         """Append (3, T, H, W) frames and (1, N) samples that follow the buffer's."""
@@ -172,6 +175,22 @@ class _Scorer:
         if self.audio is not None and keep_a > 0:
             self.audio, self.a_base = self.audio[:, keep_a:], self.a_base + min(keep_a, self.audio.shape[-1])
 
+    def _score_cached(self, v: Tensor, a0s: np.ndarray) -> np.ndarray:
+        """Scores of video window ``v`` against the audio windows starting at samples ``a0s``; the
+        audio tower's features of each window are computed once and reused by later video windows
+        (consecutive windows share shifted audio windows whenever the hop is a whole number of steps)."""
+        todo = [int(a) for a in a0s if int(a) not in self.feats]
+        for i in range(0, len(todo), self.batch_size):
+            part = todo[i : i + self.batch_size]
+            a = torch.stack([self.audio[:, a - self.a_base : a - self.a_base + self.na] for a in part])  # (b, 1, N')
+            for a0, f in zip(part, self.model.audio_window_features(a.to(self.device))):
+                self.feats[a0] = f
+        low = int(a0s.min())
+        for key in [k for k in self.feats if k < low]:  # no later window starts its audio before this one
+            del self.feats[key]
+        feats = torch.stack([self.feats[int(a)] for a in a0s])  # (S, ...)
+        return self.model.score_audio_features(v, feats).float().cpu().numpy()
+
     def _score(self, starts: list[float], ae: int) -> None:
         for t in starts:
             f0 = int(round(t * self.fps)) - self.f_base
@@ -181,7 +200,9 @@ class _Scorer:
             if len(ks):
                 v = self.video[None, :, f0 : f0 + self.nf].to(self.device)  # (1, 3, T', H, W)
                 v = v.float() / 255.0 if not v.is_floating_point() else v.float()
-                for i in range(0, len(ks), self.batch_size):
+                if self.cached:
+                    curve[ks] = self._score_cached(v, a0s[ks])
+                for i in range(0, len(ks), self.batch_size) if not self.cached else ():
                     chunk = ks[i : i + self.batch_size]
                     a = torch.stack([self.audio[:, a0s[k] - self.a_base : a0s[k] - self.a_base + self.na] for k in chunk])  # (b, 1, N')
                     curve[chunk] = window_scores(self.model, v, a.to(self.device)).float().cpu().numpy()
