@@ -28,23 +28,29 @@ def flash_click(seed: int, seconds: float = 3.0) -> tuple[torch.Tensor, torch.Te
     return video, audio
 
 
-@pytest.mark.slow
-def test_trained_sync_model_is_not_constant_and_finds_the_offset():
+def train_flash_click(steps: int, clips: int = 24, max_shift: float = 1.0) -> SyncTask:
+    """A multisensory_small net trained ``steps`` steps (8 videos each) on flash/click clips, in eval mode."""
     torch.manual_seed(0)
     train = ShiftedPairDataset(
-        MemoryStore([(*flash_click(i), f"c{i}") for i in range(24)], FPS, SR), clip_duration=0.5, min_shift=0.125, max_shift=1.0, seed=0
+        MemoryStore([(*flash_click(i), f"c{i}") for i in range(clips)], FPS, SR), clip_duration=0.5, min_shift=0.125,
+        max_shift=max_shift, seed=0,
     )
     task = SyncTask(create_model("multisensory_small"), SyncConfig(objective="multisensory"))
     opt = torch.optim.Adam(task.parameters(), lr=2e-3)
     rng = np.random.default_rng(0)
-    for step in range(150):
+    for step in range(steps):
         train.set_epoch(step)
         batch = collate([train[int(i)] for i in rng.choice(len(train), 8, replace=False)])
         loss = task(batch)["loss"]
         opt.zero_grad()
         loss.backward()
         opt.step()
-    task.eval()
+    return task.eval()
+
+
+@pytest.mark.slow
+def test_trained_sync_model_is_not_constant_and_finds_the_offset():
+    task = train_flash_click(150)
     held_out = ShiftedPairDataset(
         MemoryStore([(*flash_click(100 + i), f"h{i}") for i in range(16)], FPS, SR), clip_duration=0.5, min_shift=0.125, max_shift=1.0, seed=1
     )

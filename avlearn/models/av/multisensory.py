@@ -151,12 +151,13 @@ class MultisensoryNet(nn.Module):
             return x["video"], x.get("audio")
         return x, None
 
-    def fuse_audio(self, v: Tensor, audio: Tensor | None) -> Tensor:
+    def fuse_audio(self, v: Tensor, audio: Tensor | None, audio_feats: Tensor | None = None) -> Tensor:
         """Tile the audio features over the video features' space and fuse (the paper's merge).
 
         Args:
             v: video tower features (B, Cv, T', H', W').
             audio: waveform (B, C, N), or None in video-only mode.
+            audio_feats: the audio tower's features of ``audio`` (B, Ca, N'), when already computed.
 
         Returns:
             fused features (B, fused_width, T', H', W').
@@ -167,7 +168,7 @@ class MultisensoryNet(nn.Module):
                 raise ValueError("MultisensoryNet needs an 'audio' input unless built with video_only=True")
             a = v.new_zeros(b, self.fused_width, t, h, w)  # (B, Cf, T', H', W')
         else:
-            a = self.audio_tower.forward_features(audio)  # (B, Ca, N')
+            a = self.audio_tower.forward_features(audio) if audio_feats is None else audio_feats  # (B, Ca, N')
             if a.shape[-1] < t:
                 raise ValueError(
                     f"audio too short for the video: {audio.shape[-1]} samples give {a.shape[-1]} audio steps "
@@ -209,6 +210,17 @@ class MultisensoryNet(nn.Module):
         (S, C, N); the video tower runs once (offset search, eval mode)."""
         v = self.video_tower(video)  # (1, Cv, T', H', W')
         f = self.fuse_audio(v.expand(len(audio), *v.shape[1:]), audio)  # (S, Cf, T', H', W')
+        return self.forward_head(self.stages(f))[:, 0]  # (S,)
+
+    def audio_window_features(self, audio: Tensor) -> Tensor:
+        """The audio tower's features (S, Ca, N') of S audio windows (S, C, N), for
+        :meth:`score_audio_features` (an offset search reuses them across video windows)."""
+        return self.audio_tower.forward_features(audio)
+
+    def score_audio_features(self, video: Tensor, audio_feats: Tensor) -> Tensor:
+        """:meth:`score_audio_windows` from precomputed :meth:`audio_window_features` (S, Ca, N')."""
+        v = self.video_tower(video)  # (1, Cv, T', H', W')
+        f = self.fuse_audio(v.expand(len(audio_feats), *v.shape[1:]), audio_feats, audio_feats)  # (S, Cf, T', H', W')
         return self.forward_head(self.stages(f))[:, 0]  # (S,)
 
     def cam(self, video: Tensor, audio: Tensor | None = None, *, class_index: int = 0) -> Tensor:

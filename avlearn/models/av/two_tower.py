@@ -139,6 +139,14 @@ class TwoTowerNet(nn.Module):
         (S, C, N); the video is embedded once (offset search, eval mode)."""
         return -(self.embed_video(video) - self.embed_audio(audio)).norm(dim=1)  # (S,)
 
+    def audio_window_features(self, audio: Tensor) -> Tensor:
+        """Audio embeddings (S, D) of S audio windows (S, C, N), for :meth:`score_audio_features`."""
+        return self.embed_audio(audio)
+
+    def score_audio_features(self, video: Tensor, audio_feats: Tensor) -> Tensor:
+        """:meth:`score_audio_windows` from precomputed :meth:`audio_window_features` (S, D)."""
+        return -(self.embed_video(video) - audio_feats).norm(dim=1)  # (S,)
+
     def sync_score(self, x: dict) -> Tensor:
         """Negative embedding distance (B,): higher means "in sync" (AVTS' decision rule)."""
         return -self.distance(x)

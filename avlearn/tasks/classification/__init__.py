@@ -12,7 +12,7 @@ from avlearn.tasks.classification import evaluate as _evaluate
 from avlearn.tasks.classification import inference as _inference
 from avlearn.tasks.classification.data import ClassificationData, build_classification_datasets, class_names, eval_transform
 from avlearn.tasks.classification.evaluate import evaluate_classification
-from avlearn.tasks.classification.inference import predict_file
+from avlearn.tasks.classification.inference import clip_starts, predict_file
 from avlearn.tasks.classification.task import ClassificationConfig, ClassificationTask, build_classification
 
 __all__ = [

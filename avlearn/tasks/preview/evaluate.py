@@ -42,7 +42,7 @@ from avlearn.tasks.preview.temporal_localization import (
 )
 from avlearn.tasks.preview.data import VideoStore, uniform_starts
 
-__all__ = ["accuracy_plot", "bundle_from_runs", "compare", "localization_table", "evaluate_preview", "runs_in", "preview_predict", "video_scores"]
+__all__ = ["accuracy_plot", "bundle_from_runs", "compare", "localization_table", "evaluate_preview", "runs_in", "preview_predict", "skim_features", "video_scores"]
 
 
 def _action_mean(logits: torch.Tensor, K: int) -> torch.Tensor:
@@ -59,6 +59,13 @@ def preview_predict(models: PreviewModels, store: VideoStore, v: int, *, steps: 
     st = models.student.eval()
     img = st.image_features(store.images(v, list(starts), d["window"]))  # (T, Di)
     aud = st.audio_features(store.audio(v, list(starts), d["window"]))  # (T, Da)
+    return skim_features(models, img, aud, starts, steps=steps)
+
+
+@torch.no_grad()
+def skim_features(models: PreviewModels, img: torch.Tensor, aud: torch.Tensor, starts, *, steps: int | None = None) -> dict[str, Any]:
+    """IMGAUD-SKIMMING on one video's per-step student features ``img`` (T, Di) and ``aud`` (T, Da)
+    at window ``starts`` (T,): what :func:`preview_predict` returns."""
     out = models.skimming.eval()(img[None], aud[None], steps=steps)
     idx = out["indices"][0].tolist()
     return {"probs": out["logits"][0].softmax(0), "chosen": [float(starts[i]) for i in idx], "indices": idx,
