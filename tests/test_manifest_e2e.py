@@ -178,3 +178,26 @@ def test_separation_reads_a_list_clip_from_its_start(tmp_path):
 
     assert read_counters(rec.frames)[0] == 8  # the frame at 1.0 s
     assert abs(click_positions(rec.stems["s0"].numpy()[None])[0] - 4000) < 80  # the click at 1.5 s, 0.5 s in
+
+
+def test_preview_teacher_from_activitynet(tmp_path):
+    """ActivityNet's JSON; untrimmed videos with labelled segments train the preview teacher."""
+    root = tmp_path / "anet"
+    db = {}
+    for i, (vid, subset, label) in enumerate([("aaaaaaaaaaa", "training", "Zumba"), ("bbbbbbbbbbb", "training", "Ballet"),
+                                              ("ccccccccccc", "validation", "Zumba"), ("ddddddddddd", "validation", "Ballet")]):
+        db[vid] = {"subset": subset, "duration": 3.0, "annotations": [{"segment": [0.5, 2.5], "label": label}]}
+        clip(root / "v1-3" / "train_val" / f"v_{vid}.mp4", 3.0)
+    (root / "activity_net.v1-3.min.json").write_text(json.dumps({"version": "VERSION 1.3", "database": db}))
+    data, run = tmp_path / "data", tmp_path / "run"
+    assert avlearn("prepare", "activitynet", root, "--out", data).returncode == 0
+    sets = ["--set", f"data.train={data / 'train.jsonl'}", "--set", f"data.val={data / 'val.jsonl'}",
+            "--set", "data.cache=" + str(tmp_path / "cache")]
+    r = avlearn("train", "preview_teacher", *SMALL, *sets, "--set", "train.final_eval=[val]", "--out", run)
+    assert r.returncode == 0, r.stderr
+    val = [x for x in metrics(run) if x["split"] == "val"]
+    assert val and val[-1]["samples"] > 0
+    r = avlearn("evaluate", "preview_teacher", "--weights", run / "weights.pt", "--split", "val", "--json",
+                "--set", "data.world=null", *sets)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout.strip().splitlines()[-1])["samples"] == val[-1]["samples"]

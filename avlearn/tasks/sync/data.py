@@ -266,10 +266,12 @@ class WindowPairs:
     Args:
         clip_duration, min_shift, max_shift, jitter, negatives, flip: as in
             :class:`ShiftedPairDataset`.
+        channels: audio channels of the sample (the first ``channels`` of the decoded audio).
     """
 
     def __init__(self, *, clip_duration: float, min_shift: float = 0.0, max_shift: float = 0.0, jitter: float = 0.0,
-                 negatives: bool = True, flip: bool = False):
+                 negatives: bool = True, flip: bool = False, channels: int = 1):
+        self.channels = int(channels)
         self.kw = dict(clip_duration=float(clip_duration), min_shift=float(min_shift), max_shift=float(max_shift),
                        jitter=float(jitter), negatives=bool(negatives))
         self.flip = bool(flip)
@@ -281,7 +283,10 @@ class WindowPairs:
 
     def __call__(self, sample: dict[str, Any]) -> dict[str, Any]:
         video = sample["video"].permute(3, 0, 1, 2)  # (T, H, W, 3) -> (3, T, H, W) uint8
-        audio = sample["audio"][:1]  # (1, N)
+        audio = sample["audio"]  # (C, N)
+        if audio.shape[0] < self.channels:  # a mono file for a stereo model: the same signal on both sides
+            audio = audio[:1].expand(self.channels, -1)
+        audio = audio[: self.channels].contiguous()  # (channels, N)
         rng = np.random.default_rng(int(np.random.randint(2**31)))  # seeded by WindowDataset per draw
         out = shifted_pair(video, audio, fps=sample["fps"], sample_rate=sample["sample_rate"], rng=rng, **self.kw)
         out.update(index=sample["window_index"], path=sample["path"], start=sample["start"] + out["start"])

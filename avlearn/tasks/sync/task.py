@@ -176,6 +176,8 @@ class SyncData:
         val, test: frozen sync lists (``avlearn make-lists --task sync``), or manifests/folders
             frozen here with seed 0 (windows of ``clip_duration``, 2 per row, every second shifted).
         windows_per_epoch: training windows per epoch (with ``train``).
+        audio_channels: audio channels the model sees with ``train`` (1: mono mix; 2: stereo,
+            Owens & Efros' input; a mono file is duplicated).
         fps: frame rate the model sees.
         size: (H, W) frames.
         sample_rate: audio rate (mono).
@@ -196,6 +198,7 @@ class SyncData:
     val: str | None = None
     test: str | None = None
     windows_per_epoch: int = 1024
+    audio_channels: int = 1
     fps: float = 16.0
     size: list[int] = field(default_factory=lambda: [64, 64])
     sample_rate: int = 16000
@@ -314,9 +317,11 @@ def build_sync_datasets(cfg) -> dict[str, Any]:
     d: SyncData = cfg.data
     read = dict(fps=d.fps, size=tuple(d.size), sample_rate=d.sample_rate)
     if uses_manifests(d):
-        pairs = WindowPairs(clip_duration=d.clip_duration, min_shift=d.min_shift, max_shift=d.max_shift, jitter=d.jitter)
+        pairs = WindowPairs(clip_duration=d.clip_duration, min_shift=d.min_shift, max_shift=d.max_shift, jitter=d.jitter,
+                            channels=d.audio_channels)
         out: dict[str, Any] = {"train": window_samples(d.train, window=pairs.span(d.fps), windows_per_epoch=d.windows_per_epoch,
-                                                       transform=pairs, seed=cfg.train.seed, mono=True, **read)}
+                                                       transform=pairs, seed=cfg.train.seed, mono=d.audio_channels == 1,
+                                                       **read)}
         for split in ("val", "test"):
             value = getattr(d, split)
             if value:
