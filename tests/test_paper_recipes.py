@@ -76,7 +76,8 @@ def trees(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.parametrize("name,sets", [
     ("sync_multisensory_paper", ["data.size=[32,32]", "data.fps=8", "data.sample_rate=8000", "data.clip_duration=1.0",
-                                 "data.min_shift=0.2", "data.max_shift=0.5", "data.windows_per_epoch=2", "data.test=null"]),
+                                 "data.min_shift=0.2", "data.max_shift=0.5", "data.windows_per_epoch=2",
+                                 "data.test=null", "data.val=clips", "train.final_eval=[val]"]),
     ("localize_ezvsl_paper", ["data.size=[32,32]", "data.fps=2", "data.sample_rate=8000", "data.clip_duration=0.5",
                               "data.windows_per_epoch=2", "data.test=null"]),
     ("separate_sop_paper", ["data.size=32", "data.sample_rate=8000", "data.duration=1.0", "data.windows_per_epoch=2",
@@ -90,11 +91,14 @@ def trees(tmp_path_factory):
 ])
 def test_one_training_step_on_tiny_inputs(trees, tmp_path, name, sets):
     manifest = trees / ("clips" if name.startswith(("sync", "localize")) else "solo.jsonl")
+    sets = [s.replace("data.val=clips", f"data.val={trees / 'clips'}") for s in sets]
     args = [a for s in sets for a in ("--set", s)]
     r = avlearn("train", name, *COMMON, "--set", f"data.train={manifest}", *args, "--out", tmp_path / "run")
     assert r.returncode == 0, r.stderr[-3000:]
     steps = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [m["step"] for m in steps if m["split"] == "train"] == [1]
+    if name.startswith("sync"):  # the stereo model scores frozen (mono-decoded) pairs too
+        assert [m["samples"] for m in steps if m["split"] == "val"] == [6]
 
 
 @pytest.mark.slow

@@ -37,6 +37,7 @@ __all__ = [
     "ShiftedPairDataset",
     "shifted_pair",
     "WindowPairs",
+    "ChannelView",
     "FrozenPairDataset",
     "load_sync_list",
 ]
@@ -366,3 +367,21 @@ class FrozenPairDataset(Dataset):
             return None
         v, a = cut_pair(video, audio, fps=fps, sample_rate=sr, start=start, duration=self.clip_duration, shift=shift)
         return {"video": _to_float(v), "audio": a, "label": int(row["offset"] == 0.0), "offset": row["offset"], "index": index, "path": path}
+
+
+class ChannelView(Dataset):
+    """A pair dataset whose (1, N) audio is repeated to ``channels`` channels: frozen pairs
+    are decoded mono, and a stereo model (Owens & Efros) scores them with the mono signal on
+    both sides."""
+
+    def __init__(self, dataset: Dataset, channels: int):
+        self.dataset, self.channels = dataset, int(channels)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict[str, Any] | None:
+        sample = self.dataset[index]
+        if sample is not None and self.channels > 1:
+            sample["audio"] = sample["audio"][:1].expand(self.channels, -1).contiguous()  # (channels, N)
+        return sample

@@ -312,7 +312,8 @@ def build_sync_datasets(cfg) -> dict[str, Any]:
     """Train: :class:`ShiftedPairDataset` on the world's clips, or random windows of
     ``data.train`` (:class:`~avlearn.tasks.sync.data.WindowPairs`); val/test: frozen pair lists."""
     from avlearn.tasks.sources import uses_manifests, window_samples
-    from avlearn.tasks.sync.data import FrozenPairDataset, ShiftedPairDataset, WindowPairs, av_clips, load_sync_list
+    from avlearn.tasks.sync.data import (ChannelView, FrozenPairDataset, ShiftedPairDataset, WindowPairs, av_clips,
+                                         load_sync_list)
 
     d: SyncData = cfg.data
     read = dict(fps=d.fps, size=tuple(d.size), sample_rate=d.sample_rate)
@@ -326,8 +327,9 @@ def build_sync_datasets(cfg) -> dict[str, Any]:
             value = getattr(d, split)
             if value:
                 rows = sync_eval_rows(value, window=d.clip_duration, fps=d.fps)
-                out[split] = FrozenPairDataset(rows, clip_duration=d.clip_duration,
-                                               cache=d.cache and len({r["path"] for r in rows}) <= 512, **read)
+                pairs_ds = FrozenPairDataset(rows, clip_duration=d.clip_duration,
+                                             cache=d.cache and len({r["path"] for r in rows}) <= 512, **read)
+                out[split] = ChannelView(pairs_ds, d.audio_channels) if d.audio_channels > 1 else pairs_ds
         return out
     store = av_clips(_world_path(d, d.train_manifest, "train/manifest.jsonl"), cache=d.cache, **read)
     out = {
