@@ -23,15 +23,33 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from torch.utils.data import Dataset
 
 from avlearn.tasks.config import ConfigError
 
-__all__ = ["uses_manifests", "WindowSamples", "window_samples"]
+__all__ = ["DataSource", "uses_manifests", "WindowSamples", "window_samples"]
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class DataSource:
+    """The fields naming where a ``data`` section reads from (the sync, localization and
+    separation sections extend it): a world (``world``, with optional ``train_manifest`` /
+    ``val_list`` / ``test_list`` inside or beside it) or manifests (``train``, ``val``,
+    ``test``; ``windows_per_epoch`` training draws per epoch)."""
+
+    world: str | None = None
+    train_manifest: str | None = None
+    val_list: str | None = None
+    test_list: str | None = None
+    train: str | None = None
+    val: str | None = None
+    test: str | None = None
+    windows_per_epoch: int | None = 1024
 
 
 def uses_manifests(data: Any, *, source: str = "recipe") -> bool:

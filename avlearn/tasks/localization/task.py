@@ -46,6 +46,7 @@ from avlearn.tasks.base import ModelConfig, Task, register_task
 from avlearn.tasks.localization.evaluate import score_sums, summarize_scores
 from avlearn.tasks.localization.heatmaps import cam_heatmaps, refine_heatmaps
 from avlearn.tasks.localization.losses import background_loss, correspondence_bce, correspondence_nce
+from avlearn.tasks.sources import DataSource
 
 __all__ = [
     "LocalizationConfig",
@@ -99,7 +100,7 @@ class LocalizationConfig:
 
 
 @dataclass
-class LocalizationData:
+class LocalizationData(DataSource):
     """The ``data`` section: a world made by ``avlearn make-world`` (objects or speakers kind),
     or manifests (exactly one of ``world`` and ``train``; :mod:`avlearn.tasks.sources`).
 
@@ -121,13 +122,6 @@ class LocalizationData:
         cache: keep decoded clips in memory.
     """
 
-    world: str | None = None
-    train_manifest: str | None = None
-    val_list: str | None = None
-    test_list: str | None = None
-    train: str | None = None
-    val: str | None = None
-    test: str | None = None
     windows_per_epoch: int = 1024
     fps: float = 4.0
     size: list[int] = field(default_factory=lambda: [64, 64])

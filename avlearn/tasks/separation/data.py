@@ -48,6 +48,7 @@ from torch.utils.data import Dataset
 from torchvision.ops import roi_align
 
 from avlearn.data.cache import ClipCache
+from avlearn.tasks.sources import DataSource
 from avlearn.tasks.separation.mix import draw_partners, mix_sources, rms_gain
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ __all__ = [
 
 
 @dataclass
-class SeparationData:
+class SeparationData(DataSource):
     """The ``data`` section of separation recipes (a world made by ``avlearn make-world``).
 
     Attributes:
@@ -108,13 +109,6 @@ class SeparationData:
         cache: keep decoded clips in memory.
     """
 
-    world: str | None = None
-    train_manifest: str | None = None
-    val_list: str | None = None
-    test_list: str | None = None
-    train: str | None = None
-    val: str | None = None
-    test: str | None = None
     windows_per_epoch: int | None = None
     sources: Literal["clip", "objects"] = "clip"
     visual: Literal["frames", "object", "face"] = "frames"

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from avlearn.tasks.base import ModelConfig, Task, register_task
+from avlearn.tasks.sources import DataSource
 from avlearn.tasks.sync.inference import estimate_offset, sync_scores
 
 __all__ = [
@@ -161,7 +162,7 @@ class SyncConfig:
 
 
 @dataclass
-class SyncData:
+class SyncData(DataSource):
     """The ``data`` section of sync recipes: a world made by ``avlearn make-world``, or manifests
     (exactly one of ``world`` and ``train``; :mod:`avlearn.tasks.sources`).
 
@@ -190,13 +191,6 @@ class SyncData:
         cache: keep decoded clips in memory (manifests: only up to 512 clips).
     """
 
-    world: str | None = None
-    train_manifest: str | None = None
-    val_list: str | None = None
-    test_list: str | None = None
-    train: str | None = None
-    val: str | None = None
-    test: str | None = None
     windows_per_epoch: int = 1024
     audio_channels: int = 1
     fps: float = 16.0
