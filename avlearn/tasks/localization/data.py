@@ -67,7 +67,7 @@ def box_manifest_rows(path: str | os.PathLike, *, window: float, size: Sequence[
     """
     from avlearn import io as avio
     from avlearn.data import load_manifest
-    from avlearn.data.manifest import known_length
+    from avlearn.data.eval_lists import _span as row_span
 
     h, w = int(size[0]), int(size[1])
     out, counts = [], {"rows": 0, "too_short": 0, "unreadable": 0, "no_boxes": 0}
@@ -79,13 +79,11 @@ def box_manifest_rows(path: str | os.PathLike, *, window: float, size: Sequence[
         if row.extra.get("has_video") is False:  # an audio-only release of the sample: no frame to score
             counts["unreadable"] += 1
             continue
-        begin, length = row.start or 0.0, known_length(row)
-        if length is None:
-            try:
-                length = float(avio.probe(row.path).duration) - begin
-            except avio.MediaError:
-                counts["unreadable"] += 1
-                continue
+        try:
+            begin, length = row_span(row)  # the manifest's span, else the probed file's
+        except avio.MediaError:
+            counts["unreadable"] += 1
+            continue
         if length + 1e-9 < window:
             counts["too_short"] += 1
             continue
