@@ -26,7 +26,9 @@ class ClassificationData:
         world: a synthetic world folder; its ``<split>/<manifest>`` files are the splits.
         manifest: the manifest file name inside each split folder of ``world``
             (``segments.jsonl``: the trimmed action segments of an actions world).
-        train, val, test: manifest paths that replace the world's.
+        train, val, test: manifests (or folders) of labelled clips or segments
+            (``avlearn prepare``'s ``<split>.jsonl`` / ``<split>_segments.jsonl``), instead of
+            ``world`` (exactly one of the two, :mod:`avlearn.tasks.sources`).
         labels: class names in label order (default: the world's classes or the manifest's).
         clip_duration: seconds per clip.
         eval_clips: clips per video, evenly spaced, at evaluation (each clip is scored).
@@ -113,7 +115,10 @@ def build_classification_datasets(cfg: Any) -> dict[str, Any]:
     """Train (one random clip per video per epoch) and val/test (``eval_clips`` uniform clips)."""
     from avlearn.data import AVDataset, LabelVocab, RandomClipSampler, UniformClipSampler, load_manifest
 
+    from avlearn.tasks.sources import uses_manifests
+
     d: ClassificationData = cfg.data
+    uses_manifests(d)  # exactly one of data.world and data.train
     names = class_names(d)
     out = {}
     for split in ("train", "val", "test"):

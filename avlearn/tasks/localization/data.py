@@ -29,7 +29,7 @@ import torch
 from avlearn.metrics import boxes_to_mask
 from avlearn.tasks.sync.data import FrozenPairDataset
 
-__all__ = ["load_localization_list", "FrozenFrameDataset", "frame_indices"]
+__all__ = ["load_localization_list", "box_manifest_rows", "localization_eval_rows", "FrozenFrameDataset", "frame_indices"]
 
 
 def load_localization_list(path: str | os.PathLike) -> list[dict[str, Any]]:
@@ -48,6 +48,69 @@ def load_localization_list(path: str | os.PathLike) -> list[dict[str, Any]]:
     for rec in rows:
         rec["path"] = rec["clip_path"]
         rec.setdefault("truth_path", None)
+    return rows
+
+
+def box_manifest_rows(path: str | os.PathLike, *, window: float, size: Sequence[int]) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Frozen-list rows from a box-annotation manifest (``avlearn prepare flickr-soundnet`` /
+    ``vggss``: ``boxes`` as fractions of the frame).
+
+    The annotated frame of these test sets is the clip's middle frame, and the audio is the
+    ``window`` seconds around it (Senocak et al., CVPR 2018, Sec. 5; Mo & Morgado, ECCV 2022,
+    Sec. 4.1 use the 3 s around the annotated frame); the boxes become pixels of the model's
+    ``size`` (H, W), where the heatmaps are scored.
+
+    Returns:
+        (rows with ``path``, ``time``, ``window``, ``boxes``, ``truth_path=None``, counts
+        ``{"rows", "too_short", "unreadable", "no_boxes"}``): a clip shorter than ``window``, an
+        unreadable one or a row without boxes is counted and left out.
+    """
+    from avlearn import io as avio
+    from avlearn.data import load_manifest
+    from avlearn.data.eval_lists import _span as row_span
+
+    h, w = int(size[0]), int(size[1])
+    out, counts = [], {"rows": 0, "too_short": 0, "unreadable": 0, "no_boxes": 0}
+    for row in load_manifest(path):
+        boxes = row.extra.get("boxes") or []
+        if not boxes:
+            counts["no_boxes"] += 1
+            continue
+        if row.extra.get("has_video") is False:  # an audio-only release of the sample: no frame to score
+            counts["unreadable"] += 1
+            continue
+        try:
+            begin, length = row_span(row)  # the manifest's span, else the probed file's
+        except avio.MediaError:
+            counts["unreadable"] += 1
+            continue
+        if length + 1e-9 < window:
+            counts["too_short"] += 1
+            continue
+        time = begin + length / 2
+        t0 = min(max(begin, time - window / 2), begin + length - window)
+        px = [[b[0] * w, b[1] * h, b[2] * w, b[3] * h] for b in boxes]
+        out.append({"path": row.path, "clip": row.path, "time": time, "frame": None, "window": [t0, t0 + window],
+                    "boxes": px, "truth_path": None, "id": row.extra.get("id", row.path)})
+        counts["rows"] += 1
+    return out, counts
+
+
+def localization_eval_rows(path: str | os.PathLike, *, window: float, size: Sequence[int]) -> list[dict[str, Any]]:
+    """Rows of a frozen localization list (a world's) or of a box-annotation manifest
+    (:func:`box_manifest_rows`), told apart by the first row (``frame`` vs ``boxes`` only)."""
+    import logging
+
+    from avlearn.data.lists import read_json_lines
+
+    if os.fspath(path).endswith(".jsonl"):
+        first = next(iter(read_json_lines(path)), None)
+        if first is not None and "frame" in first[1]:
+            return load_localization_list(path)
+    rows, counts = box_manifest_rows(path, window=window, size=size)
+    logging.getLogger(__name__).info("%s: %s", path, counts)
+    if not rows:
+        raise ValueError(f"{path}: no row with boxes and a clip of at least {window} s ({counts})")
     return rows
 
 

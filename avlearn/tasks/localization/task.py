@@ -46,6 +46,7 @@ from avlearn.tasks.base import ModelConfig, Task, register_task
 from avlearn.tasks.localization.evaluate import score_sums, summarize_scores
 from avlearn.tasks.localization.heatmaps import cam_heatmaps, refine_heatmaps
 from avlearn.tasks.localization.losses import background_loss, correspondence_bce, correspondence_nce
+from avlearn.tasks.sources import DataSource
 
 __all__ = [
     "LocalizationConfig",
@@ -99,11 +100,17 @@ class LocalizationConfig:
 
 
 @dataclass
-class LocalizationData:
-    """The ``data`` section (a world made by ``avlearn make-world``, objects or speakers kind).
+class LocalizationData(DataSource):
+    """The ``data`` section: a world made by ``avlearn make-world`` (objects or speakers kind),
+    or manifests (exactly one of ``world`` and ``train``; :mod:`avlearn.tasks.sources`).
 
     Attributes:
         world: the world's folder.
+        train: a manifest or folder of any videos (``attention``): random ``clip_duration``
+            windows, ``windows_per_epoch`` per epoch, clips too short skipped and counted.
+        val, test: box-annotation manifests (``avlearn prepare flickr-soundnet`` / ``vggss``;
+            the middle frame and the ``clip_duration`` seconds around it) or frozen lists.
+        windows_per_epoch: training windows per epoch (with ``train``).
         train_manifest: training clips (default ``<world>/train/manifest.jsonl``).
         val_list: frozen val frames (default ``<world>/lists/localization_val.jsonl``).
         test_list: frozen test frames (default ``<world>/lists/localization_test.jsonl``).
@@ -115,10 +122,7 @@ class LocalizationData:
         cache: keep decoded clips in memory.
     """
 
-    world: str = "runs/world_sync"
-    train_manifest: str | None = None
-    val_list: str | None = None
-    test_list: str | None = None
+    windows_per_epoch: int = 1024
     fps: float = 4.0
     size: list[int] = field(default_factory=lambda: [64, 64])
     sample_rate: int = 16000
@@ -222,12 +226,24 @@ def _list_path(d: LocalizationData, value: str | None, split: str) -> str:
 
 def build_localization_datasets(cfg) -> dict[str, Any]:
     """Train: random windows of the train manifest (``attention`` only); val/test: frozen lists."""
-    from avlearn.tasks.localization.data import FrozenFrameDataset, load_localization_list
-    from avlearn.tasks.sync.data import ShiftedPairDataset, av_clips
+    from avlearn.tasks.localization.data import FrozenFrameDataset, load_localization_list, localization_eval_rows
+    from avlearn.tasks.sources import uses_manifests, window_samples
+    from avlearn.tasks.sync.data import ShiftedPairDataset, WindowPairs, av_clips
 
     d: LocalizationData = cfg.data
     read = dict(fps=d.fps, size=tuple(d.size), sample_rate=d.sample_rate)
     out: dict[str, Any] = {}
+    if uses_manifests(d):
+        if cfg.task.method == "attention":
+            windows = WindowPairs(clip_duration=d.clip_duration, negatives=False, flip=d.flip)
+            out["train"] = window_samples(d.train, window=windows.span(d.fps), windows_per_epoch=d.windows_per_epoch,
+                                          transform=windows, seed=cfg.train.seed, mono=True, **read)
+        for split in ("val", "test"):
+            value = getattr(d, split)
+            if value:
+                rows = localization_eval_rows(value, window=d.clip_duration, size=d.size)
+                out[split] = FrozenFrameDataset(rows, cache=d.cache and len(rows) <= 512, **read)
+        return out
     if cfg.task.method == "attention":
         manifest = d.train_manifest or os.path.join(d.world, "train", "manifest.jsonl")
         store = av_clips(manifest, cache=d.cache, **read)

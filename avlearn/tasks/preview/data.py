@@ -60,6 +60,13 @@ class PreviewData:
 
     Attributes:
         world: an actions world folder (``avlearn make-world --kind actions``).
+        train, val, test: instead of a world (exactly one of the two,
+            :mod:`avlearn.tasks.sources`), manifests of untrimmed videos with labelled
+            ``segments`` (``avlearn prepare activitynet|thumos|ave``'s ``<split>.jsonl``), or of
+            trimmed labelled clips (one segment spanning the clip). The videos are decoded into
+            memory (as the method trains on per-video feature banks), so a split holds at
+            most 512 videos unless ``max_videos`` says how many to take.
+        labels: class names in label order (default: the sorted names of the training manifest).
         window: seconds per clip / image-audio pair (one time step's extent).
         hop: seconds between window starts for training and localization.
         step: seconds between the time steps of video-level models (skimming, baselines).
@@ -73,6 +80,10 @@ class PreviewData:
     """
 
     world: str | None = None
+    train: str | None = None
+    val: str | None = None
+    test: str | None = None
+    labels: list[str] | None = None
     window: float = 1.0
     hop: float = 0.5
     step: float = 1.0
@@ -97,11 +108,59 @@ class VideoRecord:
     segments: list[tuple[float, float, int]] = field(default_factory=list)
 
 
-def class_names(world: str | os.PathLike) -> list[str]:
-    """The world's action classes (``world.json``), without the background class."""
+def class_names(source: str | os.PathLike | PreviewData) -> list[str]:
+    """The action classes, without the background class: a world's (``world.json``), or of a
+    data section (its ``world``, else ``labels``, else the names in its training manifest)."""
     from avlearn.data.synthetic import load_world
 
-    return list(load_world(world)["classes"])
+    if isinstance(source, PreviewData):
+        if source.world:
+            return class_names(source.world)
+        if source.labels:
+            return list(source.labels)
+        from avlearn.data import load_manifest
+
+        names: set[str] = set()
+        for r in load_manifest(source.train):
+            names.update(str(seg["label"]) for seg in r.extra.get("segments") or [])
+            if r.label is not None:
+                names.add(str(r.label))
+        return sorted(names)
+    return list(load_world(source)["classes"])
+
+
+def cache_folder(data: PreviewData) -> Path:
+    """Where decoded splits, teacher targets and feature banks are cached."""
+    if data.cache:
+        return Path(data.cache)
+    if data.world:
+        return Path(data.world) / "cache"
+    return Path(os.path.dirname(os.path.abspath(data.train))) / "cache"
+
+
+_MANIFEST_LIMIT = 512
+
+
+def manifest_records(path: str | os.PathLike, names: Sequence[str]) -> list[VideoRecord]:
+    """The videos of a labelled manifest: rows with ``segments`` (on the file's clock) keep them,
+    a trimmed labelled row becomes one segment over its whole span; times are relative to the
+    row's ``start``. Labels outside ``names`` are dropped from the segments."""
+    from avlearn.data import load_manifest
+    from avlearn.data.manifest import known_length
+
+    index = {n: i for i, n in enumerate(names)}
+    out = []
+    for i, r in enumerate(load_manifest(path)):
+        begin, length = r.start or 0.0, known_length(r) or 0.0
+        segs = [(float(g["start"]) - begin, float(g["end"]) - begin, index[str(g["label"])])
+                for g in r.extra.get("segments") or [] if str(g["label"]) in index]
+        label = index.get(str(r.label), -1) if r.label is not None else -1
+        if not segs and label >= 0:
+            segs = [(0.0, length or float("inf"), label)]
+        if label < 0 and segs:
+            label = segs[0][2]
+        out.append(VideoRecord(str(r.extra.get("id", f"{i}:{r.path}")), r.path, length, label, segs))
+    return out
 
 
 def video_records(world: str | os.PathLike, split: str) -> list[VideoRecord]:
@@ -216,16 +275,28 @@ class VideoStore:
             ValueError: ``data.world`` is not set.
             avlearn.data.synthetic.WorldFormatError: the world lacks the split's list.
         """
-        if not data.world:
-            raise ValueError("data.world: the preview tasks need an actions world (avlearn make-world --kind actions)")
-        records = video_records(data.world, split)
+        from avlearn.tasks.sources import uses_manifests
+
+        names = class_names(data)
+        if uses_manifests(data):
+            source = getattr(data, split)
+            if not source:  # a split the recipe does not give (the callers skip val/test ones)
+                from avlearn.data.errors import WorldFormatError
+
+                raise WorldFormatError(f"data.{split}", "not given")
+            records = manifest_records(source, names)
+            if data.max_videos is None and len(records) > _MANIFEST_LIMIT:
+                raise ValueError(f"data.{split} ({source}): {len(records)} videos would all be decoded into memory; "
+                                 f"set data.max_videos (at most {_MANIFEST_LIMIT} without it)")
+        else:
+            source = data.world
+            records = video_records(data.world, split)
         if data.max_videos is not None:
             records = records[: data.max_videos]
-        names = class_names(data.world)
-        key = json.dumps({"v": _CACHE_VERSION, "world": str(Path(data.world).resolve()), "split": split,
+        key = json.dumps({"v": _CACHE_VERSION, "world": str(Path(source).resolve()), "split": split,
                           "ids": [r.id for r in records], "fps": data.fps, "size": data.size,
                           "sample_rate": data.sample_rate, "window": data.window}, sort_keys=True)
-        cache_dir = Path(data.cache) if data.cache else Path(data.world) / "cache"
+        cache_dir = cache_folder(data)
         path = cache_dir / f"videos_{split}_{hashlib.sha1(key.encode()).hexdigest()[:12]}.pt"
         if path.is_file():
             blob = torch.load(path, weights_only=True)

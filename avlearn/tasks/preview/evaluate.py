@@ -213,13 +213,13 @@ def bundle_from_runs(runs: dict[str, str | os.PathLike]) -> PreviewModels:
         if role == "skimming":
             specs[role] = {"name": _SKIMMING, "kwargs": dict(model.hparams)}
         else:
-            kwargs = dict(cfg_r.model.kwargs, num_classes=len(class_names(cfg_r.data.world)) + 1)
+            kwargs = dict(cfg_r.model.kwargs, num_classes=len(class_names(cfg_r.data)) + 1)
             if isinstance(model, ImageAudioNet):
                 kwargs["sample_rate"] = cfg_r.data.sample_rate
             specs[role] = {"name": cfg_r.model.name, "kwargs": kwargs}
         if role == "student":
             cfg = cfg_r
-    return PreviewModels(classes=class_names(cfg.data.world), data=settings(cfg.data), specs=specs, **built)
+    return PreviewModels(classes=class_names(cfg.data), data=settings(cfg.data), specs=specs, **built)
 
 
 def markdown_tables(result: dict[str, Any]) -> str:

@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from avlearn.models.av.preview import ImageAudioNet, SkimmingNet
 from avlearn.tasks.base import ModelConfig, Task, register_task
 from avlearn.tasks.runs import load_run
-from avlearn.tasks.preview.data import PreviewData, VideoStore, class_names
+from avlearn.tasks.preview.data import PreviewData, VideoStore, cache_folder, class_names
 
 __all__ = [
     "BankDataset",
@@ -171,7 +171,7 @@ def _cached_banks(student_path: str, student: ImageAudioNet, store: VideoStore, 
     weights = Path(student_path) / "weights.pt" if Path(student_path).is_dir() else Path(student_path)
     stat = weights.stat()
     tag = f"{weights.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{store.key}|{data.step}|{data.window}"
-    cache_dir = Path(data.cache) if data.cache else Path(data.world) / "cache"
+    cache_dir = cache_folder(data)
     path = cache_dir / f"banks_{hashlib.sha1(tag.encode()).hexdigest()[:12]}.pt"
     if path.is_file():
         return [tuple(b) for b in torch.load(path, weights_only=True)]
@@ -248,7 +248,7 @@ def build_skimming(cfg: Any) -> SkimmingTask:
     from avlearn.models._registry import model_class
     from avlearn.tasks.config import ConfigError
 
-    student, names, t, m = _student(cfg), class_names(cfg.data.world), cfg.task, cfg.model
+    student, names, t, m = _student(cfg), class_names(cfg.data), cfg.task, cfg.model
     fixed = dict(num_classes=len(names), image_dim=student.image_dim, audio_dim=student.audio_dim,
                  feature_dim=student.num_features, steps=t.steps, selection=t.selection, tau=t.tau)
     for k in sorted(set(fixed) & set(m.kwargs)):

@@ -42,6 +42,7 @@ from avlearn.tasks.preview.data import (
     PreviewData,
     VideoStore,
     WindowDataset,
+    cache_folder,
     class_names,
 )
 
@@ -185,7 +186,7 @@ def _teacher_targets(teacher_path: str, store: VideoStore, data: PreviewData, ke
     weights = Path(teacher_path) / "weights.pt" if Path(teacher_path).is_dir() else Path(teacher_path)
     stat = weights.stat() if weights.is_file() else None
     tag = f"{weights.resolve()}|{stat.st_size if stat else 0}|{stat.st_mtime_ns if stat else 0}|{key}|{data.hop}|{data.window}"
-    cache_dir = Path(data.cache) if data.cache else Path(data.world) / "cache"
+    cache_dir = cache_folder(data)
     path = cache_dir / f"teacher_{hashlib.sha1(tag.encode()).hexdigest()[:12]}.pt"
     if path.is_file():
         return torch.load(path, weights_only=True)
@@ -231,7 +232,7 @@ def build_imgaud2vid_datasets(cfg: Any) -> dict[str, WindowDataset]:
 
 
 def _names(cfg: Any) -> list[str]:
-    return class_names(cfg.data.world) + [BACKGROUND]
+    return class_names(cfg.data) + [BACKGROUND]
 
 
 @register_task("preview_teacher", config=TeacherConfig, data=PreviewData, model=ModelConfig, datasets=build_teacher_datasets)

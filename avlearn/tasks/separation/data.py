@@ -36,6 +36,7 @@ logged and skipped (its samples come back None and the collate drops them).
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from typing import Any, Literal, Sequence
@@ -47,7 +48,10 @@ from torch.utils.data import Dataset
 from torchvision.ops import roi_align
 
 from avlearn.data.cache import ClipCache
+from avlearn.tasks.sources import DataSource
 from avlearn.tasks.separation.mix import draw_partners, mix_sources, rms_gain
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "SeparationData",
@@ -60,6 +64,7 @@ __all__ = [
     "crop_boxes",
     "load_separation_list",
     "world_rows",
+    "manifest_clips",
     "box_track",
     "rescale_tracks",
     "build_separation_datasets",
@@ -68,12 +73,18 @@ __all__ = [
 
 
 @dataclass
-class SeparationData:
+class SeparationData(DataSource):
     """The ``data`` section of separation recipes (a world made by ``avlearn make-world``).
 
     Attributes:
-        world: the world's folder.
+        world: the world's folder (exactly one of ``world`` and ``train``, :mod:`avlearn.tasks.sources`).
         train_manifest: training clips (default ``<world>/train/manifest.jsonl``).
+        train: instead of a world, a manifest or folder of solo clips (MUSIC solos, VoxCeleb2
+            utterances): each clip's audio is one source, seen as whole frames; clips shorter
+            than ``duration`` are skipped and counted.
+        val, test: frozen mixtures made by ``avlearn make-lists --task separation`` (each
+            clip read from its ``start``).
+        windows_per_epoch: training mixtures per epoch with ``train`` (None: one per clip).
         val_list: frozen val groups (default ``<world>/lists/separation_val.jsonl``).
         test_list: frozen test groups (default ``<world>/lists/separation_test.jsonl``).
         sources: ``clip`` (a clip is a source) or ``objects`` (each visible sounding object).
@@ -98,10 +109,7 @@ class SeparationData:
         cache: keep decoded clips in memory.
     """
 
-    world: str = "runs/world_instruments"
-    train_manifest: str | None = None
-    val_list: str | None = None
-    test_list: str | None = None
+    windows_per_epoch: int | None = None
     sources: Literal["clip", "objects"] = "clip"
     visual: Literal["frames", "object", "face"] = "frames"
     sample_rate: int = 8000
@@ -197,12 +205,20 @@ def stem_clips(rows: Sequence[dict[str, Any]], *, sample_rate: int, fps: float, 
     def decode(row: dict[str, Any]) -> ClipRecord:
         from avlearn.io import read_audio, read_clip
 
-        with open(row["truth"], encoding="utf-8") as fh:
-            truth = json.load(fh)
-        dur = float(truth["duration"])
-        clip = read_clip(row["clip"], 0.0, dur, fps=fps, size=(size, size), audio=False)
-        stems = {sid: read_audio(p, 0.0, dur, sample_rate=sample_rate, mono=True)[0][0] for sid, p in row["stems"].items()}
-        scale = size / float(truth["size"][1]), size / float(truth["size"][0])
+        if row.get("truth"):
+            with open(row["truth"], encoding="utf-8") as fh:
+                truth = json.load(fh)
+        else:  # a manifest's solo clip: its own audio is its one source, on screen as the whole frame
+            truth = {"start": row.get("start"), "duration": row.get("duration"), "fps": fps, "size": [size, size],
+                     "label": row.get("label", -1),
+                     "sources": [{"id": "s0", "onscreen": True, "sounding": True, "label": row.get("label", -1)}]}
+        begin = float(truth.get("start") or 0.0)  # a list's or manifest's clip may start anywhere in its file
+        dur = None if truth.get("duration") is None else float(truth["duration"])
+        clip = read_clip(row["clip"], begin, dur, fps=fps, size=(size, size), audio=False)
+        dur = dur if dur is not None else clip.video.shape[0] / fps
+        stems = {sid: read_audio(p, begin, dur, sample_rate=sample_rate, mono=True)[0][0] for sid, p in row["stems"].items()}
+        shape = truth.get("size") or [size, size]
+        scale = size / float(shape[1]), size / float(shape[0])
         sources = [rescale_tracks(s, scale, truth["fps"], fps, clip.video.shape[0]) for s in truth["sources"]]
         return ClipRecord(row["id"], clip.video, stems, sources, int(truth.get("label", row.get("label", -1))))
 
@@ -373,19 +389,22 @@ class MixDataset(Dataset):
     seeded by ``(seed, epoch, i)``, so items are reproducible and change every epoch.
     """
 
-    def __init__(self, bank: ClipCache, ids: Sequence[str], data: SeparationData, *, seed: int = 0):
+    def __init__(self, bank: ClipCache, ids: Sequence[str], data: SeparationData, *, seed: int = 0,
+                 length: int | None = None):
         self.bank, self.ids, self.d, self.seed, self.epoch = bank, list(ids), data, int(seed), 0
         self.labels = [int(bank.rows[i].get("label", -1)) for i in self.ids]
+        self.length = length  # items per epoch (None: one per clip); item i starts from clip i mod the clips
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self.ids) if self.length is None else self.length
 
     def __getitem__(self, index: int) -> dict[str, Any] | None:
         d = self.d
         rng = np.random.default_rng([self.seed, self.epoch, index])
+        index = index % len(self.ids)
         sizes = d.num_mix if isinstance(d.num_mix, list) else [d.num_mix]
         if self.epoch < d.num_mix_warmup:
             sizes = [min(sizes)]
@@ -397,8 +416,9 @@ class MixDataset(Dataset):
         clips = []
         for r in recs:
             t = r.frames.shape[0]
-            if nf is not None and nf > t:
-                raise ValueError(f"separation data: window of {nf} frames is longer than clip {r.id} ({t} frames)")
+            if nf is not None and nf > t:  # a clip too short for the window: skipped and counted, never fatal
+                log.warning("separation data: window of %d frames is longer than clip %s (%d frames); skipped", nf, r.id, t)
+                return None
             clips.append((r, 0 if nf is None else int(rng.integers(0, t - nf + 1))))
         gains = None
         if d.gain is not None:
@@ -421,12 +441,55 @@ class FrozenMixDataset(Dataset):
         recs = [self.bank.get(c["id"]) for c in g["clips"]]
         if any(r is None for r in recs):
             return None
-        return build_sample([(r, 0) for r in recs], self.d, nf=None, gains=None, sample_id=g["id"])
+        frames = {r.frames.shape[0] for r in recs}
+        nf = None if len(frames) == 1 else min(frames)  # clips of a user's list may differ: mix their common length
+        return build_sample([(r, 0) for r in recs], self.d, nf=nf, gains=None, sample_id=g["id"])
+
+
+def manifest_clips(path: str | os.PathLike, *, duration: float | None) -> list[dict[str, Any]]:
+    """A manifest's (or folder's) solo clips as bank rows ``{"id", "clip", "truth": None,
+    "stems": {"s0": clip}, "label", "start", "duration"}`` (labels: indices of the sorted names;
+    each clip's own audio is its source). Rows whose known span is shorter than ``duration``
+    are left out and counted in the log."""
+    from avlearn.data import LabelVocab, load_manifest
+    from avlearn.data.manifest import known_length
+
+    rows = load_manifest(path)
+    vocab = LabelVocab.from_rows(rows)
+    out, short = [], 0
+    for i, r in enumerate(rows):
+        length = known_length(r)
+        if duration is not None and length is not None and length + 1e-9 < duration:
+            short += 1
+            continue
+        out.append({"id": str(r.extra.get("id", f"{i}:{r.path}")), "clip": r.path, "truth": None,
+                    "stems": {"s0": r.path}, "label": vocab.encode(r.label), "start": r.start, "duration": length})
+    if short:
+        log.warning("data.train (%s): skipped %d of %d clips shorter than the %.3f s window", path, short, len(rows), duration)
+    if not out:
+        raise ValueError(f"data.train ({path}): no clip of at least {duration} s")
+    return out
 
 
 def build_separation_datasets(cfg) -> dict[str, Dataset]:
-    """Train: :class:`MixDataset` over the world's training clips; val/test: the frozen lists."""
+    """Train: :class:`MixDataset` over the world's training clips or the solo clips of
+    ``data.train`` (``windows_per_epoch`` mixtures); val/test: frozen lists (``avlearn
+    make-lists --task separation``, or a world's)."""
+    from avlearn.tasks.sources import uses_manifests
+
     d: SeparationData = cfg.data
+    if uses_manifests(d):
+        rows = manifest_clips(d.train, duration=d.duration)[: d.train_clips]
+        opts = dict(sample_rate=d.sample_rate, fps=d.fps, size=d.size, cache=d.cache and len(rows) <= 512)
+        out: dict[str, Dataset] = {"train": MixDataset(stem_clips(rows, **opts), [r["id"] for r in rows], d,
+                                                       seed=cfg.train.seed, length=d.windows_per_epoch)}
+        for split in ("val", "test"):
+            value = getattr(d, split)
+            if value:
+                groups = load_separation_list(value)
+                opts["cache"] = d.cache and len(groups) <= 512
+                out[split] = FrozenMixDataset(groups, stem_clips([], **opts), d)
+        return out
     manifest = d.train_manifest or os.path.join(d.world, "train", "manifest.jsonl")
     rows = world_rows(d.world, manifest)[: d.train_clips]
     opts = dict(sample_rate=d.sample_rate, fps=d.fps, size=d.size, cache=d.cache)

@@ -35,6 +35,9 @@ __all__ = [
     "shift_audio",
     "av_clips",
     "ShiftedPairDataset",
+    "shifted_pair",
+    "WindowPairs",
+    "ChannelView",
     "FrozenPairDataset",
     "load_sync_list",
 ]
@@ -204,25 +207,91 @@ class ShiftedPairDataset(Dataset):
         if clip is None:
             return None
         video, audio, path = clip
-        fps, sr = self.store.fps, self.store.sample_rate
-        length = min(video.shape[1] / fps, audio.shape[-1] / sr)
-        rng = np.random.default_rng([self.seed, self.epoch, index])
-        jmax = self.jitter / fps  # seconds
-        available = length - self.clip_duration
-        room = available - 2 * jmax if available - 2 * jmax >= self.min_shift else available
-        shift = sample_shift(rng, min_shift=self.min_shift, max_shift=self.max_shift, available=room)
-        lo, hi = max(0.0, -shift), available - max(0.0, shift)  # keeps both audio windows inside
-        k0, k1 = math.ceil((lo + jmax) * fps - 1e-6), math.floor((hi - jmax) * fps + 1e-6)  # room for any jitter
-        if k0 > k1:  # a tight clip: any frame that fits, and the jitter the room there allows
-            k0, k1 = math.ceil(lo * fps - 1e-6), math.floor(hi * fps + 1e-6)
-        start = int(rng.integers(k0, k1 + 1)) / fps
-        jit = float(rng.uniform(max(-jmax, -start), min(jmax, available - start))) if jmax > 0 else 0.0
-        v, a = cut_pair(video, audio, fps=fps, sample_rate=sr, start=start, duration=self.clip_duration, shift=jit)
-        out = {"video": _to_float(v), "audio": a, "jitter": jit, "start": start, "index": index, "path": path}
-        if self.negatives:
-            _, a_shift = cut_pair(video, audio, fps=fps, sample_rate=sr, start=start, duration=self.clip_duration, shift=shift)
-            out.update(audio_shifted=a_shift, shift=shift)
+        out = shifted_pair(video, audio, fps=self.store.fps, sample_rate=self.store.sample_rate,
+                           rng=np.random.default_rng([self.seed, self.epoch, index]), clip_duration=self.clip_duration,
+                           min_shift=self.min_shift, max_shift=self.max_shift, jitter=self.jitter,
+                           negatives=self.negatives)
+        out.update(index=index, path=path)
         if self.flip and np.random.default_rng([self.seed, self.epoch, index, 1]).random() < 0.5:
+            out["video"] = out["video"].flip(-1)  # (3, T, H, W) mirrored
+        return out
+
+
+def shifted_pair(video: Tensor, audio: Tensor, *, fps: float, sample_rate: int, rng: np.random.Generator,
+                 clip_duration: float, min_shift: float = 0.0, max_shift: float = 0.0, jitter: float = 0.0,
+                 negatives: bool = True) -> dict[str, Any]:
+    """A video window of ``clip_duration`` with its (jittered) aligned audio and a shifted copy.
+
+    The rule of :class:`ShiftedPairDataset` (its docstring), on one decoded span.
+
+    Args:
+        video: uint8 (3, T, H, W) frames of the span.
+        audio: (1, N) samples of the same span.
+        fps, sample_rate: the span's rates.
+        rng: the draw's generator.
+        clip_duration, min_shift, max_shift, jitter, negatives: as in :class:`ShiftedPairDataset`.
+
+    Returns:
+        ``{"video": (3, T', H, W) float, "audio": (1, N'), "jitter", "start"}`` plus
+        ``"audio_shifted"``, ``"shift"`` with ``negatives``.
+
+    Raises:
+        ValueError: the span cannot hold the window and a shift of at least ``min_shift``.
+    """
+    length = min(video.shape[1] / fps, audio.shape[-1] / sample_rate)
+    jmax = jitter / fps  # seconds
+    available = length - clip_duration
+    room = available - 2 * jmax if available - 2 * jmax >= min_shift else available
+    shift = sample_shift(rng, min_shift=min_shift, max_shift=max_shift, available=room)
+    lo, hi = max(0.0, -shift), available - max(0.0, shift)  # keeps both audio windows inside
+    k0, k1 = math.ceil((lo + jmax) * fps - 1e-6), math.floor((hi - jmax) * fps + 1e-6)  # room for any jitter
+    if k0 > k1:  # a tight clip: any frame that fits, and the jitter the room there allows
+        k0, k1 = math.ceil(lo * fps - 1e-6), math.floor(hi * fps + 1e-6)
+    start = int(rng.integers(k0, k1 + 1)) / fps
+    jit = float(rng.uniform(max(-jmax, -start), min(jmax, available - start))) if jmax > 0 else 0.0
+    v, a = cut_pair(video, audio, fps=fps, sample_rate=sample_rate, start=start, duration=clip_duration, shift=jit)
+    out = {"video": _to_float(v), "audio": a, "jitter": jit, "start": start}
+    if negatives:
+        _, a_shift = cut_pair(video, audio, fps=fps, sample_rate=sample_rate, start=start, duration=clip_duration,
+                              shift=shift)
+        out.update(audio_shifted=a_shift, shift=shift)
+    return out
+
+
+class WindowPairs:
+    """The transform that turns a :class:`~avlearn.data.WindowDataset` window (decoded with
+    room for the shifts: ``clip_duration + max_shift + 2 * jitter / fps`` seconds) into a
+    training sample of :class:`ShiftedPairDataset`'s form; the draw's randomness comes from the
+    generators WindowDataset seeds by ``(seed, epoch, draw)``.
+
+    Args:
+        clip_duration, min_shift, max_shift, jitter, negatives, flip: as in
+            :class:`ShiftedPairDataset`.
+        channels: audio channels of the sample (the first ``channels`` of the decoded audio).
+    """
+
+    def __init__(self, *, clip_duration: float, min_shift: float = 0.0, max_shift: float = 0.0, jitter: float = 0.0,
+                 negatives: bool = True, flip: bool = False, channels: int = 1):
+        self.channels = int(channels)
+        self.kw = dict(clip_duration=float(clip_duration), min_shift=float(min_shift), max_shift=float(max_shift),
+                       jitter=float(jitter), negatives=bool(negatives))
+        self.flip = bool(flip)
+
+    def span(self, fps: float) -> float:
+        """Seconds of each decoded window: the pair plus room for the largest shift and jitter."""
+        k = self.kw
+        return k["clip_duration"] + (k["max_shift"] if k["negatives"] else 0.0) + 2 * k["jitter"] / fps
+
+    def __call__(self, sample: dict[str, Any]) -> dict[str, Any]:
+        video = sample["video"].permute(3, 0, 1, 2)  # (T, H, W, 3) -> (3, T, H, W) uint8
+        audio = sample["audio"]  # (C, N)
+        if audio.shape[0] < self.channels:  # a mono file for a stereo model: the same signal on both sides
+            audio = audio[:1].expand(self.channels, -1)
+        audio = audio[: self.channels].contiguous()  # (channels, N)
+        rng = np.random.default_rng(int(np.random.randint(2**31)))  # seeded by WindowDataset per draw
+        out = shifted_pair(video, audio, fps=sample["fps"], sample_rate=sample["sample_rate"], rng=rng, **self.kw)
+        out.update(index=sample["window_index"], path=sample["path"], start=sample["start"] + out["start"])
+        if self.flip and rng.random() < 0.5:
             out["video"] = out["video"].flip(-1)  # (3, T, H, W) mirrored
         return out
 
@@ -298,3 +367,21 @@ class FrozenPairDataset(Dataset):
             return None
         v, a = cut_pair(video, audio, fps=fps, sample_rate=sr, start=start, duration=self.clip_duration, shift=shift)
         return {"video": _to_float(v), "audio": a, "label": int(row["offset"] == 0.0), "offset": row["offset"], "index": index, "path": path}
+
+
+class ChannelView(Dataset):
+    """A pair dataset whose (1, N) audio is repeated to ``channels`` channels: frozen pairs
+    are decoded mono, and a stereo model (Owens & Efros) scores them with the mono signal on
+    both sides."""
+
+    def __init__(self, dataset: Dataset, channels: int):
+        self.dataset, self.channels = dataset, int(channels)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict[str, Any] | None:
+        sample = self.dataset[index]
+        if sample is not None and self.channels > 1:
+            sample["audio"] = sample["audio"][:1].expand(self.channels, -1).contiguous()  # (channels, N)
+        return sample

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from avlearn.tasks.base import ModelConfig, Task, register_task
+from avlearn.tasks.sources import DataSource
 from avlearn.tasks.sync.inference import estimate_offset, sync_scores
 
 __all__ = [
@@ -161,14 +162,23 @@ class SyncConfig:
 
 
 @dataclass
-class SyncData:
-    """The ``data`` section of sync recipes (a world made by ``avlearn make-world``).
+class SyncData(DataSource):
+    """The ``data`` section of sync recipes: a world made by ``avlearn make-world``, or manifests
+    (exactly one of ``world`` and ``train``; :mod:`avlearn.tasks.sources`).
 
     Attributes:
         world: the world's folder (``OUT`` of make_world).
-        train_manifest: training clips (default ``<world>/train/manifest.jsonl``).
+        train_manifest: training clips of a world recipe (default ``<world>/train/manifest.jsonl``).
         val_list: frozen val pairs (default ``<world>/lists/sync_val.jsonl``).
         test_list: frozen test pairs (default ``<world>/lists/sync_test.jsonl``).
+        train: a manifest or folder of (unlabelled) videos to train on, instead of a world:
+            random windows, ``windows_per_epoch`` per epoch; clips too short for a window
+            (``clip_duration + max_shift + 2 * jitter / fps``) are skipped and counted.
+        val, test: frozen sync lists (``avlearn make-lists --task sync``), or manifests/folders
+            frozen here with seed 0 (windows of ``clip_duration``, 2 per row, every second shifted).
+        windows_per_epoch: training windows per epoch (with ``train``).
+        audio_channels: audio channels the model sees with ``train`` (1: mono mix; 2: stereo,
+            Owens & Efros' input; a mono file is duplicated).
         fps: frame rate the model sees.
         size: (H, W) frames.
         sample_rate: audio rate (mono).
@@ -178,13 +188,11 @@ class SyncData:
         jitter: largest move of the aligned audio window, in video frames (0.5: positives are
             in sync to the nearest frame, so the audio's sub-frame phase cannot tell them from
             negatives; see :class:`avlearn.tasks.sync.data.ShiftedPairDataset`).
-        cache: keep decoded clips in memory.
+        cache: keep decoded clips in memory (manifests: only up to 512 clips).
     """
 
-    world: str = "runs/world_sync"
-    train_manifest: str | None = None
-    val_list: str | None = None
-    test_list: str | None = None
+    windows_per_epoch: int = 1024
+    audio_channels: int = 1
     fps: float = 16.0
     size: list[int] = field(default_factory=lambda: [64, 64])
     sample_rate: int = 16000
@@ -295,13 +303,30 @@ def _world_path(cfg: SyncData, value: str | None, default: str) -> str:
 
 
 def build_sync_datasets(cfg) -> dict[str, Any]:
-    """Train: :class:`ShiftedPairDataset` on the train manifest; val/test: frozen pair lists."""
-    from avlearn.tasks.sync.data import FrozenPairDataset, av_clips, ShiftedPairDataset, load_sync_list
+    """Train: :class:`ShiftedPairDataset` on the world's clips, or random windows of
+    ``data.train`` (:class:`~avlearn.tasks.sync.data.WindowPairs`); val/test: frozen pair lists."""
+    from avlearn.tasks.sources import uses_manifests, window_samples
+    from avlearn.tasks.sync.data import (ChannelView, FrozenPairDataset, ShiftedPairDataset, WindowPairs, av_clips,
+                                         load_sync_list)
 
     d: SyncData = cfg.data
     read = dict(fps=d.fps, size=tuple(d.size), sample_rate=d.sample_rate)
+    if uses_manifests(d):
+        pairs = WindowPairs(clip_duration=d.clip_duration, min_shift=d.min_shift, max_shift=d.max_shift, jitter=d.jitter,
+                            channels=d.audio_channels)
+        out: dict[str, Any] = {"train": window_samples(d.train, window=pairs.span(d.fps), windows_per_epoch=d.windows_per_epoch,
+                                                       transform=pairs, seed=cfg.train.seed, mono=d.audio_channels == 1,
+                                                       **read)}
+        for split in ("val", "test"):
+            value = getattr(d, split)
+            if value:
+                rows = sync_eval_rows(value, window=d.clip_duration, fps=d.fps)
+                pairs_ds = FrozenPairDataset(rows, clip_duration=d.clip_duration,
+                                             cache=d.cache and len({r["path"] for r in rows}) <= 512, **read)
+                out[split] = ChannelView(pairs_ds, d.audio_channels) if d.audio_channels > 1 else pairs_ds
+        return out
     store = av_clips(_world_path(d, d.train_manifest, "train/manifest.jsonl"), cache=d.cache, **read)
-    out: dict[str, Any] = {
+    out = {
         "train": ShiftedPairDataset(
             store, clip_duration=d.clip_duration, min_shift=d.min_shift, max_shift=d.max_shift, seed=cfg.train.seed,
             jitter=d.jitter,
@@ -312,6 +337,27 @@ def build_sync_datasets(cfg) -> dict[str, Any]:
         if os.path.exists(path):
             out[split] = FrozenPairDataset(load_sync_list(path), clip_duration=d.clip_duration, cache=d.cache, **read)
     return out
+
+
+def sync_eval_rows(path: str, *, window: float, fps: float | None = None, seed: int = 0) -> list[dict[str, Any]]:
+    """The rows of a frozen sync list, or of a manifest/folder frozen now (``seed``, two
+    ``window``-second windows per row, the second shifted; :func:`avlearn.data.eval_lists.sync_list`),
+    in :func:`~avlearn.tasks.sync.data.load_sync_list`'s form."""
+    from avlearn.data import load_manifest
+    from avlearn.data.eval_lists import sync_list
+    from avlearn.data.lists import read_json_lines
+    from avlearn.tasks.sync.data import load_sync_list
+
+    if os.path.isfile(path) and path.endswith(".jsonl"):
+        first = next(iter(read_json_lines(path)), None)
+        if first is not None and "offset" in first[1]:
+            return load_sync_list(path)
+    base = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+    rows, counts = sync_list(load_manifest(path), seed=seed, base=base, window=window, fps=fps)
+    log.info("%s: froze %d sync windows (%s)", path, len(rows), counts)
+    for r in rows:
+        r["path"] = os.path.abspath(os.path.join(base, r["clip"]))
+    return rows
 
 
 @register_task("sync", config=SyncConfig, data=SyncData, datasets=build_sync_datasets, model=ModelConfig)
