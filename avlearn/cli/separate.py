@@ -26,15 +26,26 @@ def register(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "separate",
         help="separate the audio of each visible source of a file (one WAV and one video per source)",
-        description="Find the visible sources of a media file (truth boxes of a synthetic world, else a salient-blob "
-        "detector), separate their sounds with a trained model and write <stem>_<source>.wav and .mp4 per source.",
+        description="Find the visible sources of a media file (truth boxes of a synthetic world, tracked faces or "
+        "salient blobs), separate their sounds with a trained model and write <stem>_<source>.wav and .mp4 per source. "
+        "Channel policy: each track is a mono WAV (32-bit float) at the input's sample rate; residual.wav has the "
+        "input's channels and holds input - sum(tracks) per channel, so the tracks plus the residual give back the "
+        "input. Videos are at the input's frame rate and resolution.",
     )
     p.add_argument("file", nargs="?", help="a media file with video and audio")
     p.add_argument("--weights", required=True, help="a separation run's weights.pt (beside its config.yaml) or a checkpoint")
     p.add_argument("--config", default=None, help="the run's recipe, when it is not beside the weights")
     p.add_argument("--out", default=None, help="output folder for FILE's tracks (required with FILE)")
     p.add_argument("--truth", default=None, help="a truth JSON with the sources' boxes (default: the world's, if any)")
-    p.add_argument("--no-truth", action="store_true", help="always use the salient-blob detector")
+    p.add_argument("--no-truth", action="store_true", help="never use the world's truth boxes (use --detector)")
+    p.add_argument("--detector", choices=("face", "blob", "truth"), default=None,
+                   help="how the sources are found: MTCNN faces tracked into one source per person, salient blobs, or the "
+                   "synthetic world's truth boxes (default: truth when the clip has a truth file, else face for voice "
+                   "models, blob otherwise)")
+    p.add_argument("--face-weights", default=None, metavar="DIR",
+                   help="folder with the MTCNN weights pnet.pt, rnet.pt, onet.pt for --detector face (default: "
+                   "$AVLEARN_REALMEDIA or .realmedia_cache, itself or its mtcnn/ subfolder)")
+    p.add_argument("--no-video", action="store_true", help="write only the WAVs, not one video per source")
     p.add_argument("--max-sources", type=A.positive_int(maximum=32), default=4, help="most sources the detector returns (default 4)")
     p.add_argument("--window", type=A.positive_float(maximum=3600.0), default=10.0, help="seconds separated at a time (default 10)")
     p.add_argument("--combine", choices=("independent", "argmax", "normalize"), default=None,
@@ -45,7 +56,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--pit", default=None, help="with --eval-list: an audio-only model's weights to score beside")
     p.add_argument("--limit", type=A.positive_int(), default=None, help="with --eval-list: only the first N mixtures")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(func=run, input_args=("file", "weights", "config", "truth", "eval_list", "pit"), output_dir_args=("out",))
+    p.set_defaults(func=run, input_args=("file", "weights", "config", "truth", "eval_list", "pit", "face_weights"), output_dir_args=("out",))
     return p
 
 
@@ -81,14 +92,15 @@ def run(args: argparse.Namespace) -> int:
 
     truth = False if args.no_truth else (args.truth or True)
     try:
-        report = separate_file(task, cfg, args.file, args.out, truth=truth, window=args.window, max_sources=args.max_sources)
+        report = separate_file(task, cfg, args.file, args.out, truth=truth, window=args.window, max_sources=args.max_sources,
+                               detector=args.detector, face_weights=args.face_weights, videos=not args.no_video)
     except (MediaError, OSError, ValueError) as exc:
         print(f"avlearn separate: {exc}", file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps(report))
     else:
-        print(f"{args.file}: {len(report['sources'])} sources (boxes from the {report['boxes']}), model {report['model']}")
+        print(f"{args.file}: {len(report['sources'])} sources (boxes from the {report['detector']} detector), model {report['model']}")
         for s in report["sources"]:
             print(f"  {s['id']:>8}  {s['label'] or '':>10}  {s['wav']}  {s['video']}")
     return 0
