@@ -11,20 +11,13 @@ import numpy as np
 import pytest
 import torch
 import torchaudio.functional as AF
+from test_localization import one_thread  # noqa: F401  (the autouse one-thread fixture)
 from test_separation_train import _config
 
 from avlearn.io import probe, read_clip, write_av
 from avlearn.tasks.base import build_task
 from avlearn.tasks.separation.inference import BlobTracker, detect_sources, separate_file
 from avlearn.tasks.separation.streaming import ChunkResampler, OverlapAdd, ola_weights
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    was = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(was)
 
 
 def _media(path, seconds: float, *, fps: int = 10, size=(48, 64), rate: int = 22050, channels: int = 2, seed: int = 0) -> str:
@@ -140,6 +133,7 @@ import sys, torch
 sys.path.insert(0, "tests")
 torch.set_num_threads(1)
 from pathlib import Path
+from test_localization import one_thread  # noqa: F401  (the autouse one-thread fixture)
 from test_separation_train import _config
 from avlearn.tasks.base import build_task
 from avlearn.tasks.separation.inference import separate_file

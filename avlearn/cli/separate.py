@@ -1,13 +1,16 @@
 """``avlearn separate``: one audio track (WAV) and one video per visible source of a file.
 
     avlearn separate clip.mp4 --weights runs/separate_instruments/weights.pt --out sep/ [--json]
+    avlearn separate talk.mp4 --weights runs/separate_voices/weights.pt --out sep/ --detector face --face-weights DIR
     avlearn separate --eval-list WORLD/lists/separation_test.jsonl --weights W [--pit W2] [--json]
 
-The sources are found with the synthetic world's truth boxes when the file has a truth file
-(``--no-truth`` forces the salient-blob detector), separated by a model trained with one of
-the separation tasks (``sop``, ``coseparation``, ``visualvoice``, ``audio_only_pit``); see
-:mod:`avlearn.tasks.separation.inference`. ``--eval-list`` scores the model on a frozen list
-of mixtures instead, beside the mixture, the oracle ratio and binary masks and, with
+The sources are the synthetic world's truth boxes when the file has a truth file, else tracked
+faces (``--detector face``, default for voice models) or salient blobs (``--detector blob``),
+separated by a model trained with one of the separation tasks (``sop``, ``coseparation``,
+``visualvoice``, ``audio_only_pit``), streaming in half-overlapping windows; see
+:mod:`avlearn.tasks.separation.inference`. Tracks are mono WAVs at the input's sample rate and
+``residual.wav`` holds the rest, per input channel. ``--eval-list`` scores the model on a
+frozen list of mixtures instead, beside the mixture, the oracle ratio and binary masks and, with
 ``--pit``, an audio-only model (SDR / SIR / SAR / SDRi / SI-SDRi).
 """
 

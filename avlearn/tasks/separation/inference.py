@@ -2,24 +2,33 @@
 
 What ``avlearn separate FILE --weights CKPT --out DIR`` does:
 
-1. **Find the visible sources.** If the file belongs to a synthetic world (its truth file
-   ``<split>/truth/<id>.json`` sits beside ``<split>/clips/<id>.mp4``, or ``truth=`` names
-   one), the truth boxes of every visible object are used (``"boxes": "truth"`` in the
-   report). Otherwise a **salient-blob detector** finds them (``"boxes": "detector"``):
-   per frame, pixels whose colour lies far from the frame's median colour (more than
-   ``threshold`` robust deviations, the median absolute deviation) are foreground; their
-   connected components (parts a few pixels apart joined) are boxes, linked over frames into tracks by nearest centre; the
-   ``max_sources`` longest-lived tracks are the sources. It finds the sprites and faces of
-   the synthetic world (saturated or bright on a dim, grey texture); it is not a general
-   object or face detector. For faces, the mouth is the lower middle of the face box.
-2. **Separate.** Each source's visual input is cut from its track as in training
-   (:func:`avlearn.tasks.separation.data.visual_inputs`); Sound of Pixels models pool their
-   frame features inside the source's box (the paper's pixel-level inference); the
-   audio-only model ignores the boxes and writes one track per output slot. Long files are
-   processed in windows of ``window`` seconds.
-3. **Write** ``<stem>_<source>.wav`` and ``<stem>_<source>.mp4`` (the original frames with the
-   source's box drawn, and its separated audio) per source, and return the report that
-   ``--json`` prints.
+1. **Find the visible sources** (:func:`stream_sources`, ``detector``):
+
+   * ``truth``: the synthetic world's truth boxes of every visible object (the default when the
+     truth file ``<split>/truth/<id>.json`` sits beside ``<split>/clips/<id>.mp4`` or
+     ``truth=`` names one);
+   * ``face`` (default for voice models): MTCNN faces (Zhang et al., IEEE SPL 2016) tracked
+     across frames into one track per person (:func:`avlearn.models.face.track_faces`); each
+     track gives the separator its face crop and mouth crops (the lower middle of the face box)
+     following the track's per-frame boxes;
+   * ``blob`` (default otherwise): a **salient-blob detector** on the frames at the model's size,
+     fed window by window (:class:`BlobTracker`): per frame, pixels whose colour lies far from
+     the frame's median colour (more than ``threshold`` robust deviations, the median absolute
+     deviation) are foreground; their connected components (parts a few pixels apart joined)
+     are boxes, linked over frames into tracks by nearest centre; the ``max_sources``
+     longest-lived tracks are the sources. It finds the sprites and faces of the synthetic
+     world; it is not a general object or face detector.
+
+2. **Separate**, streaming (:mod:`avlearn.tasks.separation.streaming`): half-overlapping windows
+   decoded at the model's rate and size, each source's visual input cut from its boxes as in
+   training (:func:`avlearn.tasks.separation.data.visual_inputs`; Sound of Pixels models pool
+   their frame features inside the box, the paper's pixel-level inference; the audio-only model
+   ignores the boxes and writes one track per output slot), overlap-added.
+3. **Write** ``<stem>_<source>.wav`` (mono, at the input's sample rate), ``<stem>_<source>.mp4``
+   (the original frames with the source's box drawn, and its track) per source and
+   ``residual.wav`` (the input minus the tracks, per input channel), and return the report that
+   ``--json`` prints: each source's ``box`` (median ``[x1, y1, x2, y2]`` in input pixels) and
+   ``span`` (first and last second seen).
 """
 
 from __future__ import annotations
