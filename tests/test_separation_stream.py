@@ -2,7 +2,6 @@
 (tracks + residual = input), one-window files equal whole-file separation, blob tracks in
 chunks, and memory flat in duration."""
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -154,4 +153,3 @@ def test_peak_memory_does_not_grow_with_duration(tmp_path):
                              text=True, check=True, cwd=Path(__file__).parent.parent)
         peaks[seconds] = int(res.stdout.split()[-1]) / 1024  # MB
     assert peaks[60] - peaks[10] < 60, peaks
-    json.dumps(peaks)
