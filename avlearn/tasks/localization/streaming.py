@@ -106,13 +106,27 @@ def stream_heatmaps(loc: Any, path: str | os.PathLike, *, hop: float | None = No
 
 
 def _blend(frames: np.ndarray, heat: torch.Tensor, alpha: float) -> np.ndarray:
-    """uint8 (n, H, W, 3) frames with (n, h, w) maps in [0, 1] resized and coloured (viridis, 0..1) over them."""
-    from avlearn.viz.colormap import apply_colormap
-    from avlearn.viz.overlay import resize_maps
+    """uint8 (n, H, W, 3) frames with (n, h, w) maps in [0, 1] coloured (viridis, 0..1) and blended over them.
 
-    color = apply_colormap(resize_maps(heat, frames.shape[1:3]), vmin=0.0, vmax=1.0)  # (n, H, W, 3)
-    out = (1 - alpha) * frames.astype(np.float32) + alpha * color.astype(np.float32)
-    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+    The maps are coloured at their own size and the uint8 colour image is resized bilinearly to
+    the frames (viridis is smooth, so this matches colouring the resized map within a few
+    levels), then blended frame by frame with PIL's uint8 blend: no full-resolution float pass.
+    """
+    from PIL import Image
+
+    from avlearn.viz.colormap import colormap_lut
+
+    lut = torch.from_numpy(colormap_lut("viridis"))  # (256, 3) uint8
+    idx = heat.float().clamp(0.0, 1.0).mul(255.0).round().long()  # (n, h, w)
+    color = lut[idx].permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)  # (n, 3, h, w) uint8
+    size = tuple(frames.shape[1:3])
+    if tuple(color.shape[-2:]) != size:
+        color = F.interpolate(color, size=size, mode="bilinear", align_corners=False)  # (n, 3, H, W) uint8
+    color = color.permute(0, 2, 3, 1).numpy()  # (n, H, W, 3), a view of the channels-last memory
+    out = np.empty_like(frames)
+    for i in range(len(frames)):
+        out[i] = np.asarray(Image.blend(Image.fromarray(frames[i]), Image.fromarray(np.ascontiguousarray(color[i])), alpha))
+    return out  # (n, H, W, 3)
 
 
 def localize_stream(loc: Any, path: str | os.PathLike, out: str | os.PathLike, *, hop: float | None = None,
