@@ -76,8 +76,9 @@ def stream_heatmaps(loc: Any, path: str | os.PathLike, *, hop: float | None = No
     def run(batch: list) -> Iterator[tuple[int, float, torch.Tensor]]:
         video = torch.stack([c.video for c in batch]).permute(0, 4, 1, 2, 3).float().div_(255.0)  # (B, 3, nf, h, w)
         audio = torch.stack([F.pad(c.audio, (0, max(0, na - c.audio.shape[-1])))[:, :na] for c in batch])  # (B, 1, na)
+        dev = next(loc.task.parameters(), torch.empty(0)).device  # the network's device (CPU or a GPU)
         with torch.inference_mode():
-            heat = loc.task.heatmaps(video, audio).float()  # (B, nf, h, w)
+            heat = loc.task.heatmaps(video.to(dev), audio.to(dev)).float().cpu()  # (B, nf, h, w)
         for c, h in zip(batch, heat):
             if loc.method == "cam":
                 h = (h - h.min()) / (h.max() - h.min()).clamp_min(1e-12)

@@ -279,8 +279,10 @@ def separate_stream(
 
         def run(group: list[tuple[Any, bool]]) -> None:
             clips = [c for c, _ in group]
+            dev = next(task.parameters(), torch.empty(0)).device  # the network's device (CPU or a GPU)
+            batch = {k: v.to(dev) if isinstance(v, Tensor) else v for k, v in make_batch(clips, sources).items()}
             with torch.inference_mode():
-                est = task.separate(make_batch(clips, sources))["estimates"].float()  # (B, S', n)
+                est = task.separate(batch)["estimates"].float().cpu()  # (B, S', n)
             for (clip, last), e in zip(group, est):
                 e = e[:S, : clip.audio.shape[-1]]
                 start = int(round((clip.start - origin) * d.sample_rate))
