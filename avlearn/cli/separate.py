@@ -2,18 +2,20 @@
 
     avlearn separate clip.mp4 --weights runs/separate_instruments/weights.pt --out sep/ [--json]
     avlearn separate clips/ list.csv --weights runs/separate_instruments --out sep/   # sep/<stem>/ per file
+    avlearn separate talk.mp4 --weights runs/separate_voices/weights.pt --out sep/ --detector face --face-weights DIR
     avlearn separate --eval-list WORLD/lists/separation_test.jsonl --weights W [--pit W2] [--framewise 1,1] [--json]
 
-The sources are found with the synthetic world's truth boxes when the file has a truth file
-(``--no-truth`` forces the salient-blob detector), separated by a model trained with one of
-the separation tasks (``sop``, ``coseparation``, ``visualvoice``, ``audio_only_pit``); see
-:mod:`avlearn.tasks.separation.inference`. ``--eval-list`` scores the model on a frozen list
-of mixtures instead, beside the mixture, the oracle ratio and binary masks and, with
+The sources are the synthetic world's truth boxes when the file has a truth file, else tracked
+faces (``--detector face``, default for voice models) or salient blobs (``--detector blob``),
+separated by a model trained with one of the separation tasks (``sop``, ``coseparation``,
+``visualvoice``, ``audio_only_pit``), streaming in half-overlapping windows; see
+:mod:`avlearn.tasks.separation.inference`. Tracks are mono WAVs at the input's sample rate and
+``residual.wav`` holds the rest, per input channel. ``--eval-list`` scores the model on a
+frozen list of mixtures instead, beside the mixture, the oracle ratio and binary masks and, with
 ``--pit``, an audio-only model (SDR / SIR / SAR / SDRi / SI-SDRi); ``--framewise WIN[,HOP]``
 adds BSS Eval v4 (Stöter et al., LVA/ICA 2018: windows of WIN seconds every HOP, medians over
-windows as museval reports them).
-Several inputs (files, folders, manifests) write each file's tracks to ``<out>/<stem>/``
-(:mod:`avlearn.cli._inputs`).
+windows as museval reports them). Several inputs (files, folders, manifests) write each file's
+tracks to ``<out>/<stem>/`` (:mod:`avlearn.cli._inputs`).
 """
 
 from __future__ import annotations
@@ -34,15 +36,26 @@ def register(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "separate",
         help="separate the audio of each visible source of a file (one WAV and one video per source)",
-        description="Find the visible sources of a media file (truth boxes of a synthetic world, else a salient-blob "
-        "detector), separate their sounds with a trained model and write <stem>_<source>.wav and .mp4 per source.",
+        description="Find the visible sources of a media file (truth boxes of a synthetic world, tracked faces or "
+        "salient blobs), separate their sounds with a trained model and write <stem>_<source>.wav and .mp4 per source. "
+        "Channel policy: each track is a mono WAV (32-bit float) at the input's sample rate; residual.wav has the "
+        "input's channels and holds input - sum(tracks) per channel, so the tracks plus the residual give back the "
+        "input. Videos are at the input's frame rate and resolution.",
     )
     _in.add_inputs(p, optional=True)
     p.add_argument("--weights", required=True, help="a separation run's weights.pt (beside its config.yaml) or a checkpoint")
     p.add_argument("--config", default=None, help="the run's recipe, when it is not beside the weights")
     p.add_argument("--out", default=None, help="output folder for FILE's tracks (required with FILE; <out>/<stem>/ per file with several)")
     p.add_argument("--truth", default=None, help="a truth JSON with the sources' boxes (default: the world's, if any)")
-    p.add_argument("--no-truth", action="store_true", help="always use the salient-blob detector")
+    p.add_argument("--no-truth", action="store_true", help="never use the world's truth boxes (use --detector)")
+    p.add_argument("--detector", choices=("face", "blob", "truth"), default=None,
+                   help="how the sources are found: MTCNN faces tracked into one source per person, salient blobs, or the "
+                   "synthetic world's truth boxes (default: truth when the clip has a truth file, else face for voice "
+                   "models, blob otherwise)")
+    p.add_argument("--face-weights", default=None, metavar="DIR",
+                   help="folder with the MTCNN weights pnet.pt, rnet.pt, onet.pt for --detector face (default: "
+                   "$AVLEARN_REALMEDIA or .realmedia_cache, itself or its mtcnn/ subfolder)")
+    p.add_argument("--no-video", action="store_true", help="write only the WAVs, not one video per source")
     p.add_argument("--max-sources", type=A.positive_int(maximum=32), default=4, help="most sources the detector returns (default 4)")
     p.add_argument("--window", type=A.positive_float(maximum=3600.0), default=10.0, help="seconds separated at a time (default 10)")
     p.add_argument("--combine", choices=("independent", "argmax", "normalize"), default=None,
@@ -56,7 +69,7 @@ def register(subparsers) -> argparse.ArgumentParser:
                    help="with --eval-list: also BSS Eval v4 per window of WIN seconds every HOP (default WIN), "
                    "median over windows as museval (fw_sdr, fw_isr, fw_sir, fw_sar)")
     _in.add_run_options(p)
-    p.set_defaults(func=run, input_args=("inputs", "weights", "config", "truth", "eval_list", "pit"), output_dir_args=("out",))
+    p.set_defaults(func=run, input_args=("inputs", "weights", "config", "truth", "eval_list", "pit", "face_weights"), output_dir_args=("out",))
     return p
 
 
@@ -103,14 +116,15 @@ def run(args: argparse.Namespace) -> int:
         existed = os.path.isdir(outs[i])
         try:
             return separate_file(task, cfg, path, outs[i], truth=truth, window=args.window,
-                                 max_sources=args.max_sources, **extra)  # fmt: skip
+                                 max_sources=args.max_sources, detector=args.detector,
+                                 face_weights=args.face_weights, videos=not args.no_video, **extra)  # fmt: skip
         except BaseException:
             if not existed and os.path.isdir(outs[i]) and not os.listdir(outs[i]):
                 os.rmdir(outs[i])  # a skipped file leaves no empty folder behind
             raise
 
     def text(report: dict) -> None:
-        print(f"{report.get('file', '')}: {len(report['sources'])} sources (boxes from the {report['boxes']}), "
+        print(f"{report.get('file', '')}: {len(report['sources'])} sources (boxes from the {report['detector']} detector), "
               f"model {report['model']}")  # fmt: skip
         for s in report["sources"]:
             print(f"  {s['id']:>8}  {s['label'] or '':>10}  {s['wav']}  {s['video']}")

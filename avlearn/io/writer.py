@@ -73,6 +73,8 @@ class AVWriter:
             raise EncodeError(self.path, f"unknown container extension {ext!r}; one of {sorted(CONTAINER_CODECS)}")
         vcodec, acodec, self.afmt = CONTAINER_CODECS[ext]
         self.vcodec, self.acodec = video_codec or vcodec, audio_codec or acodec
+        if self.acodec == "pcm_f32le":  # float WAV: samples kept to float precision
+            self.afmt = "flt"
         if fps is not None and self.vcodec is None:
             raise EncodeError(self.path, f"{ext} holds audio only but fps was given")
         if fps is None and sample_rate is None and audio_from is None:

@@ -119,13 +119,16 @@ def localize_file(
     frames_png: str | os.PathLike | None = None,
     panel_frames: int = 8,
     alpha: float = 0.5,
+    hop: float | None = None,
+    batch_size: int = 4,
 ) -> dict[str, Any]:
     """Localize the sounds of a whole file and write the heatmap video (original audio kept).
 
-    The file is decoded at the frame rate, size and sample rate the network was trained with
-    (its input contract), cut into windows of its clip length (:meth:`Localizer.localize`); the
-    output is the original video (its own frames and size) with the map of each frame's time
-    blended over it.
+    Streams the file (:func:`avlearn.tasks.localization.streaming.localize_stream`): decoded at
+    the frame rate, size and sample rate the network was trained with (its input contract), cut
+    into windows of its clip length ``hop`` apart and run ``batch_size`` windows at a time; the
+    output is the original video (its own frames, rate and size) with the map of each frame's
+    time blended over it and its audio stream copied. Memory does not grow with the duration.
 
     Args:
         loc: the trained localizer (:func:`localizer_from_run`).
@@ -134,40 +137,29 @@ def localize_file(
         frames_png: also write a PNG panel of evenly spaced frames (enlarged to >= 128 px high).
         panel_frames: frames in the panel.
         alpha: weight of the heatmap colours.
+        hop: seconds between window starts (default: the clip length).
+        batch_size: windows per forward pass.
 
     Returns:
         ``{"file", "out", "frames_png", "method", "tta_flip", "frames", "fps", "model_fps",
-        "model_size", "duration", "peaks"}`` (``peaks``: each frame's hottest point, in pixels of
-        the original video).
+        "model_size", "duration", "peaks"}`` (``peaks``: each model frame's hottest point, in
+        pixels of the original video).
 
     Raises:
         avlearn.io.MediaError: the file cannot be read or written, or lacks video or audio.
     """
-    import numpy as np
-
-    from avlearn.io import MediaError, read_clip
-    from avlearn.viz import save_image, write_heatmap_video
+    from avlearn.tasks.localization.streaming import localize_stream
+    from avlearn.viz import image_grid, save_image
 
     path = os.fspath(path)
-    view = read_clip(path, fps=loc.fps, size=loc.size, sample_rate=loc.sample_rate, mono=True)
-    orig = read_clip(path)
-    if view.video is None or view.audio is None or not len(view.video):
-        raise MediaError(f"{path}: needs both a video and an audio stream")
-    heat = loc.localize(view.video.permute(3, 0, 1, 2), view.audio)  # (T, h, w) at the model's rate
-    times = orig.meta.get("frame_times") or [orig.start + i / orig.fps for i in range(len(orig.video))]
-    pick = np.clip(np.floor((np.asarray(times) - view.start) * loc.fps + 1e-6).astype(int), 0, heat.shape[0] - 1)
-    frames = orig.video.numpy()  # (T', H, W, 3) the file's own frames
-    per_frame = heat[torch.as_tensor(pick)]  # (T', h, w): the map of each original frame's time
-    written = write_heatmap_video(out, frames, per_frame, orig.audio, orig.fps, orig.sample_rate, alpha=alpha)
+    res = localize_stream(loc, path, out, hop=hop, batch_size=batch_size, alpha=alpha,
+                          panel_frames=panel_frames if frames_png else 0)
     png = None
-    if frames_png:
-        scale = max(1, 128 // frames.shape[1])  # small videos are enlarged (nearest neighbour) to >= 128 px
-        png = save_image(frames_png, heatmap_panel(frames, per_frame, count=panel_frames, alpha=alpha), scale=scale)
-    h, w = heat.shape[-2:]
-    flat = heat.flatten(1).argmax(1)
-    peaks = [[round(float(x) * frames.shape[2] / w, 1), round(float(y) * frames.shape[1] / h, 1)] for y, x in zip(flat // w, flat % w)]
+    if frames_png and res["panel"] is not None:
+        scale = max(1, 128 // res["size"][0])  # small videos are enlarged (nearest neighbour) to >= 128 px
+        png = save_image(frames_png, image_grid(list(res["panel"])), scale=scale)
     return {
-        "file": path, "out": written, "frames_png": png, "method": loc.method, "tta_flip": loc.task.cfg.tta_flip,
-        "frames": len(frames), "fps": orig.fps, "model_fps": loc.fps, "model_size": list(loc.size),
-        "duration": orig.duration, "peaks": peaks,
+        "file": path, "out": os.fspath(out), "frames_png": png, "method": loc.method, "tta_flip": loc.task.cfg.tta_flip,
+        "frames": res["frames"], "fps": res["fps"], "model_fps": loc.fps, "model_size": list(loc.size),
+        "duration": res["duration"], "peaks": res["peaks"],
     }

@@ -2,28 +2,38 @@
 
 What ``avlearn separate FILE --weights CKPT --out DIR`` does:
 
-1. **Find the visible sources.** If the file belongs to a synthetic world (its truth file
-   ``<split>/truth/<id>.json`` sits beside ``<split>/clips/<id>.mp4``, or ``truth=`` names
-   one), the truth boxes of every visible object are used (``"boxes": "truth"`` in the
-   report). Otherwise a **salient-blob detector** finds them (``"boxes": "detector"``):
-   per frame, pixels whose colour lies far from the frame's median colour (more than
-   ``threshold`` robust deviations, the median absolute deviation) are foreground; their
-   connected components (parts a few pixels apart joined) are boxes, linked over frames into tracks by nearest centre; the
-   ``max_sources`` longest-lived tracks are the sources. It finds the sprites and faces of
-   the synthetic world (saturated or bright on a dim, grey texture); it is not a general
-   object or face detector. For faces, the mouth is the lower middle of the face box.
-2. **Separate.** Each source's visual input is cut from its track as in training
-   (:func:`avlearn.tasks.separation.data.visual_inputs`); Sound of Pixels models pool their
-   frame features inside the source's box (the paper's pixel-level inference); the
-   audio-only model ignores the boxes and writes one track per output slot. Long files are
-   processed in windows of ``window`` seconds.
-3. **Write** ``<stem>_<source>.wav`` and ``<stem>_<source>.mp4`` (the original frames with the
-   source's box drawn, and its separated audio) per source, and return the report that
-   ``--json`` prints.
+1. **Find the visible sources** (:func:`stream_sources`, ``detector``):
+
+   * ``truth``: the synthetic world's truth boxes of every visible object (the default when the
+     truth file ``<split>/truth/<id>.json`` sits beside ``<split>/clips/<id>.mp4`` or
+     ``truth=`` names one);
+   * ``face`` (default for voice models): MTCNN faces (Zhang et al., IEEE SPL 2016) tracked
+     across frames into one track per person (:func:`avlearn.models.face.track_faces`); each
+     track gives the separator its face crop and mouth crops (the lower middle of the face box)
+     following the track's per-frame boxes;
+   * ``blob`` (default otherwise): a **salient-blob detector** on the frames at the model's size,
+     fed window by window (:class:`BlobTracker`): per frame, pixels whose colour lies far from
+     the frame's median colour (more than ``threshold`` robust deviations, the median absolute
+     deviation) are foreground; their connected components (parts a few pixels apart joined)
+     are boxes, linked over frames into tracks by nearest centre; the ``max_sources``
+     longest-lived tracks are the sources. It finds the sprites and faces of the synthetic
+     world; it is not a general object or face detector.
+
+2. **Separate**, streaming (:mod:`avlearn.tasks.separation.streaming`): half-overlapping windows
+   decoded at the model's rate and size, each source's visual input cut from its boxes as in
+   training (:func:`avlearn.tasks.separation.data.visual_inputs`; Sound of Pixels models pool
+   their frame features inside the box, the paper's pixel-level inference; the audio-only model
+   ignores the boxes and writes one track per output slot), overlap-added.
+3. **Write** ``<stem>_<source>.wav`` (mono, at the input's sample rate), ``<stem>_<source>.mp4``
+   (the original frames with the source's box drawn, and its track) per source and
+   ``residual.wav`` (the input minus the tracks, per input channel), and return the report that
+   ``--json`` prints: each source's ``box`` (median ``[x1, y1, x2, y2]`` in input pixels) and
+   ``span`` (first and last second seen).
 """
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -35,7 +45,8 @@ from scipy import ndimage
 from avlearn.tasks.separation.data import box_track, rescale_tracks, visual_inputs
 from avlearn.tasks.separation.task import SeparationTask
 
-__all__ = ["separation_task", "detect_sources", "truth_sources", "find_sources", "separate_file", "truth_path_for"]
+__all__ = ["separation_task", "BlobTracker", "detect_sources", "truth_sources", "find_sources", "stream_sources", "window_batch",
+           "separate_file", "truth_path_for", "default_face_weights"]
 
 
 def separation_task(run: Any) -> SeparationTask:
@@ -47,6 +58,62 @@ def separation_task(run: Any) -> SeparationTask:
     if not isinstance(run.task, SeparationTask):
         raise ValueError(f"{run.path}: task {run.task_name!r} is not a separation task")
     return run.task.eval()
+
+
+class BlobTracker:
+    """The salient-blob detector of the module docstring, fed frames chunk by chunk.
+
+    Args:
+        threshold, min_area, merge: as :func:`detect_sources`.
+    """
+
+    def __init__(self, *, threshold: float = 2.0, min_area: float = 0.002, merge: int = 2):
+        self.threshold, self.min_area, self.merge = threshold, min_area, merge
+        self.tracks: list[dict[str, Any]] = []
+        self.frames = 0
+        self.shape: tuple[int, int] | None = None
+
+    def feed(self, frames: np.ndarray) -> None:
+        """Detect and link the blobs of uint8 (T, H, W, 3) frames following those already fed."""
+        x = np.asarray(frames, dtype=np.float32) / 255.0  # (T, H, W, 3)
+        t, h, w = x.shape[:3]
+        self.shape = (h, w)
+        med = np.median(x.reshape(t, -1, 3), axis=1)[:, None, None]  # (T, 1, 1, 3)
+        mad = np.median(np.abs(x - med).reshape(t, -1, 3), axis=1)[:, None, None]  # (T, 1, 1, 3)
+        score = (np.abs(x - med) / (1.4826 * mad + 0.02)).max(-1)  # (T, H, W)
+        for i in range(t):
+            fg = ndimage.binary_opening(score[i] > self.threshold)
+            labels, _ = ndimage.label(ndimage.binary_dilation(fg, iterations=self.merge))  # parts closer than 2*merge px join
+            blobs = []
+            for k, sl in enumerate(ndimage.find_objects(labels), start=1):
+                ys, xs = np.nonzero((labels[sl] == k) & fg[sl])
+                if ys.size == 0:
+                    continue
+                box = np.array([sl[1].start + xs.min(), sl[0].start + ys.min(), sl[1].start + xs.max() + 1, sl[0].start + ys.max() + 1], dtype=np.float64)
+                if (box[2] - box[0]) * (box[3] - box[1]) >= self.min_area * h * w:
+                    blobs.append(box)
+            free = list(range(len(self.tracks)))
+            for b in sorted(blobs, key=lambda b: -(b[2] - b[0]) * (b[3] - b[1])):
+                c = (b[:2] + b[2:]) / 2
+                best = min(free, key=lambda k: np.linalg.norm(self.tracks[k]["centre"] - c), default=None)
+                if best is not None and np.linalg.norm(self.tracks[best]["centre"] - c) < 0.25 * max(h, w):
+                    tr = self.tracks[best]
+                    free.remove(best)
+                else:
+                    tr = {"boxes": {}}
+                    self.tracks.append(tr)
+                tr["boxes"][self.frames + i], tr["centre"] = b, c
+        self.frames += t
+
+    def result(self, *, max_sources: int = 4, min_presence: float = 0.3) -> list[tuple[np.ndarray, tuple[int, int]]]:
+        """``(boxes (T, 4), (first, last) frame seen)`` of the longest-lived tracks, gaps filled."""
+        t = self.frames
+        out = []
+        for tr in sorted(self.tracks, key=lambda tr: -len(tr["boxes"]))[:max_sources]:
+            if len(tr["boxes"]) >= min_presence * t:
+                track = [tr["boxes"][i].tolist() if i in tr["boxes"] else None for i in range(t)]
+                out.append((box_track({"boxes": track}, "boxes", t, max(self.shape)), (min(tr["boxes"]), max(tr["boxes"]))))
+        return out
 
 
 def detect_sources(frames: np.ndarray, *, max_sources: int = 4, threshold: float = 2.0, min_area: float = 0.002,
@@ -61,40 +128,9 @@ def detect_sources(frames: np.ndarray, *, max_sources: int = 4, threshold: float
         min_presence: fraction of frames a track must be seen in.
         merge: foreground parts closer than ``2 * merge`` pixels form one blob (a face and its hair).
     """
-    x = np.asarray(frames, dtype=np.float32) / 255.0  # (T, H, W, 3)
-    t, h, w = x.shape[:3]
-    med = np.median(x.reshape(t, -1, 3), axis=1)[:, None, None]  # (T, 1, 1, 3)
-    mad = np.median(np.abs(x - med).reshape(t, -1, 3), axis=1)[:, None, None]  # (T, 1, 1, 3)
-    score = (np.abs(x - med) / (1.4826 * mad + 0.02)).max(-1)  # (T, H, W)
-    tracks: list[dict[str, Any]] = []
-    for i in range(t):
-        fg = ndimage.binary_opening(score[i] > threshold)
-        labels, _ = ndimage.label(ndimage.binary_dilation(fg, iterations=merge))  # parts closer than 2*merge px join
-        blobs = []
-        for k, sl in enumerate(ndimage.find_objects(labels), start=1):
-            ys, xs = np.nonzero((labels[sl] == k) & fg[sl])
-            if ys.size == 0:
-                continue
-            box = np.array([sl[1].start + xs.min(), sl[0].start + ys.min(), sl[1].start + xs.max() + 1, sl[0].start + ys.max() + 1], dtype=np.float64)
-            if (box[2] - box[0]) * (box[3] - box[1]) >= min_area * h * w:
-                blobs.append(box)
-        free = list(range(len(tracks)))
-        for b in sorted(blobs, key=lambda b: -(b[2] - b[0]) * (b[3] - b[1])):
-            c = (b[:2] + b[2:]) / 2
-            best = min(free, key=lambda k: np.linalg.norm(tracks[k]["centre"] - c), default=None)
-            if best is not None and np.linalg.norm(tracks[best]["centre"] - c) < 0.25 * max(h, w):
-                tr = tracks[best]
-                free.remove(best)
-            else:
-                tr = {"boxes": [None] * t}
-                tracks.append(tr)
-            tr["boxes"][i], tr["centre"] = b, c
-    tracks.sort(key=lambda tr: -sum(b is not None for b in tr["boxes"]))
-    out = []
-    for tr in tracks[:max_sources]:
-        if sum(b is not None for b in tr["boxes"]) >= min_presence * t:
-            out.append(box_track({"boxes": [None if b is None else b.tolist() for b in tr["boxes"]]}, "boxes", t, max(h, w)))
-    return out
+    tracker = BlobTracker(threshold=threshold, min_area=min_area, merge=merge)
+    tracker.feed(frames)
+    return [boxes for boxes, _ in tracker.result(max_sources=max_sources, min_presence=min_presence)]
 
 
 def truth_path_for(path: str | os.PathLike) -> Path | None:
@@ -120,40 +156,160 @@ def truth_sources(truth: dict[str, Any], frames: int, size: tuple[int, int], fps
 
 def find_sources(frames: np.ndarray, fps: float, *, truth: str | os.PathLike | dict | None = None,
                  max_sources: int = 4) -> tuple[list[dict[str, Any]], str]:
-    """``(sources, "truth" | "detector")``: box tracks of the visible sources of ``frames``."""
-    import json
-
+    """``(sources, "truth" | "detector")``: box tracks of the visible sources of in-memory ``frames``."""
     if truth is not None:
-        if not isinstance(truth, dict):
-            with open(truth, encoding="utf-8") as fh:
-                truth = json.load(fh)
-        return truth_sources(truth, frames.shape[0], frames.shape[1:3], fps), "truth"
+        return truth_sources(_load_truth(truth), frames.shape[0], frames.shape[1:3], fps), "truth"
     found = detect_sources(frames, max_sources=max_sources)
     return [{"id": f"blob{k}", "label": None, "sounding": None, "box": b, "mouth": None} for k, b in enumerate(found)], "detector"
 
 
-def _window_batch(frames: torch.Tensor, audio: torch.Tensor, sources: list[dict[str, Any]], f0: int, f1: int,
-                  task: SeparationTask, d: Any) -> dict[str, Any]:
-    """A one-mixture batch of the frames ``[f0, f1)`` and their audio, one entry per source."""
-    vis: dict[str, list[torch.Tensor]] = {}
-    for s in sources:
-        for k, v in visual_inputs(frames[f0:f1], s["box"][f0:f1], None if s["mouth"] is None else s["mouth"][f0:f1],
-                                  d.visual, num_frames=d.num_frames, crop_size=d.crop_size, mouth_size=d.mouth_size).items():
-            vis.setdefault(k, []).append(v)
-        if d.visual == "frames":  # SoP's pixel-level inference: pool the features inside the box
-            b = s["box"][f0:f1]
-            region = torch.tensor([b[:, 0].min() / frames.shape[2], b[:, 1].min() / frames.shape[1],
-                                   b[:, 2].max() / frames.shape[2], b[:, 3].max() / frames.shape[1]], dtype=torch.float32)
-            vis.setdefault("regions", []).append(region)
-    batch = {k: torch.stack(v)[None] for k, v in vis.items()}  # (1, S, ...)
-    batch["mixture"] = audio[None]  # (1, N)
-    batch["valid"] = torch.ones(1, len(sources), dtype=torch.bool)
+def _load_truth(truth: str | os.PathLike | dict) -> dict[str, Any]:
+    import json
+
+    if isinstance(truth, dict):
+        return truth
+    with open(truth, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def default_face_weights() -> Path | None:
+    """The MTCNN weights folder of the real-media cache (``$AVLEARN_REALMEDIA`` or ``.realmedia_cache``,
+    itself or its ``mtcnn/`` subfolder), if it holds ``pnet.pt``."""
+    for root in (os.environ.get("AVLEARN_REALMEDIA"), ".realmedia_cache"):
+        if not root:
+            continue
+        for cand in (Path(root) / "mtcnn", Path(root)):
+            if (cand / "pnet.pt").is_file():
+                return cand
+    return None
+
+
+def _array_source(sid: str, label: Any, sounding: Any, box: np.ndarray, mouth: np.ndarray | None, span: tuple[float, float],
+                  scale: np.ndarray, fps: float) -> dict[str, Any]:
+    """A source whose model-pixel boxes are a (T, 4) array over model frames (truth, blobs)."""
+    last = len(box) - 1
+
+    def at(idx: np.ndarray, arr: np.ndarray = box) -> np.ndarray:
+        return arr[np.clip(idx, 0, last)]
+
+    return {"id": sid, "label": label, "sounding": sounding, "box": at,
+            "mouth": None if mouth is None else (lambda idx: at(idx, mouth)),
+            "box_input": lambda times: at(np.floor(np.asarray(times) * fps + 1e-6).astype(int)) * scale,
+            "median": [round(float(v), 1) for v in np.median(box, axis=0) * scale], "span": [round(span[0], 3), round(span[1], 3)]}
+
+
+def _track_source(k: int, track: Any, to_model: np.ndarray, fps: float) -> dict[str, Any]:
+    """A source following a face track (boxes in input pixels, interpolated between detections)."""
+    def box_input(times: np.ndarray) -> np.ndarray:
+        return np.stack([track.box_at(float(t)) for t in np.asarray(times)]).reshape(-1, 4)
+
+    return {"id": f"face{k}", "label": "face", "sounding": None, "box": lambda idx: box_input(np.asarray(idx) / fps) * to_model,
+            "mouth": None, "box_input": box_input, "median": [round(v, 1) for v in track.box],
+            "span": [round(track.span[0], 3), round(track.span[1], 3)]}
+
+
+def stream_sources(path: str | os.PathLike, d: Any, *, detector: str, truth: str | os.PathLike | dict | None = None,
+                   face_weights: str | os.PathLike | None = None, max_sources: int = 4, face_fps: float = 5.0,
+                   min_face_presence: float = 0.3) -> list[dict[str, Any]]:
+    """The visible sources of a file, found without holding its frames (one streaming pass at most).
+
+    Args:
+        path: the media file.
+        d: the recipe's data section (model fps and size).
+        detector: ``truth`` (the world's truth file ``truth``), ``blob`` (salient blobs on the
+            frames at the model's size) or ``face`` (MTCNN faces tracked into one track per
+            person, :func:`avlearn.models.face.track_faces`).
+        face_weights: folder of the MTCNN weights (``face``).
+        max_sources: most sources kept (longest tracks first).
+        face_fps: face detection rate.
+        min_face_presence: a face track must be seen in this fraction of the detection frames.
+
+    Returns:
+        Sources: ``id``, ``label``, ``sounding``, ``box`` / ``mouth`` (model frame indices ->
+        (n, 4) model-pixel boxes; mouth None: the lower middle of the box), ``box_input``
+        (times -> (n, 4) input-pixel boxes), ``median`` (``[x1, y1, x2, y2]`` in input pixels)
+        and ``span`` (first and last second seen).
+
+    Raises:
+        avlearn.io.MediaError: unreadable file. ValueError: unknown detector, or ``face``
+        without weights (the message names ``--face-weights``).
+    """
+    from avlearn.io import MissingStreamError, probe
+    from avlearn.io.stream import StreamReader
+
+    path = os.fspath(path)
+    info = probe(path)
+    if info.video is None or not info.video.width:
+        raise MissingStreamError(path, "no video stream")
+    width, height = info.video.width, info.video.height
+    scale = np.array([width / d.size, height / d.size] * 2)  # model pixels -> input pixels
+    frames = max(1, math.ceil(info.duration * d.fps - 1e-6))
+    if detector == "truth":
+        if truth is None:
+            raise ValueError(f"{path}: --detector truth needs a truth file (none beside the clip; give --truth)")
+        out = []
+        for s in truth_sources(_load_truth(truth), frames, (d.size, d.size), d.fps):
+            out.append(_array_source(str(s["id"]), s["label"], s["sounding"], s["box"], s["mouth"], (0.0, frames / d.fps), scale, d.fps))
+        return out
+    if detector == "blob":
+        tracker = BlobTracker()
+        for clip in StreamReader(path, 4.0, fps=d.fps, size=(d.size, d.size), audio=False, last="shorten"):
+            tracker.feed(clip.video.numpy())
+        return [_array_source(f"blob{k}", None, None, b, None, (f0 / d.fps, f1 / d.fps), scale, d.fps)
+                for k, (b, (f0, f1)) in enumerate(tracker.result(max_sources=max_sources))]
+    if detector == "face":
+        from avlearn.models.face import mtcnn, track_faces
+
+        folder = face_weights or default_face_weights()
+        if folder is None or not (Path(folder) / "pnet.pt").is_file():
+            where = f" in {folder}" if folder else " (no --face-weights given, none in $AVLEARN_REALMEDIA or .realmedia_cache)"
+            raise ValueError(f"{path}: the face detector needs the MTCNN weights pnet.pt, rnet.pt, onet.pt{where}; "
+                             "give their folder with --face-weights DIR (bash data_prep/fetch_real_media.sh fetches them), "
+                             "or choose --detector blob")
+        tracks = track_faces(path, mtcnn(folder), fps=face_fps)
+        need = min_face_presence * max(1.0, info.duration * face_fps)
+        tracks = sorted((t for t in tracks if len(t.frames) >= need), key=lambda t: -len(t.frames))[:max_sources]
+        tracks.sort(key=lambda t: t.box[0])  # left to right
+        to_model = 1.0 / scale
+        return [_track_source(k, t, to_model, d.fps) for k, t in enumerate(tracks)]
+    raise ValueError(f"{path}: unknown detector {detector!r} (face, blob or truth)")
+
+
+def window_batch(clips: list[Any], sources: list[dict[str, Any]], d: Any) -> dict[str, Any]:
+    """A batch of model-size windows (AVClips of one shape), one mixture per window, one entry per source.
+
+    Each source gives its visual input for the window as in training
+    (:func:`avlearn.tasks.separation.data.visual_inputs`) from its boxes at the window's frames;
+    Sound of Pixels models also get the box's extent (``regions``) to pool features in.
+    """
+    out: dict[str, list[torch.Tensor]] = {}
+    for clip in clips:
+        frames = clip.video  # (T, h, w, 3)
+        idx = int(round(clip.start * d.fps)) + np.arange(frames.shape[0])
+        vis: dict[str, list[torch.Tensor]] = {}
+        for s in sources:
+            box = s["box"](idx)
+            mouth = None if s["mouth"] is None else s["mouth"](idx)
+            for k, v in visual_inputs(frames, box, mouth, d.visual, num_frames=d.num_frames, crop_size=d.crop_size,
+                                      mouth_size=d.mouth_size).items():
+                vis.setdefault(k, []).append(v)
+            if d.visual == "frames":  # SoP's pixel-level inference: pool the features inside the box
+                region = torch.tensor([box[:, 0].min() / frames.shape[2], box[:, 1].min() / frames.shape[1],
+                                       box[:, 2].max() / frames.shape[2], box[:, 3].max() / frames.shape[1]], dtype=torch.float32)
+                vis.setdefault("regions", []).append(region)
+        for k, v in vis.items():
+            out.setdefault(k, []).append(torch.stack(v))  # (S, ...)
+        out.setdefault("mixture", []).append(clip.audio[0])  # (n,)
+    batch = {k: torch.stack(v) for k, v in out.items()}  # (B, S, ...), mixture (B, n)
+    batch["valid"] = torch.ones(len(clips), len(sources), dtype=torch.bool)
     return batch
 
 
 def separate_file(task: SeparationTask, cfg: Any, path: str | os.PathLike, out_dir: str | os.PathLike, *,
-                  truth: str | os.PathLike | None | bool = True, window: float = 10.0, max_sources: int = 4) -> dict[str, Any]:
-    """Separate every visible source of a media file and write its WAV and video.
+                  truth: str | os.PathLike | None | bool = True, window: float = 4.0, max_sources: int = 4,
+                  detector: str | None = None, face_weights: str | os.PathLike | None = None, batch_size: int = 4,
+                  videos: bool = True) -> dict[str, Any]:
+    """Separate every visible source of a media file, streaming, and write its WAV (and video).
 
     Args:
         task: a trained separator (:func:`separation_task` of a loaded run).
@@ -161,56 +317,54 @@ def separate_file(task: SeparationTask, cfg: Any, path: str | os.PathLike, out_d
         path: the media file (video with audio).
         out_dir: where the files go (created).
         truth: True: use the world's truth file when there is one; a path: that truth file;
-            False/None: always the detector.
-        window: seconds per separation window.
+            False/None: never.
+        window: seconds per separation window (windows overlap by half; see
+            :mod:`avlearn.tasks.separation.streaming`).
         max_sources: most sources the detector returns.
+        detector: ``face``, ``blob`` or ``truth``; None: ``truth`` when a truth file is found,
+            else ``face`` for voice models (face visual input), else ``blob``.
+        face_weights: the MTCNN weights folder for ``face`` (default: the real-media cache's).
+        batch_size: windows per forward pass.
+        videos: also write one video per source.
 
     Returns:
-        The report: ``{"file", "model", "combine", "boxes", "sample_rate", "duration", "sources": [{"id",
-        "label", "wav", "video", "rms"}]}``.
+        The report: ``{"file", "model", "combine", "boxes", "detector", "sample_rate", "channels",
+        "model_sample_rate", "duration", "residual", "sources": [{"id", "label", "sounding", "box",
+        "span", "wav", "video", "rms"}]}``; ``box`` is ``[x1, y1, x2, y2]`` in input pixels (median
+        over the track), ``span`` the first and last second it is seen; the WAVs are mono at the
+        input's sample rate.
 
     Raises:
-        avlearn.io.MediaError: the file cannot be read.
+        avlearn.io.MediaError: the file cannot be read. ValueError: bad detector / missing weights.
     """
-    from avlearn.io import read_clip, write_audio, write_av
-    from avlearn.viz.overlay import draw_boxes
+    from avlearn.io import probe
+    from avlearn.tasks.separation.streaming import separate_stream
 
     d = cfg.data
     path = os.fspath(path)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    small = read_clip(path, 0.0, None, fps=d.fps, size=(d.size, d.size), sample_rate=d.sample_rate, mono=True)
-    full = read_clip(path, 0.0, None, audio=False)
-    frames, audio = small.video, small.audio[0]  # (T, H, W, 3), (N,)
     truth_file = truth_path_for(path) if truth is True else (truth or None)
-    sources, found_by = find_sources(frames.numpy(), d.fps, truth=truth_file, max_sources=max_sources)
+    if detector is None:
+        detector = "truth" if truth_file is not None else ("face" if d.visual == "face" else "blob")
     if task.permutation_invariant:
-        sources = [{"id": f"slot{k}", "label": None, "sounding": None, "box": np.tile([0.0, 0.0, d.size, d.size], (frames.shape[0], 1)),
-                    "mouth": None} for k in range(getattr(task, "outputs", 1))]
-    report: dict[str, Any] = {"file": path, "model": task.cfg.name, "combine": task.cfg.combine, "boxes": found_by,
-                              "sample_rate": d.sample_rate,
-                              "duration": small.duration, "sources": []}
+        full = np.array([[0.0, 0.0, d.size, d.size]])
+        sources = [{"id": f"slot{k}", "label": None, "sounding": None, "box": lambda idx: np.repeat(full, len(idx), 0),
+                    "mouth": None, "box_input": None, "median": None, "span": None} for k in range(getattr(task, "outputs", 1))]
+    else:
+        sources = stream_sources(path, d, detector=detector, truth=truth_file, face_weights=face_weights, max_sources=max_sources)
+    duration = probe(path).duration
+    report: dict[str, Any] = {"file": path, "model": task.cfg.name, "combine": task.cfg.combine,
+                              "boxes": "truth" if detector == "truth" else "detector", "detector": detector,
+                              "model_sample_rate": d.sample_rate, "duration": duration, "sources": []}
     if not sources:
         return report
-    step = max(1, int(round(window * d.fps)))
-    parts = []
-    for f0 in range(0, frames.shape[0], step):
-        f1 = min(frames.shape[0], f0 + step)
-        a0, a1 = int(round(f0 * d.sample_rate / d.fps)), int(round(f1 * d.sample_rate / d.fps))
-        if f1 == frames.shape[0]:
-            a1 = audio.shape[-1]
-        batch = _window_batch(frames, audio[a0:a1], sources, f0, f1, task, d)
-        parts.append(task.separate(batch)["estimates"][0])  # (S, n)
-    estimates = torch.cat(parts, dim=-1)  # (S, N)
-    stem = Path(path).stem
-    big = full.video.numpy()
-    sy, sx = big.shape[1] / d.size, big.shape[2] / d.size
-    for s, est in zip(sources, estimates):
-        wav = write_audio(out / f"{stem}_{s['id']}.wav", est[None].clamp(-1, 1), d.sample_rate)
-        idx = np.minimum((np.arange(big.shape[0]) / (full.fps or d.fps) * d.fps).astype(int), len(s["box"]) - 1)
-        boxes = [s["box"][i][None] * np.array([sx, sy, sx, sy]) for i in idx]
-        video = write_av(out / f"{stem}_{s['id']}.mp4", draw_boxes(big, boxes) if not task.permutation_invariant else big,
-                         est[None].clamp(-1, 1), fps=full.fps, sample_rate=d.sample_rate)
-        report["sources"].append({"id": s["id"], "label": s["label"], "sounding": s["sounding"], "wav": wav, "video": video,
-                                  "rms": float(est.square().mean().sqrt())})
+    res = separate_stream(task, cfg, path, out, sources, lambda clips, srcs: window_batch(clips, srcs, d),
+                          window=window, batch_size=batch_size, videos=videos)
+    report.update(sample_rate=res["sample_rate"], channels=res["channels"], residual=res["residual"])
+    for k, s in enumerate(sources):
+        wav, video = res["files"][s["id"]]
+        rms = math.sqrt(float(res["energy"][k]) / max(1, res["samples"]))
+        report["sources"].append({"id": s["id"], "label": s["label"], "sounding": s["sounding"], "box": s["median"],
+                                  "span": s["span"], "wav": wav, "video": video, "rms": rms})
     return report
