@@ -39,6 +39,7 @@ COMMANDS: tuple[str, ...] = (
     "separate",
     "classify",
     "preview",
+    "detect",
 )
 
 

@@ -44,6 +44,7 @@ _TASK_MODULES = (
     "avlearn.tasks.localization",
     "avlearn.tasks.separation",
     "avlearn.tasks.preview",
+    "avlearn.tasks.detection",
 )
 for _m in _TASK_MODULES:
     importlib.import_module(_m)
