@@ -48,7 +48,7 @@ def predict_file(run: Any, path: str | os.PathLike, *, clips: int = 10, top_k: i
         raise ValueError(f"{run.path}: a {run.task_name!r} run is not a clip classifier")
     if clips < 1 or top_k < 1:
         raise ValueError(f"clips and top_k must be >= 1, got {clips} and {top_k}")
-    d, video = run.config.data, task.input == "video"
+    d, video, audio = run.config.data, task.input in ("video", "av"), task.input in ("audio", "av")
     path = os.fspath(path)
     info = probe(path)
     window = float(d.clip_duration)
@@ -59,12 +59,14 @@ def predict_file(run: Any, path: str | os.PathLike, *, clips: int = 10, top_k: i
     probs = []
     for s in starts:
         clip = read_clip(path, float(s), window, fps=d.fps if video else None, size=size, sample_rate=d.sample_rate,
-                         mono=True, video=video, audio=not video)
-        x = clip.video if video else clip.audio
-        if x is None or not len(x):
+                         mono=True, video=video, audio=audio)
+        keys = ("video", "audio") if task.input == "av" else (task.input,)
+        raw = {"video": clip.video, "audio": clip.audio}
+        if any(raw[k] is None or not len(raw[k]) for k in keys):
             raise MediaError(path, f"no {task.input} to classify")
-        sample = transform({task.input: x})
-        probs.append(task.predict(sample[task.input][None].to(device))[0].cpu())  # (K,)
+        sample = transform({k: raw[k] for k in keys})
+        batch = {k: sample[k][None].to(device) for k in keys}
+        probs.append(task.predict(task.model_input(batch))[0].cpu())  # (K,)
     mean = torch.stack(probs).mean(0)  # (K,)
     top = mean.topk(min(top_k, len(mean)))
     names = task.class_names
