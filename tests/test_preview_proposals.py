@@ -70,3 +70,45 @@ def test_proposals_learn_segments_and_round_trip(tmp_path):
         load_proposal_net(tmp_path / "other.pt")
     with pytest.raises(ValueError, match="equal, non-zero"):
         fit_proposal_net([], [], [], num_actions=K, window=WINDOW, hop=HOP)
+
+
+def test_classify_segments_by_proposals_cli(tmp_path, capsys):
+    import json
+
+    from test_preview_budget import DATA, tiny_specs
+
+    from avlearn.cli import main
+    from avlearn.io import write_av
+    from avlearn.tasks.preview.bundle import build_models, preview_models, save_bundle
+    from avlearn.tasks.runs import load_run
+    from avlearn.tasks.preview.data import VideoStore
+    from avlearn.tasks.preview.proposals import window_features
+
+    classes = ["bounce", "tap", "slide"]
+    rng = np.random.default_rng(0)
+    audio = (0.3 * np.sin(2 * np.pi * 440 * np.arange(4 * 8000) / 8000))[None].astype(np.float32)
+    clip = write_av(tmp_path / "clip.mp4", rng.integers(0, 255, (32, 32, 32, 3), dtype=np.uint8), audio, fps=8,
+                    sample_rate=8000)
+    torch.manual_seed(0)
+    bundle = save_bundle(build_models(classes, DATA, tiny_specs(len(classes))), tmp_path / "preview.pt")
+    models = preview_models(load_run(bundle))
+    d = models.data
+    store = VideoStore.from_files([str(clip)], fps=d["fps"], size=d["size"], sample_rate=d["sample_rate"],
+                                  window=d["window"], num_classes=3, mean=d["mean"], std=d["std"])
+    starts, feats = window_features(models, store, 0)
+    assert feats.shape == (len(starts), 4)
+    net = fit_proposal_net([feats], [[(1.0, 2.5, 1)]], [starts], num_actions=3, window=d["window"], hop=d["hop"],
+                           steps=3, anchor_scales=(1, 2, 4), width=16, hidden=32)
+    save_proposal_net(net, tmp_path / "proposals.pt", window=d["window"], hop=d["hop"], anchor_scales=(1, 2, 4),
+                      width=16, hidden=32)
+    args = [str(clip), "--weights", str(bundle), "--segments", "--method", "proposals", "--min-score", "0", "--json"]
+    assert main(["classify", *args]) == 0
+    r = json.loads(capsys.readouterr().out)
+    expected = localize_proposals(net, feats, starts, window=d["window"], hop=d["hop"], duration=r["duration"])
+    assert [(s["start"], s["end"], s["label"]) for s in r["segments"]] == [(s, e, c) for s, e, c, _ in expected]
+    assert all(0 <= s["start"] < s["end"] <= r["duration"] and s["name"] in classes for s in r["segments"])
+    save_proposal_net(net, tmp_path / "other_hop.pt", window=d["window"], hop=d["hop"] * 2, anchor_scales=(1, 2, 4),
+                      width=16, hidden=32)
+    assert main(["classify", *args, "--proposals", str(tmp_path / "other_hop.pt")]) == 2
+    assert "trained on windows" in capsys.readouterr().err
+    assert main(["classify", *args, "--proposals", str(tmp_path / "missing.pt")]) == 2

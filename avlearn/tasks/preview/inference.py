@@ -20,6 +20,7 @@ from avlearn.tasks.preview.budget import strategy_gflops, unit_costs
 from avlearn.tasks.preview.bundle import PreviewModels
 from avlearn.tasks.preview.evaluate import preview_predict
 from avlearn.tasks.preview.task import window_logits
+from avlearn.tasks.preview.proposals import localize_proposals, window_features
 from avlearn.tasks.preview.temporal_localization import localize
 from avlearn.tasks.preview.data import VideoStore, uniform_starts
 
@@ -27,7 +28,8 @@ __all__ = ["classify_file"]
 
 
 def classify_file(models: PreviewModels, path: str, *, preview: bool = False, segments: bool = False, top_k: int = 5,
-                  clips: int = 10, moments: int | None = None, min_score: float = 0.3) -> dict[str, Any]:
+                  clips: int = 10, moments: int | None = None, min_score: float = 0.3, method: str = "windows",
+                  proposal_net: Any = None) -> dict[str, Any]:
     """Classify one whole file with the preview models.
 
     Args:
@@ -39,6 +41,9 @@ def classify_file(models: PreviewModels, path: str, *, preview: bool = False, se
         clips: clips of dense recognition.
         moments: moments the preview looks at (default: as trained).
         min_score: smallest segment score returned.
+        method: segments by ``windows`` (grouped window scores + 1D NMS) or ``proposals``
+            (TAL-Net on the teacher's window features, :mod:`~avlearn.tasks.preview.proposals`).
+        proposal_net: the trained TAL-Net of ``proposals``.
 
     Returns:
         ``{"file", "duration", "mode", "gflops", "top_k": [{"label", "name", "score"}], "moments"
@@ -46,7 +51,10 @@ def classify_file(models: PreviewModels, path: str, *, preview: bool = False, se
 
     Raises:
         avlearn.io.MediaError: the file cannot be read.
+        ValueError: ``proposals`` without a ``proposal_net``, or an unknown ``method``.
     """
+    if method not in ("windows", "proposals") or (segments and method == "proposals" and proposal_net is None):
+        raise ValueError(f"segments method {method!r} needs 'windows', or 'proposals' with a proposal network")
     d, names = models.data, models.classes
     K, w = len(names), d["window"]
     store = VideoStore.from_files([path], fps=d["fps"], size=d["size"], sample_rate=d["sample_rate"], window=w,
@@ -69,7 +77,12 @@ def classify_file(models: PreviewModels, path: str, *, preview: bool = False, se
         k = max(1, min(top_k, K))
         top = probs.topk(k)
         result["top_k"] = [{"label": int(i), "name": names[int(i)], "score": float(s)} for s, i in zip(top.values, top.indices)]
-        if segments:
+        if segments and method == "proposals":
+            starts, feats = window_features(models, store, 0)
+            segs = localize_proposals(proposal_net, feats, starts, window=w, hop=d["hop"], duration=duration)
+            result["segments"] = [{"start": s, "end": e, "label": c, "name": names[c], "score": sc}
+                                  for s, e, c, sc in segs if sc >= min_score]
+        elif segments:
             starts = store.starts(0, d["hop"], w)
             model, inputs = (models.student, "pair") if preview else (models.teacher, "clip")
             wp = window_logits(model, store, 0, starts, w, inputs=inputs).softmax(1)  # (J, K+1)

@@ -31,7 +31,7 @@ from torch import Tensor
 from avlearn.models.detection.tal_net import TALNet
 
 __all__ = ["seconds_to_steps", "steps_to_seconds", "fit_proposal_net", "localize_proposals", "save_proposal_net",
-           "load_proposal_net"]
+           "load_proposal_net", "window_features", "fit_world_proposals", "proposal_table"]
 
 Segments = list[tuple[float, float, int]]
 
@@ -152,3 +152,57 @@ def load_proposal_net(path: str | os.PathLike) -> tuple[TALNet, dict[str, Any]]:
     net = create_model("tal_net_tiny", num_classes=m["num_classes"], in_channels=m["in_channels"], **m["kwargs"])
     net.load_state_dict(blob["state_dict"])
     return net.eval(), m
+
+
+def window_features(models: Any, store: Any, v: int) -> tuple[np.ndarray, Tensor]:
+    """Window starts and the clip features ``(J, K + 1)`` of video ``v``: the 3D teacher's
+    log-probabilities of the windows every ``hop`` seconds (the windows the grouping method scores)."""
+    from avlearn.tasks.preview.task import window_logits
+
+    w, hop = models.data["window"], models.data["hop"]
+    starts = store.starts(v, hop, w)
+    return starts, window_logits(models.teacher, store, v, starts, w).log_softmax(1)  # (J, K+1)
+
+
+def fit_world_proposals(models: Any, world: str | os.PathLike, *, steps: int = 300, seed: int = 0,
+                        progress: bool = False, **kwargs: Any) -> TALNet:
+    """Train a TAL-Net on the teacher's window features of an actions world's train videos.
+
+    Args:
+        models: a preview bundle's models (:func:`~avlearn.tasks.preview.bundle.preview_models`).
+        world: the actions world the bundle was trained on.
+        steps, seed, **kwargs: as :func:`fit_proposal_net`.
+        progress: show a progress bar while decoding.
+    """
+    from avlearn.tasks.preview.data import VideoStore, data_for
+
+    store = VideoStore.load(data_for(world, models.data), "train", progress=progress)
+    feats, starts = [], []
+    for v in range(len(store)):
+        st, f = window_features(models, store, v)
+        starts.append(st)
+        feats.append(f)
+    return fit_proposal_net(feats, [r.segments for r in store.records], starts, num_actions=len(models.classes),
+                            window=models.data["window"], hop=models.data["hop"], steps=steps, seed=seed, **kwargs)
+
+
+def proposal_table(models: Any, store: Any, net: TALNet, *, nms_iou: float = 0.5,
+                   tiou_thresholds: Sequence[float] = (0.3, 0.4, 0.5, 0.6, 0.7)) -> list[dict[str, Any]]:
+    """mAP at each tIoU of the two methods on the same videos and the same teacher windows:
+    ``windows`` (grouping + 1D NMS) and ``proposals`` (TAL-Net)."""
+    from avlearn.tasks.preview.temporal_localization import localization_map, localize
+
+    d, K = models.data, len(models.classes)
+    preds: dict[str, dict[Any, list]] = {"windows": {}, "proposals": {}}
+    gts = {}
+    for v, rec in enumerate(store.records):
+        starts, feats = window_features(models, store, v)
+        opts = dict(window=d["window"], hop=d["hop"], duration=rec.duration)
+        preds["windows"][rec.id] = localize(feats.exp(), starts, nms_iou=nms_iou, num_actions=K, **opts)
+        preds["proposals"][rec.id] = localize_proposals(net, feats, starts, nms_iou=nms_iou, **opts)
+        gts[rec.id] = rec.segments
+    rows = []
+    for name, p in preds.items():
+        res = localization_map(p, gts, tiou_thresholds=tiou_thresholds)
+        rows.append({"method": name, **{f"map@{t:g}": m for t, m in res.map.items()}, "average": res.average_map})
+    return rows
