@@ -112,3 +112,27 @@ def test_classify_segments_by_proposals_cli(tmp_path, capsys):
     assert main(["classify", *args, "--proposals", str(tmp_path / "other_hop.pt")]) == 2
     assert "trained on windows" in capsys.readouterr().err
     assert main(["classify", *args, "--proposals", str(tmp_path / "missing.pt")]) == 2
+
+
+def test_fit_world_proposals_and_table_on_a_tiny_actions_world(tmp_path):
+    from test_preview_budget import DATA, tiny_specs
+
+    from avlearn.data.synthetic import WorldConfig, make_world
+    from avlearn.tasks.preview.bundle import build_models
+    from avlearn.tasks.preview.data import VideoStore, class_names, data_for
+    from avlearn.tasks.preview.proposals import fit_world_proposals, proposal_table
+
+    world = tmp_path / "actions"
+    cfg = WorldConfig(kind="actions", size=32, fps=8, sample_rate=8000, duration=6.0, action_classes=3)
+    make_world(world, cfg, clips={"train": 2, "val": 1, "test": 1}, seed=2, workers=1, progress=False)
+    torch.manual_seed(0)
+    models = build_models(class_names(world), DATA, tiny_specs(3))
+    net = fit_world_proposals(models, world, steps=2, anchor_scales=(1, 2, 4), width=16, hidden=32)
+    assert net.in_channels == 4 and net.num_classes == 4  # K + 1 window log-probabilities in, K + background out
+    store = VideoStore.load(data_for(world, models.data), "test")
+    rows = proposal_table(models, store, net)
+    assert [r["method"] for r in rows] == ["windows", "proposals"]
+    for r in rows:
+        assert set(r) == {"method", "map@0.3", "map@0.4", "map@0.5", "map@0.6", "map@0.7", "average"}
+        assert all(0 <= r[k] <= 1 for k in r if k != "method")
+        assert r["average"] == pytest.approx(np.mean([r[f"map@{t}"] for t in (0.3, 0.4, 0.5, 0.6, 0.7)]))
