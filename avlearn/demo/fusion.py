@@ -23,7 +23,8 @@ RECIPES = {"fusion_audio": "audio only (TBN audio tower)", "fusion_video": "vide
            "fusion_mbt": "MBT (bottleneck fusion)"}
 
 #: Short runs in the demo (the recipes' own 150 steps are the measured setting); a few steps in quick mode.
-FULL: dict[str, Any] = {"train.steps": 60, "train.eval_every": 60, "train.ckpt_every": 60}
+FULL: dict[str, Any] = {"train.steps": 50, "train.batch_size": 8, "train.eval_every": 50, "train.ckpt_every": 50,
+                        "data.eval_clips": 1}
 QUICK: dict[str, Any] = {"train.steps": 2, "train.batch_size": 2, "train.log_every": 1, "train.eval_every": 2,
                          "train.ckpt_every": 2, "data.eval_clips": 1}
 

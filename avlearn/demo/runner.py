@@ -78,7 +78,7 @@ WORLDS: dict[str, dict[str, Any]] = {
     },
     "av_classes": {
         "config": {"kind": "av_classes", "size": 32, "duration": 2.0},
-        "clips": {"train": 80, "val": 10, "test": 20},
+        "clips": {"train": 60, "val": 6, "test": 20},
         "quick": {"config": {}, "clips": {"train": 4, "val": 2, "test": 4}},
     },
 }
