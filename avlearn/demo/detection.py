@@ -23,7 +23,7 @@ RECIPE = "detect_actors"
 
 #: The demo's settings: a short run at 32 px (the recipe's 64 px and 300 steps are the measured
 #: setting), and a few steps of tiny batches in quick mode.
-FULL: dict[str, Any] = {"data.size": 32, "train.steps": 120, "train.eval_every": 60, "train.ckpt_every": 60}
+FULL: dict[str, Any] = {"data.size": 32, "train.steps": 80, "train.eval_every": 80, "train.ckpt_every": 80}
 QUICK: dict[str, Any] = {"data.size": 32, "train.steps": 3, "train.batch_size": 2, "train.log_every": 1,
                          "train.eval_every": 3, "train.ckpt_every": 3}
 
