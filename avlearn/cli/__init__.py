@@ -40,6 +40,7 @@ COMMANDS: tuple[str, ...] = (
     "classify",
     "preview",
     "export",
+    "detect",
 )
 
 

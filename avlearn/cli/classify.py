@@ -11,14 +11,18 @@ recognition). ``--preview`` uses Listen to Look's audio preview instead (Gao et 
 2020): the image+audio student's features of every time step, then IMGAUD-SKIMMING looks at a
 few moments and predicts from them, at a fraction of the computation; the moments looked at
 are printed. ``--segments`` adds temporal action localization: windows every ``hop`` seconds
-scored by the clip classifier (the student with ``--preview``), grouped into segments, 1D NMS.
-Several files, folders or manifests are classified one by one (unreadable files skipped and
-counted; ``--json`` prints one line per file; ``--out`` writes each file's JSON record).
+scored by the clip classifier (the student with ``--preview``), grouped into segments, 1D NMS;
+``--method proposals`` uses TAL-Net proposals on the teacher's window features instead
+(``--proposals``, default ``proposals.pt`` beside ``--weights``; see
+:mod:`avlearn.tasks.preview.proposals`). Several files, folders or manifests are classified one
+by one (unreadable files skipped and counted; ``--json`` prints one line per file; ``--out``
+writes each file's JSON record).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from avlearn.cli import _args as A
@@ -41,11 +45,15 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--clips", type=A.positive_int(maximum=256), default=10, help="clips of dense recognition (default 10, at most 256)")
     p.add_argument("--moments", type=A.positive_int(maximum=1000), default=None, help="moments the preview looks at (default: as trained)")
     p.add_argument("--min-score", type=A.unit_float, default=0.3, help="smallest segment score printed (default 0.3)")
+    p.add_argument("--method", choices=("windows", "proposals"), default="windows",
+                   help="segments from grouped window scores (default) or TAL-Net proposals")
+    p.add_argument("--proposals", default=None, metavar="PATH",
+                   help="the TAL-Net of --method proposals (default: proposals.pt beside --weights)")
     p.add_argument("--out", default=None,
                    help="also write each file's JSON record: a .json file for one input, a folder for several")
     p.add_argument("--overwrite", action="store_true", help="replace --out files that exist")
     _in.add_run_options(p, batch="clips")
-    p.set_defaults(func=run, input_args=("inputs", "weights"))
+    p.set_defaults(func=run, input_args=("inputs", "weights", "proposals"))
     return p
 
 
@@ -84,6 +92,20 @@ def run(args: argparse.Namespace) -> int:
         hint = "" if "preview bundle" in str(exc) else " (--weights must be a preview bundle, written by `avlearn preview run`)"
         print(f"avlearn classify: {exc}{hint}", file=sys.stderr)
         return 2
+    net = None
+    if args.segments and args.method == "proposals":
+        from avlearn.tasks.preview.proposals import load_proposal_net
+
+        path = args.proposals or os.path.join(os.path.dirname(os.path.abspath(args.weights)), "proposals.pt")
+        try:
+            net, meta = load_proposal_net(path)
+        except (FileNotFoundError, ValueError) as exc:
+            print(f"avlearn classify: {exc}", file=sys.stderr)
+            return 2
+        if (meta["window"], meta["hop"]) != (models.data["window"], models.data["hop"]):
+            print(f"avlearn classify: {path}: trained on windows of {meta['window']} s every {meta['hop']} s, the bundle "
+                  f"scores {models.data['window']} s every {models.data['hop']} s", file=sys.stderr)
+            return 2
     outs = _in.output_paths(files, args.out, ".json", many=many)
     extra = _in.accepted(classify_file, device=device, batch_size=args.batch_size)
     if args.batch_size is None:
@@ -92,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
     def work(path: str, i: int) -> dict:
         _in.free(outs[i], many=many, overwrite=args.overwrite)
         result = classify_file(models, path, preview=args.preview, segments=args.segments, top_k=args.top_k,
-                               clips=args.clips, moments=args.moments, min_score=args.min_score, **extra)
+                               clips=args.clips, moments=args.moments, min_score=args.min_score,
+                               method=args.method, proposal_net=net, **extra)
         return _in.write_record(outs[i], result)
 
     return _in.run_each("avlearn classify", files, work, json_lines=args.json, text=_print_text, device=device)

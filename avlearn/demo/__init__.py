@@ -33,6 +33,7 @@ from avlearn.demo.runner import (
 
 # Each stage module registers its stage on import.
 from avlearn.demo import classification, localization, preview, separation, sync  # noqa: E402,F401  isort: skip
+from avlearn.demo import activation_max, detection, fusion  # noqa: E402,F401  isort: skip
 
 __all__ = [
     "DemoContext",

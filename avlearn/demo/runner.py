@@ -71,6 +71,16 @@ WORLDS: dict[str, dict[str, Any]] = {
         "clips": {"train": 40, "val": 10, "test": 10},
         "quick": {"config": {"size": 32, "duration": 6.0}, "clips": {"train": 4, "val": 2, "test": 2}},
     },
+    "actors": {
+        "config": {"kind": "actors", "size": 32, "duration": 4.0},
+        "clips": {"train": 40, "val": 6, "test": 6},
+        "quick": {"config": {"duration": 2.0}, "clips": {"train": 2, "val": 1, "test": 1}},
+    },
+    "av_classes": {
+        "config": {"kind": "av_classes", "size": 32, "duration": 2.0},
+        "clips": {"train": 60, "val": 6, "test": 20},
+        "quick": {"config": {}, "clips": {"train": 4, "val": 2, "test": 4}},
+    },
 }
 
 # The package whose ``__init__`` imports every stage module (registering the stages).

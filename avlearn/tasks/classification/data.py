@@ -93,14 +93,14 @@ def _transform(d: ClassificationData, input: str, train: bool) -> nn.Module:
     from avlearn.data import transforms as T
 
     steps: list[nn.Module] = []
-    if input == "video":
+    if input in ("video", "av"):
         steps.append(T.ToFloatCTHW())
         if d.crop is not None:
             steps.append(T.RandomCrop(d.crop) if train else T.CenterCrop(d.crop))
         if train and d.flip:
             steps.append(T.RandomHorizontalFlip())
         steps.append(T.Normalize(d.mean, d.std))
-    elif d.audio == "logmel":
+    if input != "video" and d.audio == "logmel":
         steps.append(T.LogMelSpectrogram(d.sample_rate, n_fft=512, hop_length=d.sample_rate // 100, n_mels=d.n_mels))
     return T.Compose(steps)
 
@@ -130,7 +130,7 @@ def build_classification_datasets(cfg: Any) -> dict[str, Any]:
                 )
             continue
         train = split == "train"
-        video = cfg.task.input == "video"
+        video, audio = cfg.task.input in ("video", "av"), cfg.task.input in ("audio", "av")
         rows = load_manifest(path)
         for r in rows:
             r.extra = {}  # only path, label and span matter here (and extras may clash with sample keys)
@@ -142,7 +142,7 @@ def build_classification_datasets(cfg: Any) -> dict[str, Any]:
             sample_rate=d.sample_rate,
             mono=True,
             video=video,
-            audio=not video,
+            audio=audio,
             transform=_transform(d, cfg.task.input, train),
             vocab=LabelVocab(names),
             seed=cfg.train.seed,

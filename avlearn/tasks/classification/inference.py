@@ -69,7 +69,7 @@ def predict_file(run: Any, path: str | os.PathLike, *, clips: int = 10, top_k: i
         raise ValueError(f"{run.path}: a {run.task_name!r} run is not a clip classifier")
     if clips < 1 or top_k < 1 or batch_size < 1:
         raise ValueError(f"clips, top_k and batch_size must be >= 1, got {clips}, {top_k} and {batch_size}")
-    d, video = run.config.data, task.input == "video"
+    d, video, audio = run.config.data, task.input in ("video", "av"), task.input in ("audio", "av")
     path = os.fspath(path)
     info = probe(path)
     window = float(d.clip_duration)
@@ -78,25 +78,30 @@ def predict_file(run: Any, path: str | os.PathLike, *, clips: int = 10, top_k: i
     size = ((d.size, d.size) if isinstance(d.size, int) else tuple(d.size)) if video else None
     device = run.device
     reader = StreamReader(path, window, hop, fps=d.fps if video else None, size=size, sample_rate=d.sample_rate,
-                          mono=True, video=video, audio=not video, last="pad")
+                          mono=True, video=video, audio=audio, last="pad")
+    keys = ("video", "audio") if task.input == "av" else (task.input,)
     show = info.duration > 300 if progress is None else progress
-    probs, batch, seen = [], [], []
+    probs, batch, seen = [], {k: [] for k in keys}, []
 
     def flush() -> None:
-        probs.append(task.predict(torch.stack(batch).to(device)).cpu())  # (b, K)
-        batch.clear()
+        x = {k: torch.stack(v).to(device) for k, v in batch.items()}  # each (b, ...)
+        probs.append(task.predict(task.model_input(x)).cpu())  # (b, K)
+        for v in batch.values():
+            v.clear()
 
     for clip in tqdm(reader, total=len(starts), desc=f"classify {os.path.basename(path)}", disable=not show, unit="clip"):
-        x = clip.video if video else clip.audio
-        if x is None or not len(x):
+        raw = {"video": clip.video, "audio": clip.audio}
+        if any(raw[k] is None or not len(raw[k]) for k in keys):
             raise MediaError(path, f"no {task.input} to classify")
-        batch.append(transform({task.input: x})[task.input])
+        sample = transform({k: raw[k] for k in keys})
+        for k in keys:
+            batch[k].append(sample[k])
         seen.append(clip.start)
-        if len(batch) == batch_size:
+        if len(seen) % batch_size == 0:
             flush()
         if len(seen) == len(starts):
             break
-    if batch:
+    if batch[keys[0]]:
         flush()
     if not seen:
         raise MediaError(path, f"no {task.input} to classify")

@@ -43,14 +43,16 @@ class ClassificationConfig:
         name: ``classification``.
         num_classes: output classes (default: the number of class names, see the module doc).
         input: the sample key the model reads: ``video`` (B, 3, T, H, W) or ``audio``
-            (a waveform (B, C, N), or a log-mel spectrogram (B, C, F, T) with ``data.audio: logmel``).
+            (a waveform (B, C, N), or a log-mel spectrogram (B, C, F, T) with ``data.audio: logmel``),
+            or ``av``: both, as ``{"video": ..., "audio": ...}`` (audio-visual fusion models such
+            as ``mbt_tiny``, ``tbn_tiny``, ``av_late_fusion_tiny``).
         label_smoothing: cross-entropy label smoothing.
         topk: the k of the top-k accuracies reported (k larger than the class count are capped).
     """
 
     name: str = "classification"
     num_classes: int | None = None
-    input: Literal["video", "audio"] = "video"
+    input: Literal["video", "audio", "av"] = "video"
     label_smoothing: float = 0.0
     topk: list[int] = field(default_factory=lambda: [1, 5])
 
@@ -62,7 +64,7 @@ class ClassificationTask(Task):
         model: maps ``batch[input]`` to logits (B, K); many-to-many recurrent models returning
             (B, T, K) are averaged over T.
         num_classes: K.
-        input: the batch key fed to the model.
+        input: the batch key fed to the model (``av``: the dict of ``video`` and ``audio``).
         label_smoothing: cross-entropy label smoothing.
         topk: the k of the reported top-k accuracies.
         class_names: names of the K classes (for reports and predictions).
@@ -86,13 +88,19 @@ class ClassificationTask(Task):
         self.topk = sorted({min(int(k), num_classes) for k in topk})
         self.class_names = list(class_names) if class_names else [str(i) for i in range(num_classes)]
 
-    def logits(self, x: Tensor) -> Tensor:
+    def model_input(self, batch: dict[str, Any]) -> Tensor | dict[str, Tensor]:
+        """What the model reads from a batch: ``batch[input]``, or ``{"video", "audio"}`` for ``av``."""
+        if self.input == "av":
+            return {"video": batch["video"], "audio": batch["audio"]}
+        return batch[self.input]
+
+    def logits(self, x: Tensor | dict[str, Tensor]) -> Tensor:
         """Class scores (B, K) for a model input."""
         out = self.model(x)
         return out.mean(1) if out.dim() == 3 else out  # (B, K)
 
     def forward(self, batch: dict[str, Any]) -> dict[str, Any]:
-        logits = self.logits(batch[self.input])  # (B, K)
+        logits = self.logits(self.model_input(batch))  # (B, K)
         loss = F.cross_entropy(logits.float(), batch["label"], label_smoothing=self.label_smoothing)
         return {"loss": loss, "logits": logits}
 
@@ -121,7 +129,7 @@ class ClassificationTask(Task):
         return {"top_pred_share": float(torch.bincount(pred).max()) / max(1, len(pred))}
 
     @torch.no_grad()
-    def predict(self, x: Tensor) -> Tensor:
+    def predict(self, x: Tensor | dict[str, Tensor]) -> Tensor:
         """Class probabilities (B, K) for a model input, in eval mode."""
         was = self.training
         self.eval()

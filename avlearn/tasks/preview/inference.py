@@ -28,6 +28,7 @@ from avlearn.tasks.preview.budget import strategy_gflops, unit_costs
 from avlearn.tasks.preview.bundle import PreviewModels
 from avlearn.tasks.preview.data import VideoRecord, VideoStore, grid_starts
 from avlearn.tasks.preview.evaluate import skim_features
+from avlearn.tasks.preview.proposals import localize_proposals
 from avlearn.tasks.preview.temporal_localization import localize
 
 __all__ = ["classify_file", "stream_window_stores"]
@@ -95,7 +96,7 @@ def _uniform(duration: float, window: float, count: int) -> tuple[int, float]:
 
 def classify_file(models: PreviewModels, path: str, *, preview: bool = False, segments: bool = False, top_k: int = 5,
                   clips: int = 10, moments: int | None = None, min_score: float = 0.3, batch: int = 32,
-                  progress: bool | None = None) -> dict[str, Any]:
+                  progress: bool | None = None, method: str = "windows", proposal_net: Any = None) -> dict[str, Any]:
     """Classify one whole file with the preview models, streamed.
 
     Args:
@@ -109,6 +110,9 @@ def classify_file(models: PreviewModels, path: str, *, preview: bool = False, se
         min_score: smallest segment score returned.
         batch: windows per forward pass.
         progress: progress bars (default: for files longer than 5 minutes).
+        method: segments by ``windows`` (grouped window scores + 1D NMS) or ``proposals``
+            (TAL-Net on the teacher's window features, :mod:`~avlearn.tasks.preview.proposals`).
+        proposal_net: the trained TAL-Net of ``proposals``.
 
     Returns:
         ``{"file", "duration", "mode", "gflops", "top_k": [{"label", "name", "score"}], "moments"
@@ -117,12 +121,15 @@ def classify_file(models: PreviewModels, path: str, *, preview: bool = False, se
     Raises:
         ValueError: ``clips``, ``top_k`` or ``batch`` < 1.
         avlearn.io.MediaError: the file cannot be read.
+        ValueError: ``proposals`` without a ``proposal_net``, or an unknown ``method``.
     """
     from avlearn.io import probe
 
     if clips < 1 or top_k < 1 or batch < 1:
         raise ValueError(f"clips, top_k and batch must be >= 1, got {clips}, {top_k} and {batch}")
     path = os.fspath(path)
+    if method not in ("windows", "proposals") or (segments and method == "proposals" and proposal_net is None):
+        raise ValueError(f"segments method {method!r} needs 'windows', or 'proposals' with a proposal network")
     d, names = models.data, models.classes
     K, w = len(names), float(d["window"])
     info = probe(path)
@@ -163,11 +170,17 @@ def classify_file(models: PreviewModels, path: str, *, preview: bool = False, se
         result["top_k"] = [{"label": int(i), "name": names[int(i)], "score": float(s)} for s, i in zip(top.values, top.indices)]
         if segments:
             starts, hop = _grid(duration, w, d["hop"])
-            model, inputs = (models.student, "pair") if preview else (models.teacher, "clip")
+            if method == "proposals":  # TAL-Net on the teacher's window log-probabilities
+                model, inputs = models.teacher, "clip"
+            else:
+                model, inputs = (models.student, "pair") if preview else (models.teacher, "clip")
             model.eval()
-            wp = torch.cat([_logits(model, store, w, inputs) for _, store in
-                            stream_window_stores(models, path, hop, len(starts), desc="segments", **opts)]).softmax(1)  # (J, K+1)
-            segs = localize(wp, starts, window=w, hop=hop, duration=duration, num_actions=K)
+            logits = torch.cat([_logits(model, store, w, inputs) for _, store in
+                                stream_window_stores(models, path, hop, len(starts), desc="segments", **opts)])  # (J, K+1)
+            if method == "proposals":
+                segs = localize_proposals(proposal_net, logits.log_softmax(1), starts, window=w, hop=hop, duration=duration)
+            else:
+                segs = localize(logits.softmax(1), starts, window=w, hop=hop, duration=duration, num_actions=K)
             result["segments"] = [{"start": s, "end": e, "label": c, "name": names[c], "score": sc}
                                   for s, e, c, sc in segs if sc >= min_score]
     return result
