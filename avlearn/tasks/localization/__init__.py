@@ -19,7 +19,13 @@ from avlearn.tasks.localization import losses as _losses
 from avlearn.tasks.localization import data as _data
 from avlearn.tasks.localization import evaluate as _evaluate
 from avlearn.tasks.localization import inference as _inference
-from avlearn.tasks.localization.data import FrozenFrameDataset, frame_indices, load_localization_list
+from avlearn.tasks.localization.data import (
+    FrozenFrameDataset,
+    box_manifest_rows,
+    frame_indices,
+    load_localization_list,
+    localization_eval_rows,
+)
 from avlearn.tasks.localization.evaluate import METHODS, baseline_heatmaps, results_table, score_maps, score_sums, summarize_scores
 from avlearn.tasks.localization.heatmaps import cam_heatmaps, guided_filter, refine_heatmaps
 from avlearn.tasks.localization.inference import Localizer, heatmap_panel, localize_file, localizer_from_run

@@ -20,13 +20,16 @@ from avlearn.tasks.sync import data as _data
 from avlearn.tasks.sync import fix as _fix
 from avlearn.tasks.sync import reliability as _reliability
 from avlearn.tasks.sync.data import (
+    ChannelView,
     FrozenPairDataset,
     ShiftedPairDataset,
+    WindowPairs,
     av_clips,
     cut_pair,
     load_sync_list,
     sample_shift,
     shift_audio,
+    shifted_pair,
 )
 from avlearn.tasks.sync.evaluate import evaluate_offsets
 from avlearn.tasks.sync.fix import shift_audio_file
