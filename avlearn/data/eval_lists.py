@@ -38,7 +38,7 @@ import numpy as np
 from avlearn import io as avio
 from avlearn.data.manifest import LabelVocab, ManifestRow, known_length
 
-__all__ = ["sync_list", "separation_list", "write_list", "MIN_OFFSET", "MAX_OFFSET"]
+__all__ = ["sync_list", "separation_list", "write_list", "fitting_span", "MIN_OFFSET", "MAX_OFFSET"]
 
 MIN_OFFSET, MAX_OFFSET = 0.04, 1.0
 
@@ -47,6 +47,20 @@ def _span(row: ManifestRow) -> tuple[float, float]:
     """(begin, length) of a row's span; probes the file when the manifest does not say."""
     begin, length = row.start or 0.0, known_length(row)
     return begin, length if length is not None else float(avio.probe(row.path).duration) - begin
+
+
+def fitting_span(row: ManifestRow, window: float, counts: dict[str, int]) -> tuple[float, float] | None:
+    """``(begin, length)`` of a row's span when a ``window`` fits in it, else None, counting the
+    row in ``counts["unreadable"]`` (its file cannot be probed) or ``counts["too_short"]``."""
+    try:
+        begin, length = _span(row)
+    except avio.MediaError:
+        counts["unreadable"] += 1
+        return None
+    if length + 1e-9 < window:
+        counts["too_short"] += 1
+        return None
+    return begin, length
 
 
 def _ref(row: ManifestRow, index: int, base: Path) -> dict[str, Any]:
@@ -89,14 +103,10 @@ def sync_list(rows: Sequence[ManifestRow], *, seed: int, base: str | os.PathLike
     grid = fps if fps else 1000.0
     for i in _pick(rows, max_rows, seed):
         row = rows[i]
-        try:
-            begin, length = _span(row)
-        except avio.MediaError:
-            counts["unreadable"] += 1
+        span = fitting_span(row, window, counts)
+        if span is None:
             continue
-        if length + 1e-9 < window:
-            counts["too_short"] += 1
-            continue
+        begin, length = span
         counts["rows"] += 1
         rng = np.random.default_rng([seed, i])
         room = length - window  # how far the audio can move and stay inside the span

@@ -65,9 +65,8 @@ def box_manifest_rows(path: str | os.PathLike, *, window: float, size: Sequence[
         ``{"rows", "too_short", "unreadable", "no_boxes"}``): a clip shorter than ``window``, an
         unreadable one or a row without boxes is counted and left out.
     """
-    from avlearn import io as avio
     from avlearn.data import load_manifest
-    from avlearn.data.eval_lists import _span as row_span
+    from avlearn.data.eval_lists import fitting_span
 
     h, w = int(size[0]), int(size[1])
     out, counts = [], {"rows": 0, "too_short": 0, "unreadable": 0, "no_boxes": 0}
@@ -79,14 +78,10 @@ def box_manifest_rows(path: str | os.PathLike, *, window: float, size: Sequence[
         if row.extra.get("has_video") is False:  # an audio-only release of the sample: no frame to score
             counts["unreadable"] += 1
             continue
-        try:
-            begin, length = row_span(row)  # the manifest's span, else the probed file's
-        except avio.MediaError:
-            counts["unreadable"] += 1
+        span = fitting_span(row, window, counts)  # the manifest's span, else the probed file's
+        if span is None:
             continue
-        if length + 1e-9 < window:
-            counts["too_short"] += 1
-            continue
+        begin, length = span
         time = begin + length / 2
         t0 = min(max(begin, time - window / 2), begin + length - window)
         px = [[b[0] * w, b[1] * h, b[2] * w, b[3] * h] for b in boxes]
