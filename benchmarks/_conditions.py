@@ -9,8 +9,12 @@ script in this folder
 * times the methods it compares round-robin, best of N (:func:`interleave`), so a drift of
   the load falls on all of them alike;
 * prints its numbers always, and writes its section of benchmarks/RESULTS.md only with
-  ``--write`` and only when the machine was idle at both ends: load average (1 min) at most
-  1.0 per 2 cores, i.e. ``loadavg / (cores / 2) <= 1``. ``--allow-load`` writes anyway, with the
+  ``--write`` and only when the machine was idle: load average (1 min) at most 1.0 per 2
+  cores at the start (``loadavg / (cores / 2) <= 1``), and, over the run, other processes
+  used at most 0.5 core per 2 cores on average. The second rule reads ``/proc/stat`` (the
+  machine's busy CPU time) minus the benchmark's own CPU time (itself and its children), so
+  a benchmark's own worker processes do not count against it, as they do in the load
+  average at the end (where ``/proc/stat`` is missing, the end's load average is used). ``--allow-load`` writes anyway, with the
   load printed beside the numbers and the section marked as measured under load
   (:func:`may_write`, :meth:`Conditions.note`).
 
@@ -36,6 +40,9 @@ RESULTS = Path(__file__).with_name("RESULTS.md")
 
 #: Load average (1 min) per 2 cores above which the machine does not count as idle.
 IDLE_LOAD_PER_2_CORES = 1.0
+#: Average CPU use of *other* processes during the run, in cores per 2 cores, above which the
+#: run does not count as idle.
+IDLE_OTHERS_PER_2_CORES = 0.5
 
 
 def use_this_checkout() -> None:
@@ -61,14 +68,53 @@ def cpu_model(cpuinfo: str | None = None) -> str:
     return platform.processor() or "unknown CPU"
 
 
+def machine_busy_seconds(stat: str | None = None) -> float | None:
+    """CPU seconds all processes of the machine spent busy since boot (``/proc/stat``), or None.
+
+    Busy is user + nice + system + irq + softirq + steal of the ``cpu`` line (idle and iowait
+    are not busy), in clock ticks divided by ``SC_CLK_TCK``.
+    """
+    if stat is None:
+        try:
+            stat = Path("/proc/stat").read_text()
+        except OSError:
+            return None
+    for line in stat.splitlines():
+        fields = line.split()
+        if fields and fields[0] == "cpu":
+            ticks = [int(v) for v in fields[1:]]
+            busy = sum(ticks[i] for i in (0, 1, 2, 5, 6, 7) if i < len(ticks))
+            return busy / os.sysconf("SC_CLK_TCK")
+    return None
+
+
+def own_cpu_seconds() -> float:
+    """CPU seconds (user + system) of this process and its waited-for children."""
+    import resource
+
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
+
+
 @dataclass(frozen=True)
 class Snapshot:
-    """The machine at one moment: UTC time, 1-minute load average, cores, CPU model."""
+    """The machine at one moment: UTC time, 1-minute load average, cores, CPU model.
+
+    ``clock`` (monotonic seconds), ``busy`` (:func:`machine_busy_seconds`) and ``own``
+    (:func:`own_cpu_seconds`) let two snapshots say how much CPU other processes used
+    between them; ``busy`` is None where the machine does not say.
+    """
 
     when: str
     load: float
     cores: int
     cpu: str
+    clock: float = 0.0
+    busy: float | None = None
+    own: float = 0.0
 
     @property
     def load_per_2_cores(self) -> float:
@@ -79,13 +125,19 @@ class Snapshot:
         return self.load_per_2_cores <= IDLE_LOAD_PER_2_CORES
 
 
-def snapshot(load: float | None = None, cores: int | None = None, cpu: str | None = None) -> Snapshot:
-    """The machine now; ``load``, ``cores`` and ``cpu`` may be injected (tests)."""
+def snapshot(load: float | None = None, cores: int | None = None, cpu: str | None = None,
+             clock: float | None = None, busy: float | None = None, own: float | None = None) -> Snapshot:
+    """The machine now; every field may be injected (tests). Injecting ``load`` without
+    ``busy`` leaves ``busy`` unknown, so the load-average rule decides."""
+    measured = load is None
     return Snapshot(
         when=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         load=os.getloadavg()[0] if load is None else float(load),
         cores=(os.cpu_count() or 1) if cores is None else int(cores),
         cpu=cpu_model() if cpu is None else cpu,
+        clock=time.monotonic() if clock is None else float(clock),
+        busy=(machine_busy_seconds() if measured else None) if busy is None else float(busy),
+        own=(own_cpu_seconds() if measured else 0.0) if own is None else float(own),
     )
 
 
@@ -103,18 +155,38 @@ class Conditions:
         return self
 
     @property
+    def others_cores(self) -> float | None:
+        """Average cores other processes kept busy between start and end, or None if unknown."""
+        start, end = self.start, self.end
+        if end is None or start.busy is None or end.busy is None or end.clock <= start.clock:
+            return None
+        others = (end.busy - start.busy) - (end.own - start.own)
+        return max(0.0, others) / (end.clock - start.clock)
+
+    @property
     def idle(self) -> bool:
-        """Idle at the start and at the end (the end must have been recorded)."""
-        return self.start.idle and self.end is not None and self.end.idle
+        """Idle at the start, and during the run (other processes' CPU, else the end's load)."""
+        if not self.start.idle or self.end is None:
+            return False
+        others = self.others_cores
+        if others is None:
+            return self.end.idle
+        return others / (self.start.cores / 2) <= IDLE_OTHERS_PER_2_CORES
 
     def describe(self) -> str:
-        """One line: date, CPU, cores, load at start and end, and whether that is idle."""
+        """One line: date, CPU, cores, load at start and end, others' CPU, and whether idle."""
         end = self.end
         loads = f"load average {self.start.load:.2f} at the start"
         loads += f", {end.load:.2f} at the end" if end is not None else ", end not recorded"
+        others = self.others_cores
+        if others is not None:
+            loads += f"; other processes used {others:.2f} cores on average during the run"
+            rule = (f"the limits are load {IDLE_LOAD_PER_2_CORES:.1f} at the start and "
+                    f"{IDLE_OTHERS_PER_2_CORES:.1f} cores of others, per 2 cores")
+        else:
+            rule = f"the limit is {IDLE_LOAD_PER_2_CORES:.1f} per 2 cores"
         state = "idle" if self.idle else "NOT idle"
-        return (f"{self.start.when}, {self.start.cpu}, {self.start.cores} cores; {loads} "
-                f"({state}: the limit is {IDLE_LOAD_PER_2_CORES:.1f} per 2 cores)")
+        return f"{self.start.when}, {self.start.cpu}, {self.start.cores} cores; {loads} ({state}: {rule})"
 
     def note(self) -> str:
         """The paragraph to put beside the numbers in RESULTS.md."""

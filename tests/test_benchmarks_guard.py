@@ -80,3 +80,32 @@ def test_write_section_replaces_only_its_own(tmp_path):
     text = path.read_text()
     assert "new a" in text and "old a" not in text and "old b" in text and text.rstrip().endswith("new c")
     assert text.index("## A") < text.index("## B") < text.index("## C")
+
+
+@pytest.mark.parametrize(
+    "own_cpu,idle",
+    [
+        (190.0, True),  # the machine was busy 200 s in 100 s, 190 of them ours: others 0.1 cores
+        (150.0, True),  # others 0.5 cores on 2: exactly the limit
+        (100.0, False),  # others used a whole core
+    ],
+)
+def test_own_processes_do_not_count(own_cpu, idle):
+    """The end's load average counts the benchmark's own workers; /proc/stat minus our CPU does not."""
+    kw = dict(cores=2, cpu="x")
+    cond = C.begin(load=0.3, clock=0.0, busy=1000.0, own=0.0, **kw)
+    cond.finish(load=2.0, clock=100.0, busy=1200.0, own=own_cpu, **kw)  # load 2.0 at the end: our own workers
+    assert cond.idle is idle
+    assert f"{(200 - own_cpu) / 100:.2f} cores" in cond.describe()
+    loaded_start = C.begin(load=1.5, clock=0.0, busy=1000.0, own=0.0, **kw).finish(
+        load=0.1, clock=100.0, busy=1010.0, own=10.0, **kw)
+    assert not loaded_start.idle
+
+
+def test_machine_busy_seconds_reads_proc_stat():
+    tck = __import__("os").sysconf("SC_CLK_TCK")
+    stat = f"cpu  {3 * tck} {tck} {2 * tck} 999999 5000 {tck} 0 0 0 0\ncpu0 1 2 3 4\n"
+    assert C.machine_busy_seconds(stat) == pytest.approx(7.0)  # user + nice + system + irq; not idle/iowait
+    assert C.machine_busy_seconds("intr 1 2\n") is None
+    live = C.snapshot()
+    assert live.busy is None or live.busy > 0
