@@ -17,13 +17,22 @@ Methods (``--methods``):
   the frames would exceed ``--naive-max-gb``;
 * ``torchcodec``: ``VideoDecoder`` frames played at the same sample times, resized to 112x112,
   window by window, with ``AudioDecoder`` at 16 kHz mono (skipped when torchcodec is absent);
+* ``torchcodec+r3d_18``: the peer of ``avlearn extract-features FILE --model r3d_18``:
+  torchcodec decodes windows of 16 frames at 15 fps resized to 112x112 (torchvision's
+  Kinetics-400 input), back to back, normalises them with Kinetics' mean/std and runs
+  torchvision's ``r3d_18`` (random weights; speed does not depend on them) in batches of 4
+  without gradients, keeping the pooled 512-d features;
 * ``cmd:NAME``: an avlearn CLI command from ``--command NAME=TEMPLATE`` (``{file}``, ``{out}``
   are filled in), e.g. ``--command 'extract=avlearn extract-features {file} --model r3d_18
   --clip-duration 1 --out {out}.npz'``; add the inference commands this way once they stream.
 
 Printed per input and method: seconds of media, wall seconds, media seconds per wall second
-(x real time), CPU seconds of the child and media seconds per CPU second, and peak RSS. Numbers measured on a loaded machine describe the load; nothing is
-written to RESULTS.md by this script.
+(x real time), CPU seconds of the child and media seconds per CPU second, and peak RSS.
+Numbers measured on a loaded machine describe the load: ``--write`` puts the table in the
+"Whole-file inference" section of benchmarks/RESULTS.md only on an idle machine
+(benchmarks/_conditions.py; ``--allow-load`` writes them marked). Peak memory does not depend
+on the load, so the duration check (the same command on a 1-minute and a 4-minute file) may
+run beside other work: ``--seconds 60,240``.
 
     OMP_NUM_THREADS=1 python benchmarks/inference.py --seconds 60
     python benchmarks/inference.py --seconds 20 --sizes 720 --methods stream,naive
@@ -42,7 +51,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))  # tests/realmedia.py: the real-media cache and looping
+sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "benchmarks"))
+import _conditions as C  # noqa: E402  # tests/realmedia.py: the real-media cache and looping
 
 SIZES = {720: (720, 1280), 1080: (1080, 1920)}
 WINDOW, FPS, SIDE, RATE = 1.0, 8, 112, 16000
@@ -98,6 +109,35 @@ def _child_torchcodec(path: str) -> dict:
     return {"frames": n}
 
 
+def _child_torchcodec_r3d(path: str) -> dict:
+    try:
+        import torchcodec.decoders as tc
+    except ImportError as exc:
+        return {"skipped": f"torchcodec not importable ({exc})"}
+    import torch
+    from torchvision.models.video import r3d_18
+    from torchvision.transforms.v2 import Resize
+
+    from avlearn.io import probe
+
+    frames, fps, batch = 16, 15.0, 4  # torchvision's Kinetics-400 clip: 16 frames at 15 fps, 112x112
+    mean = torch.tensor([0.43216, 0.394666, 0.37645]).view(1, 3, 1, 1, 1)
+    std = torch.tensor([0.22803, 0.22145, 0.216989]).view(1, 3, 1, 1, 1)
+    model = r3d_18().eval()
+    model.fc = torch.nn.Identity()  # the pooled 512-d features
+    duration = probe(path).duration
+    video = tc.VideoDecoder(path, seek_mode="approximate", dimension_order="NCHW", transforms=[Resize((SIDE, SIDE))])
+    window = frames / fps
+    starts = [i * window for i in range(int((duration + 1e-6) // window))]
+    feats = []
+    with torch.inference_mode():
+        for b in range(0, len(starts), batch):
+            clips = [video.get_frames_played_at([t + i / fps for i in range(frames)]).data for t in starts[b:b + batch]]
+            x = torch.stack(clips).permute(0, 2, 1, 3, 4).float().div_(255)  # (B, 3, T, H, W)
+            feats.append(model((x - mean) / std))  # (B, 512)
+    return {"windows": int(sum(f.shape[0] for f in feats))}
+
+
 def _peak_rss_mb() -> float | None:
     """This process's own peak RSS (VmHWM: per address space, fresh at exec, unlike
     ru_maxrss, which a child inherits from its parent at fork)."""
@@ -136,6 +176,8 @@ def _child(argv: list[str]) -> None:
         out = _child_naive(path, float(argv[2]))
     elif method == "torchcodec":
         out = _child_torchcodec(path)
+    elif method == "torchcodec+r3d_18":
+        out = _child_torchcodec_r3d(path)
     else:
         raise SystemExit(f"unknown child method {method}")
     print("RESULT " + json.dumps({**out, "hwm_mb": _peak_rss_mb()}))
@@ -187,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         _child(argv[1:])
         return 0
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seconds", type=float, default=60.0, help="length of each input (default 60)")
+    ap.add_argument("--seconds", default="60", help="lengths of the inputs, comma-separated seconds (default 60)")
     ap.add_argument("--sizes", default="720,1080", help="input heights, comma-separated (720, 1080)")
     ap.add_argument("--methods", default="stream,naive,torchcodec", help="decode methods, comma-separated")
     ap.add_argument("--command", action="append", default=[], metavar="NAME=TEMPLATE",
@@ -195,25 +237,30 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--naive-max-gb", type=float, default=4.0, help="refuse naive decoding above this (default 4)")
     ap.add_argument("--cache", default=str(REPO / ".benchmarks_cache"), help="where the inputs are kept")
     ap.add_argument("--json", action="store_true", help="print one JSON object per measurement")
+    C.add_arguments(ap)
     args = ap.parse_args(argv)
+    cond = C.begin()
 
     import av  # not torch: this process must stay small, its children inherit its peak RSS
 
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
-    inputs = make_inputs(args.seconds, [int(s) for s in args.sizes.split(",")], Path(args.cache))
+    sizes = [int(s) for s in args.sizes.split(",")]
+    inputs = [i for sec in args.seconds.split(",") for i in make_inputs(float(sec), sizes, Path(args.cache))]
     commands = dict(c.split("=", 1) for c in args.command)
     load = os.getloadavg()
-    print(f"# load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}; {os.cpu_count()} CPUs"
-          + ("  (LOADED machine: numbers describe the load)" if load[0] > 0.5 * (os.cpu_count() or 1) else ""))
-    print(f"{'input':8} {'method':22} {'media s':>8} {'wall s':>8} {'x real':>7} {'cpu s':>7} {'x cpu':>6} {'peak MB':>8}  note")
+    header = f"{'input':12} {'method':22} {'media s':>8} {'wall s':>8} {'x real':>7} {'cpu s':>7} {'x cpu':>6} {'peak MB':>8}  note"
+    print(header)
+    table = ["| input | method | media s | wall s | x real time | CPU s | media s per CPU s | peak RSS MB | note |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---|"]
     with tempfile.TemporaryDirectory() as tmp:
         for label, path in inputs:
             with av.open(str(path)) as c:
                 duration = c.duration / av.time_base
+            label = f"{label} {duration:.0f}s"
             runs = [(m, [sys.executable, __file__, "--child", m, str(path), str(args.naive_max_gb)]) for m in args.methods.split(",") if m]
             for name, template in commands.items():
-                filled = template.format(file=shlex.quote(str(path)), out=shlex.quote(os.path.join(tmp, f"{name}_{label}")))
+                filled = template.format(file=shlex.quote(str(path)), out=shlex.quote(os.path.join(tmp, f"{name}_{label.replace(' ', '_')}")))
                 runs.append((f"cmd:{name}", shlex.split(filled)))
             for method, cmd in runs:
                 if cmd[0] == "avlearn":
@@ -225,8 +272,17 @@ def main(argv: list[str] | None = None) -> int:
                 if args.json:
                     print(json.dumps({"input": label, "method": method, "media_s": duration, **r, "load": load[0]}))
                 else:
-                    print(f"{label:8} {method:22} {duration:8.1f} {r['wall_s']:8.1f} {speed:7.2f} {r['cpu_s']:7.1f} "
+                    print(f"{label:12} {method:22} {duration:8.1f} {r['wall_s']:8.1f} {speed:7.2f} {r['cpu_s']:7.1f} "
                           f"{cpu_speed:6.2f} {r['rss_mb']:8.0f}  {note}", flush=True)
+                table.append(f"| {label} | {method} | {duration:.1f} | {r['wall_s']:.1f} | {speed:.2f} | {r['cpu_s']:.1f} | "
+                             f"{cpu_speed:.2f} | {r['rss_mb']:.0f} | {note} |")
+    if C.may_write(cond, args):
+        cmd = " ".join(shlex.quote(a) for a in ["python", "benchmarks/inference.py", *argv])
+        C.write_section("## Whole-file inference\n\n"
+                        f"    OMP_NUM_THREADS={env['OMP_NUM_THREADS']} {cmd}\n\n"
+                        "Inputs: the real 1280x720 Big Buck Bunny clip looped and re-encoded (H.264 + AAC) to the "
+                        "lengths and sizes below; each method in its own process (wall, its own CPU time and peak RSS).\n\n"
+                        + "\n".join(table) + "\n\n" + cond.note())
     return 0
 
 
