@@ -9,9 +9,11 @@ script in this folder
 * times the methods it compares round-robin, best of N (:func:`interleave`), so a drift of
   the load falls on all of them alike;
 * prints its numbers always, and writes its section of benchmarks/RESULTS.md only with
-  ``--write`` and only when the machine was idle: load average (1 min) at most 1.0 per 2
-  cores at the start (``loadavg / (cores / 2) <= 1``), and, over the run, other processes
-  used at most 0.5 core per 2 cores on average. The second rule reads ``/proc/stat`` (the
+  ``--write`` and only when the machine was idle: at the start, the machine's CPU use over
+  3 seconds (sampled from ``/proc/stat``) at most 0.5 core per 2 cores (where that is
+  missing, the 1-minute load average at most 1.0 per 2 cores), and, over the run, other processes used at most 0.5
+  core per 2 cores on average. (The 1-minute load average still holds a benchmark that just
+  ended: benchmarks run one after another would refuse each other by it.) The second rule reads ``/proc/stat`` (the
   machine's busy CPU time) minus the benchmark's own CPU time (itself and its children), so
   a benchmark's own worker processes do not count against it, as they do in the load
   average at the end (where ``/proc/stat`` is missing, the end's load average is used). ``--allow-load`` writes anyway, with the
@@ -115,6 +117,7 @@ class Snapshot:
     clock: float = 0.0
     busy: float | None = None
     own: float = 0.0
+    recent: float | None = None  # cores the machine kept busy over the last seconds
 
     @property
     def load_per_2_cores(self) -> float:
@@ -122,14 +125,31 @@ class Snapshot:
 
     @property
     def idle(self) -> bool:
+        """At most 0.5 core per 2 cores busy over the sampled seconds, else the load-average rule."""
+        if self.recent is not None:
+            return self.recent / (self.cores / 2) <= IDLE_OTHERS_PER_2_CORES
         return self.load_per_2_cores <= IDLE_LOAD_PER_2_CORES
 
 
+def recent_busy_cores(seconds: float = 3.0) -> float | None:
+    """Cores the whole machine kept busy over the next ``seconds`` (``/proc/stat``), or None."""
+    first = machine_busy_seconds()
+    if first is None:
+        return None
+    t0 = time.monotonic()
+    time.sleep(seconds)
+    return (machine_busy_seconds() - first) / (time.monotonic() - t0)
+
+
 def snapshot(load: float | None = None, cores: int | None = None, cpu: str | None = None,
-             clock: float | None = None, busy: float | None = None, own: float | None = None) -> Snapshot:
+             clock: float | None = None, busy: float | None = None, own: float | None = None,
+             recent: float | None = None, sample: bool = False) -> Snapshot:
     """The machine now; every field may be injected (tests). Injecting ``load`` without
-    ``busy`` leaves ``busy`` unknown, so the load-average rule decides."""
+    ``busy`` leaves ``busy`` unknown, so the load-average rule decides. ``sample`` measures
+    the machine's CPU use over 3 s first (:func:`recent_busy_cores`)."""
     measured = load is None
+    if recent is None and sample and measured:
+        recent = recent_busy_cores()
     return Snapshot(
         when=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         load=os.getloadavg()[0] if load is None else float(load),
@@ -138,6 +158,7 @@ def snapshot(load: float | None = None, cores: int | None = None, cpu: str | Non
         clock=time.monotonic() if clock is None else float(clock),
         busy=(machine_busy_seconds() if measured else None) if busy is None else float(busy),
         own=(own_cpu_seconds() if measured else 0.0) if own is None else float(own),
+        recent=recent,
     )
 
 
@@ -177,6 +198,8 @@ class Conditions:
         """One line: date, CPU, cores, load at start and end, others' CPU, and whether idle."""
         end = self.end
         loads = f"load average {self.start.load:.2f} at the start"
+        if self.start.recent is not None:
+            loads += f" ({self.start.recent:.2f} cores busy in the 3 s before)"
         loads += f", {end.load:.2f} at the end" if end is not None else ", end not recorded"
         others = self.others_cores
         if others is not None:
@@ -197,10 +220,11 @@ class Conditions:
 
 
 def begin(**inject: Any) -> Conditions:
-    """Record the start of a benchmark and print it."""
-    cond = Conditions(snapshot(**inject))
+    """Record the start of a benchmark (sampling the machine's CPU use for 3 s) and print it."""
+    cond = Conditions(snapshot(sample=True, **inject))
+    recent = f", {cond.start.recent:.2f} cores busy over the last 3 s" if cond.start.recent is not None else ""
     print(f"conditions at start: {cond.start.when}, {cond.start.cpu}, {cond.start.cores} cores, "
-          f"load average {cond.start.load:.2f}{'' if cond.start.idle else ' (NOT idle)'}", flush=True)
+          f"load average {cond.start.load:.2f}{recent}{'' if cond.start.idle else ' (NOT idle)'}", flush=True)
     return cond
 
 

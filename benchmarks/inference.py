@@ -88,6 +88,13 @@ def _child_naive(path: str, max_gb: float) -> dict:
     return {"frames": len(frames), "gb": float(sum(f.nbytes for f in frames) / 1e9), "audio_chunks": len(audio) and int(np.sum([a.shape[-1] for a in audio]))}
 
 
+def _video_end(decoder, container_duration: float) -> float:
+    """Where the video stream ends (torchcodec refuses times past its last frame, and the
+    container's duration also counts the audio, which may run a few milliseconds longer)."""
+    end = getattr(decoder.metadata, "end_stream_seconds", None)
+    return min(container_duration, float(end)) if end else container_duration
+
+
 def _child_torchcodec(path: str) -> dict:
     try:
         import torchcodec.decoders as tc
@@ -97,9 +104,9 @@ def _child_torchcodec(path: str) -> dict:
 
     from avlearn.io import probe
 
-    duration = probe(path).duration
     video = tc.VideoDecoder(path, seek_mode="approximate", dimension_order="NHWC", transforms=[Resize((SIDE, SIDE))])
     audio = tc.AudioDecoder(path, sample_rate=RATE, num_channels=1)
+    duration = _video_end(video, probe(path).duration)
     n, t = 0, 0.0
     while t + WINDOW <= duration + 1e-6:
         times = [t + i / FPS for i in range(round(WINDOW * FPS))]
@@ -125,8 +132,8 @@ def _child_torchcodec_r3d(path: str) -> dict:
     std = torch.tensor([0.22803, 0.22145, 0.216989]).view(1, 3, 1, 1, 1)
     model = r3d_18().eval()
     model.fc = torch.nn.Identity()  # the pooled 512-d features
-    duration = probe(path).duration
     video = tc.VideoDecoder(path, seek_mode="approximate", dimension_order="NCHW", transforms=[Resize((SIDE, SIDE))])
+    duration = _video_end(video, probe(path).duration)
     window = frames / fps
     starts = [i * window for i in range(int((duration + 1e-6) // window))]
     feats = []

@@ -109,3 +109,12 @@ def test_machine_busy_seconds_reads_proc_stat():
     assert C.machine_busy_seconds("intr 1 2\n") is None
     live = C.snapshot()
     assert live.busy is None or live.busy > 0
+
+
+def test_start_judged_by_recent_cpu_not_the_load_average():
+    """A benchmark that just ended leaves the 1-minute load average high; the 3-s sample is what counts."""
+    after_other = C.begin(load=1.7, recent=0.05, cores=2, cpu="x").finish(load=1.0, cores=2, cpu="x")
+    assert after_other.idle and "0.05 cores busy" in after_other.describe()
+    busy_now = C.begin(load=0.2, recent=1.6, cores=2, cpu="x").finish(load=0.2, cores=2, cpu="x")
+    assert not busy_now.idle
+    assert C.recent_busy_cores(0.05) is None or C.recent_busy_cores(0.05) >= 0
