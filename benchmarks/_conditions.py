@@ -204,8 +204,9 @@ class Conditions:
         others = self.others_cores
         if others is not None:
             loads += f"; other processes used {others:.2f} cores on average during the run"
-            rule = (f"the limits are load {IDLE_LOAD_PER_2_CORES:.1f} at the start and "
-                    f"{IDLE_OTHERS_PER_2_CORES:.1f} cores of others, per 2 cores")
+            start_rule = (f"{IDLE_OTHERS_PER_2_CORES:.1f} cores busy at the start" if self.start.recent is not None
+                          else f"load {IDLE_LOAD_PER_2_CORES:.1f} at the start")
+            rule = f"the limits are {start_rule} and {IDLE_OTHERS_PER_2_CORES:.1f} cores of others during the run, per 2 cores"
         else:
             rule = f"the limit is {IDLE_LOAD_PER_2_CORES:.1f} per 2 cores"
         state = "idle" if self.idle else "NOT idle"

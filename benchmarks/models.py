@@ -40,6 +40,7 @@ import os
 import shlex
 import sys
 import time
+from pathlib import Path
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -91,7 +92,25 @@ class Setting:
     compiled: bool = False
 
 
-def _settings(name: str, *, contiguous: bool, do_compile: bool) -> list[Setting]:
+def native_bf16(cpuinfo: str | None = None) -> bool:
+    """Whether the CPU computes bf16 natively (``avx512_bf16`` or ``amx_bf16`` in its flags).
+
+    Elsewhere oneDNN emulates bf16 convolutions, many times slower than fp32, so the bf16
+    settings are skipped unless ``--bf16`` asks for them.
+    """
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return False
+    flags = set()
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags"):
+            flags.update(line.partition(":")[2].split())
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def _settings(name: str, *, contiguous: bool, do_compile: bool, bf16: bool = True) -> list[Setting]:
     """The settings to time; the first is the baseline of the ratios."""
     ours = partial(create_model, name)
     plain = Setting("avlearn contiguous", partial(create_model, name, channels_last=False))
@@ -102,6 +121,8 @@ def _settings(name: str, *, contiguous: bool, do_compile: bool) -> list[Setting]
     else:  # models torchvision lacks (e.g. the tiny variants): avlearn in torchvision's layout
         out, contiguous = [plain], False
     out += [Setting("avlearn default", ours), Setting("avlearn default + bf16 autocast", ours, bf16=True)]
+    if not bf16:
+        out = [st for st in out if not st.bf16]
     if contiguous:
         out.append(plain)
     if do_compile:
@@ -185,7 +206,7 @@ def run(args) -> list[dict]:
         t0 = time.perf_counter()
         f_train = count_flops(partial(create_model, name), shape, train=True)
         f_infer = count_flops(partial(create_model, name), shape, train=False)
-        settings = _settings(name, contiguous=args.contiguous, do_compile=args.compile)
+        settings = _settings(name, contiguous=args.contiguous, do_compile=args.compile, bf16=args.bf16)
         results = bench_model(settings, x, y, warmup=args.warmup, steps=args.steps)
         base = results[settings[0].label]
         # the peer of each precision: torchvision's fastest train step in that precision
@@ -273,8 +294,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--contiguous", action="store_true", help="also time avlearn with channels_last=False")
     p.add_argument("--compile", action="store_true", help="also time torch.compile (slow to compile on 2 cores)")
     p.add_argument("--section", default="Models", help="heading of the RESULTS.md section to (re)write")
+    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                   help="time the bf16 autocast settings (default: only on CPUs with native bf16)")
     C.add_arguments(p)
     args = p.parse_args(argv)
+    if args.bf16 is None:
+        args.bf16 = native_bf16()
+        if not args.bf16:
+            print("bf16 settings skipped: this CPU has no native bf16 (avx512_bf16 / amx_bf16), so bf16 "
+                  "convolutions are emulated; --bf16 times them anyway", flush=True)
     cond, t0 = C.begin(), time.perf_counter()
     rows = run(args)
     cond.finish()

@@ -118,3 +118,14 @@ def test_start_judged_by_recent_cpu_not_the_load_average():
     busy_now = C.begin(load=0.2, recent=1.6, cores=2, cpu="x").finish(load=0.2, cores=2, cpu="x")
     assert not busy_now.idle
     assert C.recent_busy_cores(0.05) is None or C.recent_busy_cores(0.05) >= 0
+
+
+def test_bf16_settings_only_where_the_cpu_has_bf16():
+    import models as M  # benchmarks/models.py
+
+    assert M.native_bf16("flags\t: fpu avx2 avx512f avx512_bf16\n")
+    assert M.native_bf16("flags\t: fpu amx_bf16 amx_tile\n")
+    assert not M.native_bf16("flags\t: fpu avx2 avx512f\n")
+    names = [st.label for st in M._settings("r3d_18", contiguous=False, do_compile=False, bf16=False)]
+    assert names and not any("bf16" in n for n in names) and "torchvision channels_last" in names
+    assert any("bf16" in st.label for st in M._settings("r3d_18", contiguous=False, do_compile=False, bf16=True))
