@@ -144,3 +144,26 @@ def test_demo_quick_all_stages(tmp_path, capsys):
     assert main(["demo", "--quick", "--out", str(tmp_path / "demo"), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["stages"] and all(st["error"] is None for st in summary["stages"].values())
+
+
+def test_one_command_registers_alone_and_imports_little():
+    """`avlearn sync ...` registers only sync's parser: no world generators (make-world's option
+    list imports them) and no torchvision (its import pulls torch._dynamo, seconds) at start-up."""
+    import subprocess
+    import sys as _sys
+
+    code = (
+        "import sys\n"
+        "from avlearn.cli import build_parser, main\n"
+        "p = build_parser(only='sync')\n"
+        "names = list(p._subparsers._group_actions[0].choices)\n"
+        "try:\n"
+        "    main(['sync', '--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(names, 'avlearn.data.synthetic.generate' in sys.modules, 'torchvision' in sys.modules)\n"
+    )
+    out = subprocess.run([_sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "['sync'] False False", out
+    full = build_parser()
+    assert {"sync", "make-world", "extract-features"} <= set(full._subparsers._group_actions[0].choices)

@@ -44,7 +44,11 @@ COMMANDS: tuple[str, ...] = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The ``avlearn`` parser with every command, or with only the command ``only`` (its name
+    as typed, e.g. ``make-world``): a command's module may import heavy parts of the library
+    while it registers its options (``make-world`` imports the world generators to list their
+    kinds), so running one command registers only that one."""
     parser = argparse.ArgumentParser(
         prog="avlearn",
         description="Learning from paired video and audio: self-supervised sync, sound-source "
@@ -52,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"avlearn {avlearn.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
+    for name in COMMANDS if only is None else [only.replace("-", "_")]:
         try:
             mod = importlib.import_module(f"avlearn.cli.{name}")
         except ModuleNotFoundError as exc:
@@ -68,7 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     from avlearn.cli._args import check_outputs
     from avlearn.errors import AvlearnError, describe_os_error
 
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    first = argv[0] if argv else ""
+    parser = build_parser(only=first if first.replace("-", "_") in COMMANDS else None)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

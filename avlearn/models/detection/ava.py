@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from torch import Tensor, nn
-from torchvision.ops import roi_align
 
 from avlearn.models._registry import create_model, register_model
 
@@ -96,6 +95,7 @@ class AVADetector(nn.Module):
         ``boxes``: ``(B, N, 4)``, a list of B ``(N_i, 4)`` tensors, or None (one whole-frame
         box per clip); normalised ``(x1, y1, x2, y2)`` on the keyframe.
         """
+        from torchvision.ops import roi_align  # imported on first use: torchvision's import costs seconds
         b = feats.shape[0]
         if boxes is None:
             boxes = feats.new_tensor([0.0, 0.0, 1.0, 1.0]).expand(b, 1, 4)

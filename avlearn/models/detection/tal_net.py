@@ -34,7 +34,6 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torchvision.ops import roi_align
 
 from avlearn.metrics.detection import nms_1d, temporal_iou
 from avlearn.models._registry import register_model
@@ -167,6 +166,7 @@ class TALNet(nn.Module):
 
     def roi_pool(self, x: Tensor, proposals: Tensor) -> Tensor:
         """1D RoIAlign of the context-extended proposals: ``(B, P, D * roi_bins)``."""
+        from torchvision.ops import roi_align  # imported on first use: torchvision's import costs seconds
         b, p = proposals.shape[:2]
         ext = self.context * (proposals[..., 1] - proposals[..., 0])
         start, end = proposals[..., 0] - ext, proposals[..., 1] + ext  # (B, P) each

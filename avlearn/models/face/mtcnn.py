@@ -26,7 +26,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.ops import batched_nms, roi_align
 
 from avlearn.models.face.nets import ONet, PNet, RNet, load_mtcnn_weights
 
@@ -160,6 +159,7 @@ class MTCNN(nn.Module):
 
     def _propose(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Stage 1: P-Net over the pyramid -> squared candidate boxes (N, 4) and their image index."""
+        from torchvision.ops import batched_nms  # imported on first use: torchvision's import costs seconds
         b, _, h, w = x.shape
         found_boxes, found_scores, found_image = [], [], []
         for scale in self.scales(h, w):
@@ -186,6 +186,7 @@ class MTCNN(nn.Module):
 
     def _refine(self, net: nn.Module, x: torch.Tensor, boxes: torch.Tensor, image: torch.Tensor, size: int, threshold: float):
         """Stages 2 and 3: rescore crops, keep, NMS, regress. Returns boxes, scores, image index, landmarks."""
+        from torchvision.ops import batched_nms, roi_align  # imported on first use: torchvision's import costs seconds
         if len(boxes) == 0:
             return boxes, boxes.new_zeros(0), image, boxes.new_zeros(0, 5, 2)
         rois = torch.cat([image[:, None].to(boxes.dtype), boxes], dim=1)  # (N, 5): image, x1, y1, x2, y2

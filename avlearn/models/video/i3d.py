@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import copy
 import os
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
-from torchvision.models import resnet as tv_resnet
 
 from avlearn.models._inflate import TimeKernel, TimeSpec, inflate
 from avlearn.models._registry import load_weights, register_model
@@ -40,11 +40,14 @@ __all__ = [
     "i3d_resnet50",
 ]
 
+if TYPE_CHECKING:  # torchvision is imported when a network is built: importing it costs seconds
+    from torchvision.models import resnet as tv_resnet
+
 _RESNETS_2D = {
-    "resnet10": (tv_resnet.BasicBlock, [1, 1, 1, 1]),
-    "resnet18": (tv_resnet.BasicBlock, [2, 2, 2, 2]),
-    "resnet34": (tv_resnet.BasicBlock, [3, 4, 6, 3]),
-    "resnet50": (tv_resnet.Bottleneck, [3, 4, 6, 3]),
+    "resnet10": ("BasicBlock", [1, 1, 1, 1]),
+    "resnet18": ("BasicBlock", [2, 2, 2, 2]),
+    "resnet34": ("BasicBlock", [3, 4, 6, 3]),
+    "resnet50": ("Bottleneck", [3, 4, 6, 3]),
 }
 
 
@@ -98,7 +101,7 @@ def classifier_from_2d(fc2d: nn.Module, num_features: int, num_classes: int) -> 
     return nn.Identity()
 
 
-def build_resnet2d(arch: str, *, weights_2d: str | os.PathLike | None = None) -> tv_resnet.ResNet:
+def build_resnet2d(arch: str, *, weights_2d: str | os.PathLike | None = None) -> "tv_resnet.ResNet":
     """A torchvision 2D ResNet (``resnet10/18/34/50``), optionally loaded from a local file.
 
     Raises:
@@ -107,8 +110,10 @@ def build_resnet2d(arch: str, *, weights_2d: str | os.PathLike | None = None) ->
     """
     if arch not in _RESNETS_2D:
         raise KeyError(f"unknown 2D ResNet {arch!r}; expected one of {sorted(_RESNETS_2D)}")
+    from torchvision.models import resnet as tv_resnet
+
     block, layers = _RESNETS_2D[arch]
-    net = tv_resnet.ResNet(block, layers)
+    net = tv_resnet.ResNet(getattr(tv_resnet, block), layers)
     if weights_2d is not None:
         load_weights(net, weights_2d)
     return net
@@ -130,7 +135,7 @@ class I3DResNet(VideoNet):
     def __init__(
         self,
         *,
-        resnet2d: tv_resnet.ResNet,
+        resnet2d: "tv_resnet.ResNet",
         time_kernel: TimeKernel = i3d_time_kernels,
         time_padding_mode: str = "replicate",
         in_channels: int = 3,

@@ -45,7 +45,6 @@ import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset
-from torchvision.ops import roi_align
 
 from avlearn.data.cache import ClipCache
 from avlearn.tasks.sources import DataSource
@@ -280,6 +279,7 @@ def crop_boxes(frames: Tensor, boxes: np.ndarray, out_size: tuple[int, int], *, 
     Returns:
         float (T, C, h, w) in [0, 1], C = 1 if ``gray`` else 3.
     """
+    from torchvision.ops import roi_align  # imported on first use: torchvision's import costs seconds
     b = torch.as_tensor(boxes, dtype=torch.float32).clone()  # (T, 4)
     c = (b[:, :2] + b[:, 2:]) / 2
     wh = (b[:, 2:] - b[:, :2]).clamp(min=2.0) * margin  # (T, 2)
