@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -11,13 +13,16 @@ from avlearn.io import EncodeError, read_audio, read_clip, write_audio
 from avlearn.io.writer import AVWriter
 
 
-def test_chunked_video_and_audio_round_trip(tmp_path):
+@pytest.mark.parametrize("background", [False, True])
+def test_chunked_video_and_audio_round_trip(tmp_path, background):
     frames = counter_frames(24, 32, 48)
     audio = click_track(3.0, 16000, clicks=(0.5, 2.2), channels=2)
     path = tmp_path / "out.mkv"  # h264 + flac: lossless audio
-    with AVWriter(path, fps=8, sample_rate=16000, channels=2) as w:
+    with AVWriter(path, fps=8, sample_rate=16000, channels=2, background=background) as w:
         for i in range(0, 24, 5):  # uneven chunks, audio and video interleaved
-            w.write_video(torch.from_numpy(frames[i : i + 5]))
+            chunk = frames[i : i + 5].copy()
+            w.write_video(torch.from_numpy(chunk))
+            chunk[:] = 0  # the caller reuses its buffer: a background writer must have copied it
             w.write_audio(audio[:, i * 2000 : (i + 5) * 2000])
     clip = read_clip(path, 0.0, 3.0, fps=8)
     assert read_counters(clip.video) == list(range(24))
@@ -37,10 +42,11 @@ def test_incremental_wav_equals_write_audio(tmp_path):
     assert rate == 22050 and torch.equal(a, b)
 
 
-def test_copied_soundtrack_is_the_original(tmp_path):
+@pytest.mark.parametrize("background", [False, True])
+def test_copied_soundtrack_is_the_original(tmp_path, background):
     src = write_clip(tmp_path / "src.mp4", seconds=2.0, fps=10, size=(32, 32), channels=2, clicks=(0.4, 1.5))
     out = tmp_path / "overlay.mp4"
-    with AVWriter(out, fps=10, audio_from=src.path) as w:
+    with AVWriter(out, fps=10, audio_from=src.path, background=background) as w:
         for i in range(20):  # a "heatmap" at a different size than the source
             w.write_video(np.full((64, 96, 3), 10 * i, np.uint8))
     a = read_clip(src.path, 0.0, 2.0, video=False).audio
@@ -71,3 +77,36 @@ def test_errors(tmp_path):
             w.write_video(np.zeros((1, 32, 32, 3), np.uint8))
             raise RuntimeError("boom")
     assert not (tmp_path / "d.mp4").exists()
+
+
+def test_background_failure_is_raised_by_the_next_call_and_the_file_removed(tmp_path):
+    path = tmp_path / "e.mp4"
+    w = AVWriter(path, fps=8, background=True)
+
+    def full_disk(frames):
+        raise OSError(28, "No space left on device")
+
+    w._encode_frames = full_disk  # what the worker runs for the next frames
+    w.write_video(np.zeros((2, 32, 32, 3), np.uint8))
+    with pytest.raises(EncodeError, match="No space left"):
+        w.close()
+    assert not path.exists() and w._worker is None
+    w2 = AVWriter(tmp_path / "f.mp4", fps=8, background=True)
+    w2._encode_frames = full_disk
+    w2.write_video(np.zeros((2, 32, 32, 3), np.uint8))
+    with pytest.raises(EncodeError, match="No space left"):
+        for _ in range(50):  # the error surfaces at a later call, once the worker has run
+            w2.write_video(np.zeros((2, 32, 32, 3), np.uint8))
+            time.sleep(0.01)
+    assert not (tmp_path / "f.mp4").exists()
+
+
+def test_background_gives_the_same_frames(tmp_path):
+    frames = counter_frames(16, 32, 32)
+    for bg in (False, True):
+        with AVWriter(tmp_path / f"bg{bg}.mp4", fps=8, background=bg) as w:
+            for i in range(0, 16, 3):
+                w.write_video(frames[i : i + 3])
+    a = read_clip(tmp_path / "bgFalse.mp4", 0.0, 2.0, audio=False).video
+    b = read_clip(tmp_path / "bgTrue.mp4", 0.0, 2.0, audio=False).video
+    assert read_counters(b) == list(range(16)) and torch.equal(a, b)

@@ -8,6 +8,12 @@ passes. ``audio_from`` copies the audio stream of another file packet by packet 
 the original soundtrack, bit for bit), interleaved with the video as it is written, e.g. to put
 the input's sound under a heatmap video made at the input's resolution.
 
+``background=True`` moves the encoding (RGB to YUV conversion, x264, muxing; PyAV releases
+the GIL in all three) to a worker thread fed through a short queue (two calls' worth of
+frames), so a producer that decodes and draws the next frames runs beside the encoder. The
+calls keep their order, the file is the same as without it, and a failure in the worker is
+raised (as :class:`EncodeError`) by the next call or by :meth:`AVWriter.close`.
+
 Containers and codecs follow :data:`avlearn.io.write.CONTAINER_CODECS` (``.mp4`` h264 + aac,
 ``.mkv`` h264 + flac, ``.wav`` / ``.flac`` audio only, ...).
 """
@@ -15,6 +21,8 @@ Containers and codecs follow :data:`avlearn.io.write.CONTAINER_CODECS` (``.mp4``
 from __future__ import annotations
 
 import os
+import queue
+import threading
 from fractions import Fraction
 
 import av
@@ -45,6 +53,8 @@ class AVWriter:
         crf: constant rate factor for x264 / vp9.
         gop: keyframe interval in frames (default: one per second).
         video_options: extra encoder options (e.g. ``{"preset": "ultrafast"}``).
+        background: encode in a worker thread (module doc); frames and samples passed in are
+            copied, so the caller may reuse its buffers.
 
     Use as a context manager; on an exception inside the block the partial file is removed.
 
@@ -66,8 +76,12 @@ class AVWriter:
         crf: int = 18,
         gop: int | None = None,
         video_options: dict[str, str] | None = None,
+        background: bool = False,
     ):
         self.path = os.fspath(path)
+        self._jobs: queue.Queue | None = queue.Queue(maxsize=2) if background else None
+        self._worker: threading.Thread | None = None
+        self._error: BaseException | None = None
         ext = os.path.splitext(self.path)[1].lower()
         if ext not in CONTAINER_CODECS:
             raise EncodeError(self.path, f"unknown container extension {ext!r}; one of {sorted(CONTAINER_CODECS)}")
@@ -166,10 +180,17 @@ class AVWriter:
             frames = frames[None]
         if frames.ndim != 4 or frames.shape[-1] != 3:
             raise EncodeError(self.path, f"video must be (T, H, W, 3) uint8, got shape {frames.shape}")
-        if self.vstream is None:
-            self._add_video(frames.shape[1], frames.shape[2])
+        if self.size is None:
+            if self.vcodec in ("libx264", "libvpx-vp9", "mpeg4") and (frames.shape[1] % 2 or frames.shape[2] % 2):
+                raise EncodeError(self.path, f"frame size {frames.shape[2]}x{frames.shape[1]} must be even for yuv420p")
+            self.size = (frames.shape[1], frames.shape[2])  # the stream is added by the first encode
         if tuple(frames.shape[1:3]) != tuple(self.size):
             raise EncodeError(self.path, f"frames are {frames.shape[2]}x{frames.shape[1]}, the video is {self.size[1]}x{self.size[0]}")
+        self._submit(self._encode_frames, frames)
+
+    def _encode_frames(self, frames: np.ndarray) -> None:
+        if self.vstream is None:
+            self._add_video(*self.size)
         try:
             for img in frames:
                 frame = av.VideoFrame.from_ndarray(img, format="rgb24")
@@ -191,7 +212,10 @@ class AVWriter:
             x = x[None]
         if x.ndim != 2 or x.shape[0] != self.channels:
             raise EncodeError(self.path, f"audio must be ({self.channels}, N), got shape {x.shape}")
-        self.pending = np.concatenate([self.pending, np.clip(x, -1.0, 1.0)], axis=1)  # (C, n)
+        self._submit(self._queue_samples, np.clip(x, -1.0, 1.0))
+
+    def _queue_samples(self, x: np.ndarray) -> None:
+        self.pending = np.concatenate([self.pending, x], axis=1)  # (C, n)
         n = self.pending.shape[1] // self.frame_size * self.frame_size
         self._encode_samples(self.pending[:, :n])
         self.pending = self.pending[:, n:]
@@ -218,12 +242,53 @@ class AVWriter:
     def _check_open(self) -> None:
         if self.closed:
             raise EncodeError(self.path, "the writer is closed")
+        self._raise_worker_error()
+
+    # -- the background encoder ----------------------------------------------------------------
+    def _submit(self, fn, data: np.ndarray) -> None:
+        """Run ``fn(data)`` here, or queue it for the worker thread (``background``)."""
+        if self._jobs is None:
+            fn(data)
+            return
+        if self._worker is None:
+            self._worker = threading.Thread(target=self._work, name=f"AVWriter {os.path.basename(self.path)}", daemon=True)
+            self._worker.start()
+        self._jobs.put((fn, np.array(data, copy=True)))  # blocks while two calls' worth wait
+
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            if self._error is None:  # after a failure the rest is drained, not encoded
+                try:
+                    job[0](job[1])
+                except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+                    self._error = exc
+
+    def _stop_worker(self) -> None:
+        if self._worker is not None:
+            self._jobs.put(None)
+            self._worker.join()
+            self._worker = None
+
+    def _raise_worker_error(self) -> None:
+        exc = self._error
+        if exc is None:
+            return
+        self._error = None
+        self._abort()
+        if isinstance(exc, EncodeError):
+            raise exc
+        raise EncodeError(self.path, f"encoding failed: {exc}") from exc
 
     # -- closing ---------------------------------------------------------------------------------
     def close(self) -> str:
         """Flush the encoders and close the file; returns its path."""
         if self.closed:
             return self.path
+        self._stop_worker()
+        self._raise_worker_error()
         try:
             if self.sample_rate is not None:
                 self._encode_samples(self.pending)
@@ -248,6 +313,7 @@ class AVWriter:
                 self.source = None
 
     def _abort(self) -> None:
+        self._stop_worker()
         try:
             self._close_all()
         except (av.FFmpegError, MediaError, OSError, ValueError):

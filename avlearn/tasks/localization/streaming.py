@@ -171,7 +171,7 @@ def localize_stream(loc: Any, path: str | os.PathLike, out: str | os.PathLike, *
     done = False
     origin = None
     written, panel = 0, []
-    with AVWriter(out, fps=fps, size=(big_h + big_h % 2, big_w + big_w % 2), audio_from=path) as writer:
+    with AVWriter(out, fps=fps, size=(big_h + big_h % 2, big_w + big_w % 2), audio_from=path, background=True) as writer:
         for clip in StreamReader(path, chunk, audio=False, last="shorten", threads=threads):
             times = np.asarray(clip.meta["frame_times"])
             if origin is None:

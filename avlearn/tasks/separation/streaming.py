@@ -209,7 +209,7 @@ def separate_stream(
     fps_in = info.video.fps or d.fps
     h, w = info.video.height, info.video.width
     vids = [AVWriter(out / f"{stem}_{s['id']}.mp4", fps=fps_in, size=(h + h % 2, w + w % 2), sample_rate=rate, channels=1,
-                     video_options={"preset": "ultrafast"})  # previews, one per source: the fastest x264 preset
+                     video_options={"preset": "ultrafast"}, background=True)  # previews, one per source: the fastest x264 preset, encoded beside the separation
             for s in sources] if videos else []
     writers = [*wavs, residual_w, *vids]
     native = iter(StreamReader(path, 2.0, video=False, mono=False, last="shorten", threads=threads))
