@@ -87,8 +87,14 @@ def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix[:-1]: d}
 
 
+DEFAULTED_KEYS: dict[str, Any] = {"optim.groups": [], "schedule.milestones": []}
+"""Keys added to the recipe after runs were first recorded, left out of the fingerprint while
+they hold their default, so a run recorded before them keeps its fingerprint (and resumes)."""
+
+
 def _significant(raw: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in _flatten(raw).items() if k not in IGNORED_KEYS}
+    return {k: v for k, v in _flatten(raw).items()
+            if k not in IGNORED_KEYS and not (k in DEFAULTED_KEYS and v == DEFAULTED_KEYS[k])}
 
 
 def recipe_fingerprint(raw: dict[str, Any]) -> str:
