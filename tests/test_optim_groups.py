@@ -112,9 +112,12 @@ def test_runs_recorded_before_these_keys_keep_their_fingerprint():
 
     raw = to_dict(load_config("sync_multisensory"))
     old = {**raw, "optim": {k: v for k, v in raw["optim"].items() if k != "groups"},
-           "schedule": {k: v for k, v in raw["schedule"].items() if k != "milestones"}}
-    assert raw["optim"]["groups"] == [] and raw["schedule"]["milestones"] == []
+           "schedule": {k: v for k, v in raw["schedule"].items() if k != "milestones"},
+           "data": {k: v for k, v in raw["data"].items() if k != "flip"}}
+    assert raw["optim"]["groups"] == [] and raw["schedule"]["milestones"] == [] and raw["data"]["flip"] is False
     assert recipe_fingerprint(old) == recipe_fingerprint(raw) and recipe_diff(old, raw) == []
     grouped = {**raw, "optim": {**raw["optim"], "groups": [{"params": ["x.*"], "lr": 0.1, "weight_decay": None}]}}
     assert recipe_fingerprint(grouped) != recipe_fingerprint(raw)
     assert any(line.startswith("optim.groups") for line in recipe_diff(raw, grouped))
+    flipped = {**raw, "data": {**raw["data"], "flip": True}}
+    assert recipe_diff(old, flipped) == ["data.flip: <absent> -> True"]

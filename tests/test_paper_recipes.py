@@ -146,3 +146,17 @@ def test_listen_to_look_student_step(trees, tmp_path):
                 "--set", "model.kwargs.widths=[8,8,16,16]", "--set", "model.kwargs.depths=[1,1,1,1]",
                 "--set", "model.kwargs.feature_dim=32", "--out", tmp_path / "student")
     assert r.returncode == 0, r.stderr[-3000:]
+
+
+def test_sync_flip_reaches_the_training_windows(trees):
+    """``data.flip`` (the reference code's random left-right flip) is handed to the training
+    windows, and off by default so the CPU recipes are unchanged."""
+    from avlearn.tasks.sync.task import build_sync_datasets
+
+    sets = [f"data.train={trees / 'clips'}", "data.test=null", "data.size=[32,32]", "data.fps=8",
+            "data.sample_rate=8000", "data.clip_duration=0.5", "data.min_shift=0.2", "data.max_shift=0.5"]
+    paper = build_sync_datasets(load_config("sync_multisensory_paper", sets))["train"]
+    assert paper.dataset.transform.flip is True
+    cpu = load_config("sync_multisensory_paper", [*sets, "data.flip=false"])
+    assert build_sync_datasets(cpu)["train"].dataset.transform.flip is False
+    assert load_config("sync_multisensory").data.flip is False
