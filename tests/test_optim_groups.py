@@ -120,4 +120,4 @@ def test_runs_recorded_before_these_keys_keep_their_fingerprint():
     assert recipe_fingerprint(grouped) != recipe_fingerprint(raw)
     assert any(line.startswith("optim.groups") for line in recipe_diff(raw, grouped))
     flipped = {**raw, "data": {**raw["data"], "flip": True}}
-    assert recipe_diff(old, flipped) == ["data.flip: <absent> -> True"]
+    assert recipe_diff(old, flipped) == ["data.flip: '<absent>' -> True"]
