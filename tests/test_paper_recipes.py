@@ -18,7 +18,7 @@ PAPERS = {
     "separate_sop_paper": "Zhao et al.",
     "separate_visualvoice_paper": "Gao & Grauman",
     "localize_ezvsl_paper": "Mo & Morgado",
-    "preview_listen_to_look_paper": "Gao, Tran, Torresani & Grauman",
+    "preview_listen_to_look_paper": "Gao, Oh, Grauman & Torresani",
 }
 
 COMMON = ["--set", "train.steps=1", "--set", "train.batch_size=2", "--set", "train.log_every=1",
@@ -57,6 +57,41 @@ def test_published_settings():
     assert round(ez.data.clip_duration * ez.data.fps) == 1  # one frame per clip
     l2l = load_config("preview_listen_to_look_paper")
     assert (l2l.data.size, l2l.data.window, l2l.data.sample_rate) == (224, 1.0, 16000)
+
+
+def test_published_optimisation():
+    """The optimiser, rates and schedules of the reference code (see each recipe's comments)."""
+    s = load_config("sync_multisensory_paper")
+    assert (s.optim.name, s.optim.lr, s.optim.momentum, s.optim.weight_decay, s.train.clip_grad) == ("sgd", 0.01, 0.9, 1e-5, 5.0)
+    assert (s.schedule.kind, s.schedule.warmup_steps, s.train.steps) == ("constant", 0, 650000)
+    assert 2.0 <= s.data.min_shift and s.data.clip_duration + s.data.max_shift <= 10.0  # fits AudioSet's 10 s clips
+    sop = load_config("separate_sop_paper")
+    assert (sop.optim.name, sop.optim.lr, sop.optim.momentum, sop.optim.weight_decay) == ("sgd", 1e-3, 0.9, 1e-4)
+    assert [(g.params, g.lr) for g in sop.optim.groups] == [(["net.visual.body.*"], 1e-4)]
+    assert (sop.schedule.kind, sop.schedule.milestones, sop.train.batch_size) == ("multistep", [40000, 80000], 80)
+    assert [m / sop.train.steps for m in sop.schedule.milestones] == [0.4, 0.8]  # --lr_steps 40 80 of 100 epochs
+    vv = load_config("separate_visualvoice_paper")
+    assert (vv.optim.name, vv.optim.lr, vv.optim.weight_decay, [(g.params, g.lr) for g in vv.optim.groups]) == (
+        "adam", 1e-4, 1e-4, [(["net.face.*"], 1e-5)])
+    assert (vv.schedule.kind, vv.schedule.milestones, vv.train.steps, vv.train.batch_size) == ("multistep", [30000, 40000], 50000, 128)
+    assert (vv.data.rms, vv.data.divide, vv.data.gain) == (0.1, True, None)
+    ez = load_config("localize_ezvsl_paper")
+    assert (ez.optim.name, ez.optim.lr, ez.optim.weight_decay, ez.schedule.kind) == ("adam", 1e-4, 0.0, "constant")
+    assert ez.train.steps == 20 * ez.data.windows_per_epoch // ez.train.batch_size  # 20 epochs of VGGSound-144k
+
+
+@pytest.mark.parametrize("name,groups", [("separate_sop_paper", 1), ("separate_visualvoice_paper", 1)])
+def test_parameter_groups_name_real_parameters(name, groups):
+    """Each optim.groups pattern of a paper recipe matches parameters of the network it builds
+    (a pattern matching nothing is an error when the optimizer is built)."""
+    from avlearn.tasks import build_task
+    from avlearn.train.optim import build_optimizer
+
+    cfg = load_config(name, ["model.kwargs.unet_levels=5", "model.kwargs.unet_channels=8", "model.kwargs.visual_width=8"])
+    task = build_task(cfg)
+    opt = build_optimizer(cfg.optim, task)
+    lrs = sorted({g["lr"] for g in opt.param_groups})
+    assert len(lrs) == 1 + groups and lrs[-1] == cfg.optim.lr
 
 
 @pytest.fixture(scope="module")
@@ -111,3 +146,17 @@ def test_listen_to_look_student_step(trees, tmp_path):
                 "--set", "model.kwargs.widths=[8,8,16,16]", "--set", "model.kwargs.depths=[1,1,1,1]",
                 "--set", "model.kwargs.feature_dim=32", "--out", tmp_path / "student")
     assert r.returncode == 0, r.stderr[-3000:]
+
+
+def test_sync_flip_reaches_the_training_windows(trees):
+    """``data.flip`` (the reference code's random left-right flip) is handed to the training
+    windows, and off by default so the CPU recipes are unchanged."""
+    from avlearn.tasks.sync.task import build_sync_datasets
+
+    sets = [f"data.train={trees / 'clips'}", "data.test=null", "data.size=[32,32]", "data.fps=8",
+            "data.sample_rate=8000", "data.clip_duration=0.5", "data.min_shift=0.2", "data.max_shift=0.5"]
+    paper = build_sync_datasets(load_config("sync_multisensory_paper", sets))["train"]
+    assert paper.dataset.transform.flip is True
+    cpu = load_config("sync_multisensory_paper", [*sets, "data.flip=false"])
+    assert build_sync_datasets(cpu)["train"].dataset.transform.flip is False
+    assert load_config("sync_multisensory").data.flip is False

@@ -12,6 +12,7 @@ from avlearn.tasks.config import (  # noqa: F401
     ConfigError,
     ExperimentConfig,
     OptimConfig,
+    ParamGroupConfig,
     RecipeLoader,
     ScheduleConfig,
     TrainConfig,
@@ -29,7 +30,7 @@ from avlearn.tasks.config import (  # noqa: F401
 )
 
 __all__ = [
-    "ConfigError", "ExperimentConfig", "OptimConfig", "ScheduleConfig", "TrainConfig", "RECIPES_DIR",
+    "ConfigError", "ExperimentConfig", "OptimConfig", "ParamGroupConfig", "ScheduleConfig", "TrainConfig", "RECIPES_DIR",
     "MAX_NODES", "MAX_RECIPE_BYTES", "RecipeLoader", "safe_load_yaml",
     "apply_overrides", "config_from_dict", "from_dict", "list_recipes", "load_config", "load_recipe",
     "parse_overrides", "recipe_path", "save_config", "to_dict",

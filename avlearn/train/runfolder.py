@@ -87,8 +87,16 @@ def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix[:-1]: d}
 
 
+DEFAULTED_KEYS: dict[str, Any] = {"optim.groups": [], "schedule.milestones": [], "data.flip": False}
+"""Keys added to the recipe after runs were first recorded (``data.flip`` of the sync tasks),
+left out of the fingerprint while they hold that default, so a run recorded before them keeps its
+fingerprint (and resumes). A key is dropped only at that one value, so two recipes that differ
+in it still differ."""
+
+
 def _significant(raw: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in _flatten(raw).items() if k not in IGNORED_KEYS}
+    return {k: v for k, v in _flatten(raw).items()
+            if k not in IGNORED_KEYS and not (k in DEFAULTED_KEYS and v == DEFAULTED_KEYS[k])}
 
 
 def recipe_fingerprint(raw: dict[str, Any]) -> str:

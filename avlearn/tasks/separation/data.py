@@ -102,7 +102,8 @@ class SeparationData(DataSource):
             zero, and a separator trained on 3-clip mixtures from the start can collapse there).
         max_sources: sources a sample is padded to.
         gain: training gain range per clip (null: 1).
-        divide: divide each clip by the number of clips (SoP); False sums them (VisualVoice).
+        divide: divide each clip by the number of clips (SoP; VisualVoice's released code too:
+            ``(A + B) / 2``); False sums them.
         rms: normalise each clip to this RMS before mixing (VisualVoice: 0.1); null: off.
         train_clips: use only the first N training clips (null: all).
         cache: keep decoded clips in memory.

@@ -7,7 +7,8 @@ each ``g_n s_n / N`` from ``x`` given the frames of clip ``n``. Because the sour
 different clips, the ground truth is free (self-supervised).
 
 VisualVoice (Gao et al., CVPR 2021, Sec. 4.1) first normalises each speech clip to an RMS of
-0.1 (:func:`rms_normalize`), then sums the clips without dividing by N.
+0.1 (:func:`rms_normalize`); its released training code then averages the two clips
+(``(A + B) / 2``, ``divide=True``). ``divide=False`` sums them instead.
 
 Groups of clips to mix are drawn with different labels where possible
 (:func:`draw_partners`), as the frozen evaluation lists of the synthetic world are.

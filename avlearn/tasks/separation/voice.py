@@ -18,8 +18,9 @@ VisualVoice (Gao et al., CVPR 2021, Sec. 3) and Looking to Listen (Ephrat et al.
   the complex product of mask and mixture, then the iSTFT (no mixture-phase reuse needed).
 
 VisualVoice's extra co-separation and cross-modal triplet losses (weights 0.01) are not used.
-Mixtures follow VisualVoice: each clip normalised to RMS 0.1, then summed
-(``data.rms: 0.1``, ``data.divide: false``). STFT: VisualVoice's 16 kHz / 512 / 400 / 160 with
+Mixtures follow VisualVoice: each clip normalised to RMS 0.1 (``data.rms: 0.1``), then
+averaged as its released code does (``data.divide: true``, the paper recipe) or summed
+(``data.divide: false``, the CPU recipe). STFT: VisualVoice's 16 kHz / 512 / 400 / 160 with
 the last bin dropped, scaled here to 8 kHz / 256 / 200 / 80 (128 x 201 for 2 s).
 Recipe: ``avlearn/recipes/separate_voices.yaml``.
 """

@@ -188,6 +188,8 @@ class SyncData(DataSource):
         jitter: largest move of the aligned audio window, in video frames (0.5: positives are
             in sync to the nearest frame, so the audio's sub-frame phase cannot tell them from
             negatives; see :class:`avlearn.tasks.sync.data.ShiftedPairDataset`).
+        flip: mirror each training window's frames left-right with probability 0.5 (Owens &
+            Efros' reference code does, ``augment_ims``); evaluation frames are never flipped.
         cache: keep decoded clips in memory (manifests: only up to 512 clips).
     """
 
@@ -200,6 +202,7 @@ class SyncData(DataSource):
     min_shift: float = 0.125
     max_shift: float = 1.0
     jitter: float = 0.5
+    flip: bool = False
     cache: bool = True
 
 
@@ -313,7 +316,7 @@ def build_sync_datasets(cfg) -> dict[str, Any]:
     read = dict(fps=d.fps, size=tuple(d.size), sample_rate=d.sample_rate)
     if uses_manifests(d):
         pairs = WindowPairs(clip_duration=d.clip_duration, min_shift=d.min_shift, max_shift=d.max_shift, jitter=d.jitter,
-                            channels=d.audio_channels)
+                            channels=d.audio_channels, flip=d.flip)
         out: dict[str, Any] = {"train": window_samples(d.train, window=pairs.span(d.fps), windows_per_epoch=d.windows_per_epoch,
                                                        transform=pairs, seed=cfg.train.seed, mono=d.audio_channels == 1,
                                                        **read)}
@@ -329,7 +332,7 @@ def build_sync_datasets(cfg) -> dict[str, Any]:
     out = {
         "train": ShiftedPairDataset(
             store, clip_duration=d.clip_duration, min_shift=d.min_shift, max_shift=d.max_shift, seed=cfg.train.seed,
-            jitter=d.jitter,
+            jitter=d.jitter, flip=d.flip,
         )
     }
     for split, value in (("val", d.val_list), ("test", d.test_list)):
