@@ -244,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--naive-max-gb", type=float, default=4.0, help="refuse naive decoding above this (default 4)")
     ap.add_argument("--cache", default=str(REPO / ".benchmarks_cache"), help="where the inputs are kept")
     ap.add_argument("--json", action="store_true", help="print one JSON object per measurement")
+    ap.add_argument("--section", default="Whole-file inference", help="heading of the RESULTS.md section --write replaces")
     C.add_arguments(ap)
     args = ap.parse_args(argv)
     cond = C.begin()
@@ -285,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
                              f"{cpu_speed:.2f} | {r['rss_mb']:.0f} | {note} |")
     if C.may_write(cond, args):
         cmd = " ".join(shlex.quote(a) for a in ["python", "benchmarks/inference.py", *argv])
-        C.write_section("## Whole-file inference\n\n"
+        C.write_section(f"## {args.section}\n\n"
                         f"    OMP_NUM_THREADS={env['OMP_NUM_THREADS']} {cmd}\n\n"
                         "Inputs: the real 1280x720 Big Buck Bunny clip looped and re-encoded (H.264 + AAC) to the "
                         "lengths and sizes below; each method in its own process (wall, its own CPU time and peak RSS).\n\n"
