@@ -31,11 +31,13 @@ import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Hashable
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from avlearn.data.cache import CACHE_LIMIT, ClipCache, read_whole_video, whole_video_key
 
 __all__ = [
     "PreviewData",
@@ -358,6 +360,192 @@ class VideoStore:
     def audio(self, v: int, starts: Sequence[float], window: float) -> Tensor:
         """Waveforms (J, 1, N) in [-1, 1] of the windows (zeros past the end)."""
         pcm = self.audio_pcm[v]
+        n = round(window * self.sample_rate)
+        out = torch.zeros(len(starts), 1, n)
+        for j, s in enumerate(starts):
+            a0 = round(float(s) * self.sample_rate)
+            piece = pcm[a0 : a0 + n]
+            out[j, 0, : piece.shape[0]] = piece.float() / 32767.0
+        return out  # (J, 1, N)
+
+
+class VideoWindows:
+    """The videos of one split, held in the decode cache, and the windows cut from them.
+
+    Each video is one whole-video entry of a :class:`~avlearn.data.cache.ClipCache`
+    (:func:`~avlearn.data.cache.read_whole_video`: uint8 frames (T, H, W, 3) at ``fps``, int16
+    mono audio (N,) at ``sample_rate``, the duration), decoded once; every model input is a
+    slice of it.
+
+    Args:
+        records: the videos (video ``v`` is ``records[v]``).
+        clips: the decode cache; ``clips.get(keys[v])`` is video ``v``'s
+            ``(frames, pcm, duration)``.
+        keys: the cache key of each record (default: positions 0, 1, ...).
+        fps, sample_rate: rates of the frames and the audio.
+        num_classes: action classes K (the background label is K).
+        mean, std: per-channel video normalisation.
+        key: what the split was made from (names the teacher-target and feature-bank caches;
+            None: not cached).
+    """
+
+    def __init__(self, records: list[VideoRecord], clips: ClipCache, *, keys: Sequence[Hashable] | None = None,
+                 fps: float, sample_rate: int, num_classes: int, mean: Sequence[float] = (0.45,) * 3,
+                 std: Sequence[float] = (0.225,) * 3, key: str | None = None):
+        keys = list(range(len(records))) if keys is None else list(keys)
+        if len(keys) != len(records) or any(k not in clips for k in keys):
+            raise ValueError(f"VideoWindows: {len(records)} records but {len(keys)} keys, or keys missing from the cache")
+        self.records, self.cache, self.keys = records, clips, keys
+        self.fps, self.sample_rate, self.num_classes = float(fps), int(sample_rate), int(num_classes)
+        self.mean = torch.tensor(list(mean), dtype=torch.float32)[:, None, None, None]  # (3, 1, 1, 1)
+        self.std = torch.tensor(list(std), dtype=torch.float32)[:, None, None, None]
+        self.key = key
+        self.bad = 0  # videos left out because they could not be decoded
+
+    @property
+    def background(self) -> int:
+        """The background label (K)."""
+        return self.num_classes
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def video(self, v: int) -> tuple[Tensor, Tensor]:
+        """Frames uint8 (T, H, W, 3) and audio int16 (N,) of video ``v``.
+
+        Raises:
+            avlearn.io.MediaError: the video could not be decoded (only for videos not checked
+                when the split was built, see :meth:`load`).
+        """
+        entry = self.cache.get(self.keys[v])
+        if entry is None:
+            from avlearn.io import MediaError
+
+            raise MediaError(self.records[v].path, "could not be decoded (see the warning above)")
+        return entry[0], entry[1]
+
+    @classmethod
+    def from_arrays(cls, records: list[VideoRecord], frames: Sequence[Tensor], audio: Sequence[Tensor], *,
+                    fps: float, sample_rate: int, num_classes: int, mean: Sequence[float] = (0.45,) * 3,
+                    std: Sequence[float] = (0.225,) * 3) -> VideoWindows:
+        """Videos decoded already: per video, uint8 frames (T, H, W, 3) and int16 audio (N,).
+
+        Raises:
+            ValueError: the three lists differ in length.
+        """
+        if not (len(records) == len(frames) == len(audio)):
+            raise ValueError(f"VideoWindows: {len(records)} records, {len(frames)} frame arrays, {len(audio)} audio arrays")
+        entries = [(f, a, r.duration) for r, f, a in zip(records, frames, audio)]
+        clips = ClipCache(entries, decode=lambda e: e, cache=False, fps=fps, sample_rate=sample_rate, name="preview data")
+        return cls(records, clips, fps=fps, sample_rate=sample_rate, num_classes=num_classes, mean=mean, std=std)
+
+    @classmethod
+    def from_files(cls, paths: Sequence[str], *, fps: float, size: int, sample_rate: int, window: float,
+                   num_classes: int, mean: Sequence[float] = (0.45,) * 3, std: Sequence[float] = (0.225,) * 3) -> VideoWindows:
+        """Decode unlabelled media files (e.g. for ``avlearn classify``).
+
+        Raises:
+            avlearn.io.MediaError: a file cannot be decoded or lacks video or audio.
+        """
+        recs, frames, audio = [], [], []
+        for p in paths:
+            f, a, d = read_whole_video(str(p), fps=fps, size=size, sample_rate=sample_rate, min_frames=round(window * fps))
+            recs.append(VideoRecord(os.path.basename(str(p)), str(p), d))
+            frames.append(f)
+            audio.append(a)
+        return cls.from_arrays(recs, frames, audio, fps=fps, sample_rate=sample_rate, num_classes=num_classes,
+                               mean=mean, std=std)
+
+    @classmethod
+    def load(cls, data: PreviewData, split: str, *, progress: bool = False, limit: int = CACHE_LIMIT) -> VideoWindows:
+        """The videos of ``split`` (of ``data.world``, or the split's manifest), each decoded once
+        (or read back from the on-disk tier, ``<data.cache>/videos/``).
+
+        Every video is read when the split is built, to learn its duration: a video that cannot
+        be decoded is left out with a warning and counted in :attr:`bad`. Memory holds every
+        video of a split of at most ``limit`` videos, else the ``limit`` most recently used
+        (the others are read back from disk when asked for).
+
+        Raises:
+            ValueError: ``limit`` < 1.
+            avlearn.data.errors.WorldFormatError: the world lacks the split's list, or the recipe
+                gives no manifest for it.
+        """
+        from avlearn.tasks.sources import uses_manifests
+
+        names = class_names(data)
+        if uses_manifests(data):
+            source = getattr(data, split)
+            if not source:  # a split the recipe does not give (the callers skip val/test ones)
+                from avlearn.data.errors import WorldFormatError
+
+                raise WorldFormatError(f"data.{split}", "not given")
+            records = manifest_records(source, names)
+        else:
+            source = data.world
+            records = video_records(data.world, split)
+        if data.max_videos is not None:
+            records = records[: data.max_videos]
+        settings = dict(fps=data.fps, size=data.size, sample_rate=data.sample_rate, window=data.window)
+        min_frames = round(data.window * data.fps)
+        clips = ClipCache(
+            records, decode=lambda r: read_whole_video(r.path, fps=data.fps, size=data.size, sample_rate=data.sample_rate,
+                                                       min_frames=min_frames),
+            limit=limit, disk=cache_folder(data) / "videos", disk_key=lambda r: whole_video_key(r.path, **settings),
+            fps=data.fps, size=data.size, sample_rate=data.sample_rate, name=f"preview data.{split}")
+        kept: list[int] = []
+        it = range(len(records))
+        if progress:
+            from tqdm import tqdm
+
+            it = tqdm(it, desc=f"decode {split}", leave=False)
+        for i in it:
+            entry = clips.get(i)
+            if entry is not None:
+                records[i].duration = float(entry[2])
+                kept.append(i)
+        recs = [records[i] for i in kept]
+        key = json.dumps({"v": _CACHE_VERSION, "world": str(Path(source).resolve()), "split": split,
+                          "ids": [r.id for r in recs], **settings}, sort_keys=True)
+        store = cls(recs, clips, keys=kept, fps=data.fps, sample_rate=data.sample_rate, num_classes=len(names),
+                    mean=data.mean, std=data.std, key=key)
+        store.bad = clips.bad
+        return store
+
+    # ------------------------------------------------------------------ windows
+
+    def starts(self, v: int, hop: float, window: float) -> np.ndarray:
+        """Window starts of video ``v`` on a ``hop`` grid."""
+        return grid_starts(self.records[v].duration, window, hop)
+
+    def labels(self, v: int, starts: Sequence[float], window: float) -> Tensor:
+        """Window labels (J,) of video ``v`` (background = K)."""
+        segs = self.records[v].segments
+        return torch.tensor([window_label(segs, float(s), window, self.background) for s in starts], dtype=torch.long)
+
+    def _normalise(self, frames: Tensor) -> Tensor:
+        x = frames.permute(3, 0, 1, 2).float().div_(255.0)  # (3, F, H, W)
+        return (x - self.mean) / self.std
+
+    def clips(self, v: int, starts: Sequence[float], window: float) -> Tensor:
+        """Normalised clips (J, 3, F, H, W) of the windows of video ``v``."""
+        frames = self.video(v)[0]
+        n = round(window * self.fps)
+        out = []
+        for s in starts:
+            idx = (round(float(s) * self.fps) + torch.arange(n)).clamp(max=frames.shape[0] - 1)  # (F,)
+            out.append(self._normalise(frames[idx]))
+        return torch.stack(out)  # (J, 3, F, H, W)
+
+    def images(self, v: int, starts: Sequence[float], window: float) -> Tensor:
+        """Normalised frames (J, 3, H, W) shown at the windows' centres."""
+        frames = self.video(v)[0]
+        idx = [min(math.floor((float(s) + window / 2) * self.fps + 1e-6), frames.shape[0] - 1) for s in starts]
+        return self._normalise(frames[idx]).permute(1, 0, 2, 3)  # (J, 3, H, W)
+
+    def audio(self, v: int, starts: Sequence[float], window: float) -> Tensor:
+        """Waveforms (J, 1, N) in [-1, 1] of the windows (zeros past the end)."""
+        pcm = self.video(v)[1]
         n = round(window * self.sample_rate)
         out = torch.zeros(len(starts), 1, n)
         for j, s in enumerate(starts):
