@@ -113,17 +113,3 @@ def test_from_arrays_and_from_files(world, tmp_path):
     with pytest.raises(ValueError, match="1 records, 0 frame arrays"):
         VideoWindows.from_arrays([VideoRecord("v", "v.mp4", 1.0)], [], [], fps=8, sample_rate=8000, num_classes=2)
 
-
-@pytest.mark.parametrize("split", ["train", "test"])
-def test_same_arrays_and_windows_as_the_old_video_store(world, tmp_path, split):
-    """Transitional: the old VideoStore path (deleted in the next commit) against the new one."""
-    from avlearn.tasks.preview.data import VideoStore
-
-    old = VideoStore.load(_data(world, tmp_path / "old"), split)
-    new = VideoWindows.load(_data(world, tmp_path / "new"), split)
-    assert old.key == new.key and len(old) == len(new)
-    for v, (a, b) in enumerate(zip(old.records, new.records)):
-        assert (a.id, a.path, a.duration, a.label, a.segments) == (b.id, b.path, b.duration, b.label, b.segments)
-        assert torch.equal(old.frames[v], new.video(v)[0]) and torch.equal(old.audio_pcm[v], new.video(v)[1])
-        for x, y in zip(_windows(old, v), _windows(new, v)):
-            assert torch.equal(x, y)

@@ -4,8 +4,9 @@ Listen to Look (Gao et al., CVPR 2020, Sec. 3.2 and 4.1) treats an untrimmed vid
 sequence of time steps: the clip classifier scores one short clip per step, IMGAUD2VID scores
 one frame plus the audio around it, and IMGAUD-SKIMMING works on feature banks with one entry
 per step, precomputed once per video as in the authors' released implementation (Gao et al., CVPR 2020). Here a
-video is decoded once (frames at ``fps`` and ``size``, mono audio at ``sample_rate``) and kept
-in a :class:`VideoStore`; every model input is a slice of it:
+video is decoded once (frames at ``fps`` and ``size``, mono audio at ``sample_rate``) into the
+decode cache (:class:`avlearn.data.cache.ClipCache`, one whole-video entry per video) and a
+:class:`VideoWindows` cuts every model input from it:
 
 * a **window** starting at ``s`` covers ``[s, s + window)``: its clip is the
   ``round(window * fps)`` frames from frame ``round(s * fps)``, its image the frame shown at
@@ -18,13 +19,13 @@ in a :class:`VideoStore`; every model input is a slice of it:
 
 Videos come from an actions world (``avlearn make-world --kind actions``; docs/world.md): the
 train split from ``train/manifest.jsonl``, val and test from the frozen lists
-``lists/segments_{val,test}.jsonl``. Decoded splits are cached as ``.pt`` files (uint8 frames,
-int16 audio) under ``data.cache`` (default ``<world>/cache``).
+``lists/segments_{val,test}.jsonl``. Decoded videos are kept on disk as ``.pt`` files (uint8 frames,
+int16 audio), one per video, under ``<data.cache>/videos`` (default ``<world>/cache``), so a later
+run reads them back instead of decoding again.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -42,7 +43,7 @@ from avlearn.data.cache import CACHE_LIMIT, ClipCache, read_whole_video, whole_v
 __all__ = [
     "PreviewData",
     "VideoRecord",
-    "VideoStore",
+    "VideoWindows",
     "WindowDataset",
     "class_names",
     "data_for",
@@ -53,7 +54,7 @@ __all__ = [
     "window_label",
 ]
 
-_CACHE_VERSION = 1
+_CACHE_VERSION = 1  # of the split key that names the teacher-target and feature-bank caches
 
 
 @dataclass
@@ -65,9 +66,9 @@ class PreviewData:
         train, val, test: instead of a world (exactly one of the two,
             :mod:`avlearn.tasks.sources`), manifests of untrimmed videos with labelled
             ``segments`` (``avlearn prepare activitynet|thumos|ave``'s ``<split>.jsonl``), or of
-            trimmed labelled clips (one segment spanning the clip). The videos are decoded into
-            memory (as the method trains on per-video feature banks), so a split holds at
-            most 512 videos unless ``max_videos`` says how many to take.
+            trimmed labelled clips (one segment spanning the clip). Each video is decoded once
+            (as the method trains on per-video feature banks) into the on-disk cache; memory
+            holds at most 512 videos of a split (:meth:`VideoWindows.load`).
         labels: class names in label order (default: the sorted names of the training manifest).
         window: seconds per clip / image-audio pair (one time step's extent).
         hop: seconds between window starts for training and localization.
@@ -78,7 +79,8 @@ class PreviewData:
         mean, std: per-channel video normalisation.
         flip: random horizontal flips of training clips and frames.
         max_videos: use at most this many videos per split (quick runs).
-        cache: folder of the decoded-split caches (default ``<world>/cache``).
+        cache: folder of the decoded videos, teacher targets and feature banks (default
+            ``<world>/cache``, or ``cache`` beside the training manifest).
     """
 
     world: str | None = None
@@ -138,9 +140,6 @@ def cache_folder(data: PreviewData) -> Path:
     if data.world:
         return Path(data.world) / "cache"
     return Path(os.path.dirname(os.path.abspath(data.train))) / "cache"
-
-
-_MANIFEST_LIMIT = 512
 
 
 def manifest_records(path: str | os.PathLike, names: Sequence[str]) -> list[VideoRecord]:
@@ -208,165 +207,6 @@ def window_label(segments: Sequence[tuple[float, float, int]], start: float, win
         if overlap > best:
             best, label = overlap, lab
     return label if best >= 0.5 * window - 1e-9 else background
-
-
-def _decode(path: str, fps: float, size: int, sample_rate: int, window: float) -> tuple[Tensor, Tensor, float]:
-    """Frames uint8 (T, H, W, 3), audio int16 (N,) and the duration of a whole file."""
-    from avlearn.io import read_clip
-
-    clip = read_clip(path, 0.0, None, fps=fps, size=(size, size), sample_rate=sample_rate, mono=True)
-    frames, audio = clip.video, clip.audio[0]  # (T, H, W, 3), (N,)
-    need = round(window * fps)
-    if frames.shape[0] < need:  # shorter than one window: hold the last frame
-        frames = torch.cat([frames, frames[-1:].expand(need - frames.shape[0], -1, -1, -1)])
-    pcm = (audio.clamp(-1, 1) * 32767).round().to(torch.int16)  # (N,)
-    return frames.contiguous(), pcm, float(clip.duration)
-
-
-class VideoStore:
-    """Decoded videos of one split and the windows cut from them.
-
-    Args:
-        records: the videos.
-        frames: per video, uint8 (T, H, W, 3) at ``fps``.
-        audio: per video, int16 (N,) at ``sample_rate``.
-        fps, sample_rate: rates of ``frames`` and ``audio``.
-        num_classes: action classes K (the background label is K).
-        mean, std: per-channel video normalisation.
-    """
-
-    def __init__(self, records: list[VideoRecord], frames: list[Tensor], audio: list[Tensor], *, fps: float,
-                 sample_rate: int, num_classes: int, mean: Sequence[float] = (0.45,) * 3, std: Sequence[float] = (0.225,) * 3):
-        if not (len(records) == len(frames) == len(audio)):
-            raise ValueError(f"VideoStore: {len(records)} records, {len(frames)} frame arrays, {len(audio)} audio arrays")
-        self.records, self.frames, self.audio_pcm = records, frames, audio
-        self.fps, self.sample_rate, self.num_classes = float(fps), int(sample_rate), int(num_classes)
-        self.mean = torch.tensor(list(mean), dtype=torch.float32)[:, None, None, None]  # (3, 1, 1, 1)
-        self.std = torch.tensor(list(std), dtype=torch.float32)[:, None, None, None]
-        self.key: str | None = None  # what the split's cache was made from (None: not cached)
-
-    @property
-    def background(self) -> int:
-        """The background label (K)."""
-        return self.num_classes
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    @classmethod
-    def from_files(cls, paths: Sequence[str], *, fps: float, size: int, sample_rate: int, window: float,
-                   num_classes: int, mean: Sequence[float] = (0.45,) * 3, std: Sequence[float] = (0.225,) * 3) -> VideoStore:
-        """Decode unlabelled media files (e.g. for ``avlearn classify``).
-
-        Raises:
-            avlearn.io.MediaError: a file cannot be decoded or lacks video or audio.
-        """
-        recs, frames, audio = [], [], []
-        for p in paths:
-            f, a, d = _decode(str(p), fps, size, sample_rate, window)
-            recs.append(VideoRecord(os.path.basename(str(p)), str(p), d))
-            frames.append(f)
-            audio.append(a)
-        return cls(recs, frames, audio, fps=fps, sample_rate=sample_rate, num_classes=num_classes, mean=mean, std=std)
-
-    @classmethod
-    def load(cls, data: PreviewData, split: str, *, progress: bool = False) -> VideoStore:
-        """The videos of ``split`` of ``data.world``, decoded (or read from the cache).
-
-        Raises:
-            ValueError: ``data.world`` is not set.
-            avlearn.data.synthetic.WorldFormatError: the world lacks the split's list.
-        """
-        from avlearn.tasks.sources import uses_manifests
-
-        names = class_names(data)
-        if uses_manifests(data):
-            source = getattr(data, split)
-            if not source:  # a split the recipe does not give (the callers skip val/test ones)
-                from avlearn.data.errors import WorldFormatError
-
-                raise WorldFormatError(f"data.{split}", "not given")
-            records = manifest_records(source, names)
-            if data.max_videos is None and len(records) > _MANIFEST_LIMIT:
-                raise ValueError(f"data.{split} ({source}): {len(records)} videos would all be decoded into memory; "
-                                 f"set data.max_videos (at most {_MANIFEST_LIMIT} without it)")
-        else:
-            source = data.world
-            records = video_records(data.world, split)
-        if data.max_videos is not None:
-            records = records[: data.max_videos]
-        key = json.dumps({"v": _CACHE_VERSION, "world": str(Path(source).resolve()), "split": split,
-                          "ids": [r.id for r in records], "fps": data.fps, "size": data.size,
-                          "sample_rate": data.sample_rate, "window": data.window}, sort_keys=True)
-        cache_dir = cache_folder(data)
-        path = cache_dir / f"videos_{split}_{hashlib.sha1(key.encode()).hexdigest()[:12]}.pt"
-        if path.is_file():
-            blob = torch.load(path, weights_only=True)
-            frames, audio = blob["frames"], blob["audio"]
-            for r, d in zip(records, blob["durations"]):
-                r.duration = float(d)
-        else:
-            frames, audio = [], []
-            it = records
-            if progress:
-                from tqdm import tqdm
-
-                it = tqdm(records, desc=f"decode {split}", leave=False)
-            for r in it:
-                f, a, d = _decode(r.path, data.fps, data.size, data.sample_rate, data.window)
-                r.duration = d
-                frames.append(f)
-                audio.append(a)
-            cache_dir.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-            torch.save({"frames": frames, "audio": audio, "durations": [r.duration for r in records], "key": key}, tmp)
-            os.replace(tmp, path)
-        store = cls(records, frames, audio, fps=data.fps, sample_rate=data.sample_rate, num_classes=len(names),
-                    mean=data.mean, std=data.std)
-        store.key = key
-        return store
-
-    # ------------------------------------------------------------------ windows
-
-    def starts(self, v: int, hop: float, window: float) -> np.ndarray:
-        """Window starts of video ``v`` on a ``hop`` grid."""
-        return grid_starts(self.records[v].duration, window, hop)
-
-    def labels(self, v: int, starts: Sequence[float], window: float) -> Tensor:
-        """Window labels (J,) of video ``v`` (background = K)."""
-        segs = self.records[v].segments
-        return torch.tensor([window_label(segs, float(s), window, self.background) for s in starts], dtype=torch.long)
-
-    def _normalise(self, frames: Tensor) -> Tensor:
-        x = frames.permute(3, 0, 1, 2).float().div_(255.0)  # (3, F, H, W)
-        return (x - self.mean) / self.std
-
-    def clips(self, v: int, starts: Sequence[float], window: float) -> Tensor:
-        """Normalised clips (J, 3, F, H, W) of the windows of video ``v``."""
-        frames = self.frames[v]
-        n = round(window * self.fps)
-        out = []
-        for s in starts:
-            idx = (round(float(s) * self.fps) + torch.arange(n)).clamp(max=frames.shape[0] - 1)  # (F,)
-            out.append(self._normalise(frames[idx]))
-        return torch.stack(out)  # (J, 3, F, H, W)
-
-    def images(self, v: int, starts: Sequence[float], window: float) -> Tensor:
-        """Normalised frames (J, 3, H, W) shown at the windows' centres."""
-        frames = self.frames[v]
-        idx = [min(math.floor((float(s) + window / 2) * self.fps + 1e-6), frames.shape[0] - 1) for s in starts]
-        return self._normalise(frames[idx]).permute(1, 0, 2, 3)  # (J, 3, H, W)
-
-    def audio(self, v: int, starts: Sequence[float], window: float) -> Tensor:
-        """Waveforms (J, 1, N) in [-1, 1] of the windows (zeros past the end)."""
-        pcm = self.audio_pcm[v]
-        n = round(window * self.sample_rate)
-        out = torch.zeros(len(starts), 1, n)
-        for j, s in enumerate(starts):
-            a0 = round(float(s) * self.sample_rate)
-            piece = pcm[a0 : a0 + n]
-            out[j, 0, : piece.shape[0]] = piece.float() / 32767.0
-        return out  # (J, 1, N)
 
 
 class VideoWindows:
@@ -571,7 +411,7 @@ class WindowDataset(torch.utils.data.Dataset):
     Samples also carry ``"label"`` (the window label, background = K).
     """
 
-    def __init__(self, store: VideoStore, *, hop: float, window: float, inputs: str = "clip", flip: bool = False,
+    def __init__(self, store: VideoWindows, *, hop: float, window: float, inputs: str = "clip", flip: bool = False,
                  teacher: list[Tensor] | None = None):
         if inputs not in ("clip", "pair"):
             raise ValueError(f"WindowDataset: inputs must be 'clip' or 'pair', got {inputs!r}")

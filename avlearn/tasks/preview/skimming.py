@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from avlearn.models.av.preview import ImageAudioNet, SkimmingNet
 from avlearn.tasks.base import ModelConfig, Task, register_task
 from avlearn.tasks.runs import load_run
-from avlearn.tasks.preview.data import PreviewData, VideoStore, cache_folder, class_names
+from avlearn.tasks.preview.data import PreviewData, VideoWindows, cache_folder, class_names
 
 __all__ = [
     "BankDataset",
@@ -144,7 +144,7 @@ class SkimmingTask(Task):
 
 
 @torch.no_grad()
-def compute_banks(student: ImageAudioNet, store: VideoStore, step: float, window: float, *, batch: int = 64) -> list[tuple[Tensor, Tensor]]:
+def compute_banks(student: ImageAudioNet, store: VideoWindows, step: float, window: float, *, batch: int = 64) -> list[tuple[Tensor, Tensor]]:
     """The image and audio feature banks of every video: ``(T_v, Di)`` and ``(T_v, Da)``.
 
     Time step ``t`` is the window starting at ``t * step``.
@@ -167,7 +167,7 @@ def compute_banks(student: ImageAudioNet, store: VideoStore, step: float, window
     return banks
 
 
-def _cached_banks(student_path: str, student: ImageAudioNet, store: VideoStore, data: PreviewData) -> list[tuple[Tensor, Tensor]]:
+def _cached_banks(student_path: str, student: ImageAudioNet, store: VideoWindows, data: PreviewData) -> list[tuple[Tensor, Tensor]]:
     weights = Path(student_path) / "weights.pt" if Path(student_path).is_dir() else Path(student_path)
     stat = weights.stat()
     tag = f"{weights.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{store.key}|{data.step}|{data.window}"
@@ -229,7 +229,7 @@ def build_skimming_datasets(cfg: Any) -> dict[str, BankDataset]:
     out = {}
     for split in ("train", "val", "test"):
         try:
-            store = VideoStore.load(cfg.data, split, progress=cfg.train.progress)
+            store = VideoWindows.load(cfg.data, split, progress=cfg.train.progress)
         except WorldFormatError:
             if split == "train":
                 raise

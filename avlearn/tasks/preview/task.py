@@ -40,7 +40,7 @@ from avlearn.tasks.base import ModelConfig, register_task
 from avlearn.tasks.classification import ClassificationTask
 from avlearn.tasks.preview.data import (
     PreviewData,
-    VideoStore,
+    VideoWindows,
     WindowDataset,
     cache_folder,
     class_names,
@@ -164,7 +164,7 @@ class ImgAud2VidTask(ClassificationTask):
 
 
 @torch.no_grad()
-def window_logits(model: nn.Module, store: VideoStore, v: int, starts, window: float, *, inputs: str = "clip",
+def window_logits(model: nn.Module, store: VideoWindows, v: int, starts, window: float, *, inputs: str = "clip",
                   batch: int = 64) -> Tensor:
     """Logits (J, C) of ``model`` on the windows of video ``v`` starting at ``starts``.
 
@@ -181,7 +181,7 @@ def window_logits(model: nn.Module, store: VideoStore, v: int, starts, window: f
     return torch.cat(out).float()  # (J, C)
 
 
-def _teacher_targets(teacher_path: str, store: VideoStore, data: PreviewData, key: str) -> list[Tensor]:
+def _teacher_targets(teacher_path: str, store: VideoWindows, data: PreviewData, key: str) -> list[Tensor]:
     """The teacher's logits on every training window (cached next to the decoded videos)."""
     weights = Path(teacher_path) / "weights.pt" if Path(teacher_path).is_dir() else Path(teacher_path)
     stat = weights.stat() if weights.is_file() else None
@@ -208,7 +208,7 @@ def _window_datasets(cfg: Any, inputs: str, teacher: str | None = None) -> dict[
     out = {}
     for split in ("train", "val", "test"):
         try:
-            store = VideoStore.load(d, split, progress=cfg.train.progress)
+            store = VideoWindows.load(d, split, progress=cfg.train.progress)
         except WorldFormatError:
             if split == "train":
                 raise
