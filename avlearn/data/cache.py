@@ -80,7 +80,7 @@ class ClipCache:
     Attributes:
         rows: ``{key: row}``, in insertion order.
         bad: clips that failed to decode.
-        decoded: clips decoded (not read from memory or disk).
+        decoded: calls of ``decode`` (clips neither in memory nor on disk), failed ones included.
 
     Raises:
         ValueError: ``disk`` without ``disk_key``, or ``limit`` < 1.
@@ -150,8 +150,8 @@ class ClipCache:
             path = self._disk_path(row)
             out = self._load(path) if path is not None else _MISSING
             if out is _MISSING:
-                out = self.decode(row)
                 self.decoded += 1
+                out = self.decode(row)
                 if path is not None and out is not None:
                     self._save(path, out)
         except UNREADABLE as exc:
