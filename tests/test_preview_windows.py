@@ -113,3 +113,27 @@ def test_from_arrays_and_from_files(world, tmp_path):
     with pytest.raises(ValueError, match="1 records, 0 frame arrays"):
         VideoWindows.from_arrays([VideoRecord("v", "v.mp4", 1.0)], [], [], fps=8, sample_rate=8000, num_classes=2)
 
+
+
+def test_cached_for_weights_computes_once_per_weights_and_settings(tmp_path):
+    import os
+
+    from avlearn.tasks.preview.data import cached_for_weights
+
+    data = PreviewData(world=str(tmp_path / "w"), cache=str(tmp_path / "cache"))
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "weights.pt").write_bytes(b"w")
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return [torch.full((2,), float(len(calls)))]
+
+    first = cached_for_weights(data, "teacher", run, "key|0.5|1.0", compute)
+    again = cached_for_weights(data, "teacher", run / "weights.pt", "key|0.5|1.0", compute)  # the folder or its file
+    assert len(calls) == 1 and torch.equal(first[0], again[0]) and len(list((tmp_path / "cache").glob("teacher_*.pt"))) == 1
+    cached_for_weights(data, "teacher", run, "key|1.0|1.0", compute)  # other settings
+    st = os.stat(run / "weights.pt")
+    os.utime(run / "weights.pt", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # retrained weights
+    assert cached_for_weights(data, "teacher", run, "key|0.5|1.0", compute)[0].tolist() == [3.0, 3.0] and len(calls) == 3

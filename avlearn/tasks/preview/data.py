@@ -26,10 +26,11 @@ run reads them back instead of decoding again.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Hashable
@@ -45,6 +46,7 @@ __all__ = [
     "VideoRecord",
     "VideoWindows",
     "WindowDataset",
+    "cached_for_weights",
     "class_names",
     "data_for",
     "grid_starts",
@@ -140,6 +142,34 @@ def cache_folder(data: PreviewData) -> Path:
     if data.world:
         return Path(data.world) / "cache"
     return Path(os.path.dirname(os.path.abspath(data.train))) / "cache"
+
+
+def cached_for_weights(data: PreviewData, kind: str, weights: str | os.PathLike, settings: str,
+                       compute: Callable[[], Any]) -> Any:
+    """What a trained network computes on a split (teacher targets, feature banks), computed once
+    and kept as ``<cache>/<kind>_<hash>.pt``.
+
+    Args:
+        data: the data section (its cache folder).
+        kind: file name prefix (``teacher``, ``banks``).
+        weights: the network's run folder or weights file; its path, size and modification
+            time are part of the hash, so retrained weights are computed again.
+        settings: the rest of what the result depends on (the split's key, hop, window...).
+        compute: ``compute()`` gives the result (tensors, lists of tensors).
+    """
+    weights = Path(weights) / "weights.pt" if Path(weights).is_dir() else Path(weights)
+    stat = weights.stat() if weights.is_file() else None
+    tag = f"{weights.resolve()}|{stat.st_size if stat else 0}|{stat.st_mtime_ns if stat else 0}|{settings}"
+    folder = cache_folder(data)
+    path = folder / f"{kind}_{hashlib.sha1(tag.encode()).hexdigest()[:12]}.pt"
+    if path.is_file():
+        return torch.load(path, weights_only=True)
+    out = compute()
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    torch.save(out, tmp)
+    os.replace(tmp, path)  # atomic: a reader never sees half a file
+    return out
 
 
 def manifest_records(path: str | os.PathLike, names: Sequence[str]) -> list[VideoRecord]:
