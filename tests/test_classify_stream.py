@@ -6,7 +6,7 @@ import torch
 
 from avlearn.io import write_av
 from avlearn.tasks.preview.bundle import build_models, preview_models
-from avlearn.tasks.preview.data import VideoStore, grid_starts, uniform_starts
+from avlearn.tasks.preview.data import VideoWindows, grid_starts, uniform_starts
 from avlearn.tasks.preview.evaluate import preview_predict
 from avlearn.tasks.preview.inference import classify_file
 from avlearn.tasks.preview.task import window_logits
@@ -26,7 +26,7 @@ def setup(tmp_path_factory):
     models = build_models(CLASSES, DATA, tiny_specs(len(CLASSES)))
     for m in models.models().values():
         m.eval()
-    store = VideoStore.from_files([clip], fps=DATA["fps"], size=DATA["size"], sample_rate=DATA["sample_rate"],
+    store = VideoWindows.from_files([clip], fps=DATA["fps"], size=DATA["size"], sample_rate=DATA["sample_rate"],
                                   window=DATA["window"], num_classes=3, mean=DATA["mean"], std=DATA["std"])
     return clip, models, store
 
@@ -55,9 +55,11 @@ def test_preview_and_segments_match_the_whole_file_store(setup):
 
 def test_dense_matches_and_the_file_is_never_decoded_whole(setup, monkeypatch):
     clip, models, store = setup
+    import avlearn.data.cache as dcache
     import avlearn.tasks.preview.data as pdata
 
-    monkeypatch.setattr(pdata, "_decode", lambda *a, **k: pytest.fail("the whole file was decoded"))
+    for module in (pdata, dcache):
+        monkeypatch.setattr(module, "read_whole_video", lambda *a, **k: pytest.fail("the whole file was decoded"))
     got = classify_file(models, clip, clips=7, top_k=3, batch=2)  # starts 0..6 s: whole frames
     with torch.no_grad():
         logits = window_logits(models.teacher, store, 0, uniform_starts(store.records[0].duration, 1.0, 7), 1.0)

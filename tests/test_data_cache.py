@@ -54,3 +54,45 @@ def test_sync_and_separation_use_it(tmp_path):
     bank = stem_clips([{"id": "g", "clip": str(tmp_path / "gone.mp4"), "truth": str(tmp_path / "gone.json"), "stems": {}}],
                       sample_rate=8000, fps=16, size=16)
     assert isinstance(bank, ClipCache) and bank.get("g") is None and bank.bad == 1
+
+
+def test_limit_drops_the_least_recently_used():
+    calls = []
+    cache = ClipCache(["a", "b", "c"], decode=lambda r: calls.append(r) or r.upper(), key=lambda r: r, limit=2)
+    assert [cache.get(k) for k in ("a", "b", "a", "c")] == ["A", "B", "A", "C"]
+    assert cache.in_memory() == 2 and calls == ["a", "b", "c"]  # "b" was the least recently used
+    assert cache.get("a") == "A" and calls == ["a", "b", "c"]
+    assert cache.get("b") == "B" and calls == ["a", "b", "c", "b"] and cache.decoded == 4
+    with pytest.raises(ValueError, match="limit"):
+        ClipCache([], decode=str, limit=0)
+
+
+def test_disk_tier_saves_once_and_reads_back(tmp_path, caplog):
+    import torch
+
+    calls = []
+
+    def decode(row):
+        calls.append(row)
+        if row == "bad":
+            raise MediaError("bad.mp4", "no video stream")
+        return (torch.full((2, 3), ord(row[0]), dtype=torch.uint8), 1.5)
+
+    def make(**kw):
+        return ClipCache(["x", "y", "bad"], decode=decode, disk=tmp_path / "tier", disk_key=lambda r: f"{r}|fps=8", **kw)
+
+    first = make(limit=1)
+    x = first.get(0)
+    assert first.get(1)[1] == 1.5 and first.get(2) is None and first.bad == 1
+    assert len(list((tmp_path / "tier").glob("*.pt"))) == 2  # an unreadable clip saves nothing
+    assert torch.equal(first.get(0)[0], x[0]) and calls == ["x", "y", "bad"]  # dropped from memory, read from disk
+    second = make()
+    assert torch.equal(second.get(0)[0], x[0]) and second.decoded == 0 and calls == ["x", "y", "bad"]
+    for f in (tmp_path / "tier").glob("*.pt"):
+        f.write_bytes(b"torn")
+    with caplog.at_level(logging.WARNING):
+        third = make()
+        assert torch.equal(third.get(0)[0], x[0]) and third.decoded == 1 and "unreadable cache file" in caplog.text
+    assert make().get(0)[1] == 1.5 and calls == ["x", "y", "bad", "x"]  # the torn file was rewritten
+    with pytest.raises(ValueError, match="disk_key"):
+        ClipCache([], decode=str, disk=tmp_path)

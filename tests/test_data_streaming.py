@@ -59,6 +59,15 @@ def test_cache_gives_the_same_windows(clips):
     assert not WindowDataset(rows, cache_limit=1, **{**kw}).cache  # over the limit: nothing kept
 
 
+def test_cached_unreadable_row_is_tried_once_and_counted_per_draw(clips):
+    d, long, short, bad = clips
+    rows = [ManifestRow(path=long), ManifestRow(path=bad, start=0.0, end=2.0)]  # a known span: no probe
+    ds = WindowDataset(rows, window=0.5, windows_per_epoch=12, fps=8, size=(16, 16), sample_rate=8000, seed=0, cache=True)
+    samples = list(ds)
+    assert len(samples) == 12 and {s["path"] for s in samples} == {long}
+    assert ds.unreadable > 1 and ds._decoded.bad == 1 and ds._decoded.decoded == 2  # each file decoded once
+
+
 def test_ranks_and_workers_split_the_draws(clips):
     d, long, short, bad = clips
     rows = [ManifestRow(path=long, label=str(i)) for i in range(5)]

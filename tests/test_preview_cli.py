@@ -17,7 +17,7 @@ from avlearn.cli import main
 from avlearn.io import write_av
 from avlearn.tasks.preview.bundle import build_models, save_bundle
 from avlearn.train.preview import STAGES, preview_recipe
-from avlearn.tasks.preview.data import VideoRecord, VideoStore, WindowDataset
+from avlearn.tasks.preview.data import VideoRecord, VideoWindows, WindowDataset
 
 CLASSES = ["bounce", "tap", "slide"]
 
@@ -92,12 +92,13 @@ def test_classify_text_and_errors(media, capsys, tmp_path):
 # ----------------------------------------------------------------------------- windows
 
 
-def _store() -> VideoStore:
+def _store() -> VideoWindows:
     """One 4 s video at 8 fps whose frame i has the value i, audio sample n = n / 32767."""
     frames = torch.arange(32, dtype=torch.uint8)[:, None, None, None].expand(32, 4, 4, 3).clone()
     audio = torch.arange(4 * 8000, dtype=torch.int16)
     rec = VideoRecord("v", "v.mp4", 4.0, 1, [(0.5, 2.5, 1)])
-    return VideoStore([rec], [frames], [audio], fps=8, sample_rate=8000, num_classes=2, mean=(0, 0, 0), std=(1, 1, 1))
+    return VideoWindows.from_arrays([rec], [frames], [audio], fps=8, sample_rate=8000, num_classes=2, mean=(0, 0, 0),
+                                    std=(1, 1, 1))
 
 
 def test_store_windows_slice_frames_and_audio():
@@ -146,10 +147,11 @@ def test_store_load_decodes_a_world_split_once_and_caches_it(tmp_path):
     data = PreviewData(world=str(world), fps=8.0, size=16, sample_rate=8000)
     rec = video_records(world, "test")[0]
     assert rec.duration == 3.0 and rec.segments and all(0 <= s < e <= 3.0 and lab in (0, 1) for s, e, lab in rec.segments)
-    store = VideoStore.load(data, "test")
-    assert store.frames[0].shape == (24, 16, 16, 3) and store.audio_pcm[0].shape == (24000,) and store.num_classes == 2
-    cached = list((world / "cache").glob("videos_test_*.pt"))
-    assert len(cached) == 1
-    again = VideoStore.load(data, "test")
-    assert torch.equal(again.frames[0], store.frames[0]) and again.key == store.key
-    assert len(list((world / "cache").glob("videos_test_*.pt"))) == 1
+    store = VideoWindows.load(data, "test")
+    frames, pcm = store.video(0)
+    assert frames.shape == (24, 16, 16, 3) and pcm.shape == (24000,) and store.num_classes == 2
+    cached = list((world / "cache" / "videos").glob("*.pt"))
+    assert len(cached) == 1 and store.cache.decoded == 1
+    again = VideoWindows.load(data, "test")
+    assert torch.equal(again.video(0)[0], frames) and again.key == store.key and again.cache.decoded == 0
+    assert list((world / "cache" / "videos").glob("*.pt")) == cached

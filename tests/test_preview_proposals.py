@@ -81,7 +81,7 @@ def test_classify_segments_by_proposals_cli(tmp_path, capsys):
     from avlearn.io import write_av
     from avlearn.tasks.preview.bundle import build_models, preview_models, save_bundle
     from avlearn.tasks.runs import load_run
-    from avlearn.tasks.preview.data import VideoStore
+    from avlearn.tasks.preview.data import VideoWindows
     from avlearn.tasks.preview.proposals import window_features
 
     classes = ["bounce", "tap", "slide"]
@@ -93,7 +93,7 @@ def test_classify_segments_by_proposals_cli(tmp_path, capsys):
     bundle = save_bundle(build_models(classes, DATA, tiny_specs(len(classes))), tmp_path / "preview.pt")
     models = preview_models(load_run(bundle))
     d = models.data
-    store = VideoStore.from_files([str(clip)], fps=d["fps"], size=d["size"], sample_rate=d["sample_rate"],
+    store = VideoWindows.from_files([str(clip)], fps=d["fps"], size=d["size"], sample_rate=d["sample_rate"],
                                   window=d["window"], num_classes=3, mean=d["mean"], std=d["std"])
     starts, feats = window_features(models, store, 0)
     assert feats.shape == (len(starts), 4)
@@ -119,7 +119,7 @@ def test_fit_world_proposals_and_table_on_a_tiny_actions_world(tmp_path):
 
     from avlearn.data.synthetic import WorldConfig, make_world
     from avlearn.tasks.preview.bundle import build_models
-    from avlearn.tasks.preview.data import VideoStore, class_names, data_for
+    from avlearn.tasks.preview.data import VideoWindows, class_names, data_for
     from avlearn.tasks.preview.proposals import fit_world_proposals, proposal_table
 
     world = tmp_path / "actions"
@@ -129,7 +129,7 @@ def test_fit_world_proposals_and_table_on_a_tiny_actions_world(tmp_path):
     models = build_models(class_names(world), DATA, tiny_specs(3))
     net = fit_world_proposals(models, world, steps=2, anchor_scales=(1, 2, 4), width=16, hidden=32)
     assert net.in_channels == 4 and net.num_classes == 4  # K + 1 window log-probabilities in, K + background out
-    store = VideoStore.load(data_for(world, models.data), "test")
+    store = VideoWindows.load(data_for(world, models.data), "test")
     rows = proposal_table(models, store, net)
     assert [r["method"] for r in rows] == ["windows", "proposals"]
     for r in rows:

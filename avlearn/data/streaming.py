@@ -34,6 +34,7 @@ from torch.utils.data import IterableDataset
 
 from avlearn import io as avio
 from avlearn.data._parts import resolve_rank
+from avlearn.data.cache import CACHE_LIMIT, ClipCache
 from avlearn.data.dataset import SAMPLE_KEYS, seeded
 from avlearn.data.manifest import LabelVocab, ManifestRow, known_length, load_manifest
 from avlearn.data.transforms.video import ToFloatCTHW
@@ -79,8 +80,9 @@ class WindowDataset(IterableDataset):
             when video is read).
         vocab: label vocabulary (default: the rows' string labels, sorted).
         seed: seed of the draws and of random transforms.
-        cache: keep each row's decoded span in memory (needs ``fps`` and ``sample_rate``, or
-            no video); None: only when the manifest has at most ``cache_limit`` rows.
+        cache: keep each row's decoded span in memory, in the decode cache
+            (:class:`avlearn.data.cache.ClipCache`; needs ``fps`` and ``sample_rate``, or no
+            video); None: only when the manifest has at most ``cache_limit`` rows.
         cache_limit: the largest manifest ``cache=None`` caches.
         max_tries: rows tried per draw before the draw is dropped (counted in ``dropped``).
         rank, world_size: this process's DDP rank (default: the process group's, or 0 of 1).
@@ -106,7 +108,7 @@ class WindowDataset(IterableDataset):
         vocab: LabelVocab | None = None,
         seed: int = 0,
         cache: bool | None = None,
-        cache_limit: int = 512,
+        cache_limit: int = CACHE_LIMIT,
         max_tries: int = 32,
         rank: int | None = None,
         world_size: int | None = None,
@@ -143,7 +145,8 @@ class WindowDataset(IterableDataset):
         self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
         self._counts = torch.zeros(3, _SLOTS, dtype=torch.int64).share_memory_()  # too_short, unreadable, dropped
         self._lengths = _LRU(4096)
-        self._decoded: dict[int, avio.AVClip | avio.MediaError] = {}
+        # whole decoded spans of the rows (None: unreadable, logged once by the cache)
+        self._decoded = ClipCache(range(len(rows)), decode=self._decode_span, name="WindowDataset") if self.cache else None
 
     # -- bookkeeping -------------------------------------------------------------------
     def set_epoch(self, epoch: int) -> None:
@@ -199,19 +202,17 @@ class WindowDataset(IterableDataset):
                 raise type(length)(length.path, length.reason)
         return row.start or 0.0, length
 
+    def _decode_span(self, r: int) -> avio.AVClip:
+        begin, length = self._span(r)
+        return avio.read_clip(self.rows[r].path, begin, length, threads=1, **self.read_options)
+
     def _read(self, r: int, start: float) -> avio.AVClip:
         row = self.rows[r]
-        if not self.cache:
+        if self._decoded is None:
             return avio.read_clip(row.path, start, self.window, threads=1, **self.read_options)
-        if r not in self._decoded:
-            begin, length = self._span(r)
-            try:
-                self._decoded[r] = avio.read_clip(row.path, begin, length, threads=1, **self.read_options)
-            except avio.MediaError as exc:
-                self._decoded[r] = exc
-        full = self._decoded[r]
-        if isinstance(full, avio.MediaError):
-            raise type(full)(full.path, full.reason)
+        full = self._decoded.get(r)
+        if full is None:
+            raise avio.MediaError(row.path, "could not be decoded (the reason was logged when it was first read)")
         offset = start - full.start
         clip = avio.AVClip(video=None, audio=None, fps=full.fps, sample_rate=full.sample_rate, start=start,
                            duration=self.window, path=row.path)

@@ -63,7 +63,7 @@ def preview_stage(ctx: DemoContext) -> DemoSection:
         localization_table,
     )
     from avlearn.train.preview import train_preview
-    from avlearn.tasks.preview.data import VideoStore, data_for
+    from avlearn.tasks.preview.data import VideoWindows, data_for
     from avlearn.viz.plots import PALETTE
 
     world, out = ctx.world("actions"), ctx.stage_dir("preview")
@@ -72,7 +72,7 @@ def preview_stage(ctx: DemoContext) -> DemoSection:
     models = bundle_from_runs(runs)
     save_bundle(models, out / "preview.pt")
     d = models.data
-    store = VideoStore.load(data_for(world, d), "test")
+    store = VideoWindows.load(data_for(world, d), "test")
     ctx.log(f"preview: evaluating on {len(store)} test videos")
     steps = sorted({1, 2, models.skimming.steps})
     result = compare(models, store, skim_steps=steps)
@@ -87,10 +87,11 @@ def preview_stage(ctx: DemoContext) -> DemoSection:
     images = []
     for v in range(min(3, len(store))):
         starts = store.starts(v, d["step"], d["window"])
-        idx = [min(int(np.floor((s + d["window"] / 2) * d["fps"])), store.frames[v].shape[0] - 1) for s in starts]
+        frames = store.video(v)[0]  # (T, H, W, 3) uint8
+        idx = [min(int(np.floor((s + d["window"] / 2) * d["fps"])), frames.shape[0] - 1) for s in starts]
         labels = store.labels(v, starts, d["window"]).tolist()
         chosen = [int(np.argmin(np.abs(starts - t))) for t in result["chosen"][v]]
-        strip = moments_strip(store.frames[v][idx].numpy(), labels, chosen, palette=list(PALETTE[:K]))
+        strip = moments_strip(frames[idx].numpy(), labels, chosen, palette=list(PALETTE[:K]))
         truth = models.classes[store.records[v].label]
         pred = models.classes[result["predictions"][f"preview@{models.skimming.steps}"][v]]
         order = ", ".join(f"{t:g} s" for t in result["chosen"][v])

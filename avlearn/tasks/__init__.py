@@ -14,6 +14,7 @@ localization), :mod:`~avlearn.tasks.detection` (spatio-temporal action detection
 
 import importlib
 
+from avlearn.tasks import base as _base
 from avlearn.tasks.base import (
     ModelConfig,
     Task,
@@ -25,16 +26,7 @@ from avlearn.tasks.base import (
     task_entry,
 )
 
-__all__ = [
-    "Task",
-    "ModelConfig",
-    "TaskEntry",
-    "register_task",
-    "task_entry",
-    "list_tasks",
-    "build_task",
-    "build_datasets",
-]
+__all__ = list(_base.__all__)
 
 # Task files register their builders on import, so list_tasks() sees them all. Temporal action
 # localization lives with the preview task (avlearn.tasks.preview.temporal_localization).

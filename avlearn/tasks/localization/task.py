@@ -42,6 +42,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
+from avlearn.data.cache import CACHE_LIMIT
 from avlearn.tasks.base import ModelConfig, Task, register_task
 from avlearn.tasks.localization.evaluate import score_sums, summarize_scores
 from avlearn.tasks.localization.heatmaps import cam_heatmaps, refine_heatmaps
@@ -242,7 +243,7 @@ def build_localization_datasets(cfg) -> dict[str, Any]:
             value = getattr(d, split)
             if value:
                 rows = localization_eval_rows(value, window=d.clip_duration, size=d.size)
-                out[split] = FrozenFrameDataset(rows, cache=d.cache and len(rows) <= 512, **read)
+                out[split] = FrozenFrameDataset(rows, cache=d.cache and len(rows) <= CACHE_LIMIT, **read)
         return out
     if cfg.task.method == "attention":
         manifest = d.train_manifest or os.path.join(d.world, "train", "manifest.jsonl")

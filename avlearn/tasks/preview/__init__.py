@@ -20,14 +20,14 @@ from avlearn.tasks.preview.bundle import PreviewModels, preview_models, save_bun
 from avlearn.tasks.preview.task import ImgAud2VidTask, distillation_loss
 from avlearn.tasks.preview.temporal_localization import localize
 from avlearn.tasks.preview.skimming import SkimmingTask
-from avlearn.tasks.preview.data import PreviewData, VideoStore
+from avlearn.tasks.preview.data import PreviewData, VideoWindows
 
 __all__ = [
     "ImgAud2VidTask",
     "PreviewData",
     "PreviewModels",
     "SkimmingTask",
-    "VideoStore",
+    "VideoWindows",
     "distillation_loss",
     "preview_models",
     "localize",

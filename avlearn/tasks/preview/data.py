@@ -4,8 +4,9 @@ Listen to Look (Gao et al., CVPR 2020, Sec. 3.2 and 4.1) treats an untrimmed vid
 sequence of time steps: the clip classifier scores one short clip per step, IMGAUD2VID scores
 one frame plus the audio around it, and IMGAUD-SKIMMING works on feature banks with one entry
 per step, precomputed once per video as in the authors' released implementation (Gao et al., CVPR 2020). Here a
-video is decoded once (frames at ``fps`` and ``size``, mono audio at ``sample_rate``) and kept
-in a :class:`VideoStore`; every model input is a slice of it:
+video is decoded once (frames at ``fps`` and ``size``, mono audio at ``sample_rate``) into the
+decode cache (:class:`avlearn.data.cache.ClipCache`, one whole-video entry per video) and a
+:class:`VideoWindows` cuts every model input from it:
 
 * a **window** starting at ``s`` covers ``[s, s + window)``: its clip is the
   ``round(window * fps)`` frames from frame ``round(s * fps)``, its image the frame shown at
@@ -18,8 +19,9 @@ in a :class:`VideoStore`; every model input is a slice of it:
 
 Videos come from an actions world (``avlearn make-world --kind actions``; docs/world.md): the
 train split from ``train/manifest.jsonl``, val and test from the frozen lists
-``lists/segments_{val,test}.jsonl``. Decoded splits are cached as ``.pt`` files (uint8 frames,
-int16 audio) under ``data.cache`` (default ``<world>/cache``).
+``lists/segments_{val,test}.jsonl``. Decoded videos are kept on disk as ``.pt`` files (uint8 frames,
+int16 audio), one per video, under ``<data.cache>/videos`` (default ``<world>/cache``), so a later
+run reads them back instead of decoding again.
 """
 
 from __future__ import annotations
@@ -28,20 +30,23 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Hashable
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from avlearn.data.cache import CACHE_LIMIT, ClipCache, read_whole_video, whole_video_key
+
 __all__ = [
     "PreviewData",
     "VideoRecord",
-    "VideoStore",
+    "VideoWindows",
     "WindowDataset",
+    "cached_for_weights",
     "class_names",
     "data_for",
     "grid_starts",
@@ -51,7 +56,7 @@ __all__ = [
     "window_label",
 ]
 
-_CACHE_VERSION = 1
+_CACHE_VERSION = 1  # of the split key that names the teacher-target and feature-bank caches
 
 
 @dataclass
@@ -63,9 +68,9 @@ class PreviewData:
         train, val, test: instead of a world (exactly one of the two,
             :mod:`avlearn.tasks.sources`), manifests of untrimmed videos with labelled
             ``segments`` (``avlearn prepare activitynet|thumos|ave``'s ``<split>.jsonl``), or of
-            trimmed labelled clips (one segment spanning the clip). The videos are decoded into
-            memory (as the method trains on per-video feature banks), so a split holds at
-            most 512 videos unless ``max_videos`` says how many to take.
+            trimmed labelled clips (one segment spanning the clip). Each video is decoded once
+            (as the method trains on per-video feature banks) into the on-disk cache; memory
+            holds at most 512 videos of a split (:meth:`VideoWindows.load`).
         labels: class names in label order (default: the sorted names of the training manifest).
         window: seconds per clip / image-audio pair (one time step's extent).
         hop: seconds between window starts for training and localization.
@@ -76,7 +81,8 @@ class PreviewData:
         mean, std: per-channel video normalisation.
         flip: random horizontal flips of training clips and frames.
         max_videos: use at most this many videos per split (quick runs).
-        cache: folder of the decoded-split caches (default ``<world>/cache``).
+        cache: folder of the decoded videos, teacher targets and feature banks (default
+            ``<world>/cache``, or ``cache`` beside the training manifest).
     """
 
     world: str | None = None
@@ -138,7 +144,32 @@ def cache_folder(data: PreviewData) -> Path:
     return Path(os.path.dirname(os.path.abspath(data.train))) / "cache"
 
 
-_MANIFEST_LIMIT = 512
+def cached_for_weights(data: PreviewData, kind: str, weights: str | os.PathLike, settings: str,
+                       compute: Callable[[], Any]) -> Any:
+    """What a trained network computes on a split (teacher targets, feature banks), computed once
+    and kept as ``<cache>/<kind>_<hash>.pt``.
+
+    Args:
+        data: the data section (its cache folder).
+        kind: file name prefix (``teacher``, ``banks``).
+        weights: the network's run folder or weights file; its path, size and modification
+            time are part of the hash, so retrained weights are computed again.
+        settings: the rest of what the result depends on (the split's key, hop, window...).
+        compute: ``compute()`` gives the result (tensors, lists of tensors).
+    """
+    weights = Path(weights) / "weights.pt" if Path(weights).is_dir() else Path(weights)
+    stat = weights.stat() if weights.is_file() else None
+    tag = f"{weights.resolve()}|{stat.st_size if stat else 0}|{stat.st_mtime_ns if stat else 0}|{settings}"
+    folder = cache_folder(data)
+    path = folder / f"{kind}_{hashlib.sha1(tag.encode()).hexdigest()[:12]}.pt"
+    if path.is_file():
+        return torch.load(path, weights_only=True)
+    out = compute()
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    torch.save(out, tmp)
+    os.replace(tmp, path)  # atomic: a reader never sees half a file
+    return out
 
 
 def manifest_records(path: str | os.PathLike, names: Sequence[str]) -> list[VideoRecord]:
@@ -208,40 +239,38 @@ def window_label(segments: Sequence[tuple[float, float, int]], start: float, win
     return label if best >= 0.5 * window - 1e-9 else background
 
 
-def _decode(path: str, fps: float, size: int, sample_rate: int, window: float) -> tuple[Tensor, Tensor, float]:
-    """Frames uint8 (T, H, W, 3), audio int16 (N,) and the duration of a whole file."""
-    from avlearn.io import read_clip
+class VideoWindows:
+    """The videos of one split, held in the decode cache, and the windows cut from them.
 
-    clip = read_clip(path, 0.0, None, fps=fps, size=(size, size), sample_rate=sample_rate, mono=True)
-    frames, audio = clip.video, clip.audio[0]  # (T, H, W, 3), (N,)
-    need = round(window * fps)
-    if frames.shape[0] < need:  # shorter than one window: hold the last frame
-        frames = torch.cat([frames, frames[-1:].expand(need - frames.shape[0], -1, -1, -1)])
-    pcm = (audio.clamp(-1, 1) * 32767).round().to(torch.int16)  # (N,)
-    return frames.contiguous(), pcm, float(clip.duration)
-
-
-class VideoStore:
-    """Decoded videos of one split and the windows cut from them.
+    Each video is one whole-video entry of a :class:`~avlearn.data.cache.ClipCache`
+    (:func:`~avlearn.data.cache.read_whole_video`: uint8 frames (T, H, W, 3) at ``fps``, int16
+    mono audio (N,) at ``sample_rate``, the duration), decoded once; every model input is a
+    slice of it.
 
     Args:
-        records: the videos.
-        frames: per video, uint8 (T, H, W, 3) at ``fps``.
-        audio: per video, int16 (N,) at ``sample_rate``.
-        fps, sample_rate: rates of ``frames`` and ``audio``.
+        records: the videos (video ``v`` is ``records[v]``).
+        clips: the decode cache; ``clips.get(keys[v])`` is video ``v``'s
+            ``(frames, pcm, duration)``.
+        keys: the cache key of each record (default: positions 0, 1, ...).
+        fps, sample_rate: rates of the frames and the audio.
         num_classes: action classes K (the background label is K).
         mean, std: per-channel video normalisation.
+        key: what the split was made from (names the teacher-target and feature-bank caches;
+            None: not cached).
     """
 
-    def __init__(self, records: list[VideoRecord], frames: list[Tensor], audio: list[Tensor], *, fps: float,
-                 sample_rate: int, num_classes: int, mean: Sequence[float] = (0.45,) * 3, std: Sequence[float] = (0.225,) * 3):
-        if not (len(records) == len(frames) == len(audio)):
-            raise ValueError(f"VideoStore: {len(records)} records, {len(frames)} frame arrays, {len(audio)} audio arrays")
-        self.records, self.frames, self.audio_pcm = records, frames, audio
+    def __init__(self, records: list[VideoRecord], clips: ClipCache, *, keys: Sequence[Hashable] | None = None,
+                 fps: float, sample_rate: int, num_classes: int, mean: Sequence[float] = (0.45,) * 3,
+                 std: Sequence[float] = (0.225,) * 3, key: str | None = None):
+        keys = list(range(len(records))) if keys is None else list(keys)
+        if len(keys) != len(records) or any(k not in clips for k in keys):
+            raise ValueError(f"VideoWindows: {len(records)} records but {len(keys)} keys, or keys missing from the cache")
+        self.records, self.cache, self.keys = records, clips, keys
         self.fps, self.sample_rate, self.num_classes = float(fps), int(sample_rate), int(num_classes)
         self.mean = torch.tensor(list(mean), dtype=torch.float32)[:, None, None, None]  # (3, 1, 1, 1)
         self.std = torch.tensor(list(std), dtype=torch.float32)[:, None, None, None]
-        self.key: str | None = None  # what the split's cache was made from (None: not cached)
+        self.key = key
+        self.bad = 0  # videos left out because they could not be decoded
 
     @property
     def background(self) -> int:
@@ -251,9 +280,38 @@ class VideoStore:
     def __len__(self) -> int:
         return len(self.records)
 
+    def video(self, v: int) -> tuple[Tensor, Tensor]:
+        """Frames uint8 (T, H, W, 3) and audio int16 (N,) of video ``v``.
+
+        Raises:
+            avlearn.io.MediaError: the video could not be decoded (only for videos not checked
+                when the split was built, see :meth:`load`).
+        """
+        entry = self.cache.get(self.keys[v])
+        if entry is None:
+            from avlearn.io import MediaError
+
+            raise MediaError(self.records[v].path, "could not be decoded (see the warning above)")
+        return entry[0], entry[1]
+
+    @classmethod
+    def from_arrays(cls, records: list[VideoRecord], frames: Sequence[Tensor], audio: Sequence[Tensor], *,
+                    fps: float, sample_rate: int, num_classes: int, mean: Sequence[float] = (0.45,) * 3,
+                    std: Sequence[float] = (0.225,) * 3) -> VideoWindows:
+        """Videos decoded already: per video, uint8 frames (T, H, W, 3) and int16 audio (N,).
+
+        Raises:
+            ValueError: the three lists differ in length.
+        """
+        if not (len(records) == len(frames) == len(audio)):
+            raise ValueError(f"VideoWindows: {len(records)} records, {len(frames)} frame arrays, {len(audio)} audio arrays")
+        entries = [(f, a, r.duration) for r, f, a in zip(records, frames, audio)]
+        clips = ClipCache(entries, decode=lambda e: e, cache=False, fps=fps, sample_rate=sample_rate, name="preview data")
+        return cls(records, clips, fps=fps, sample_rate=sample_rate, num_classes=num_classes, mean=mean, std=std)
+
     @classmethod
     def from_files(cls, paths: Sequence[str], *, fps: float, size: int, sample_rate: int, window: float,
-                   num_classes: int, mean: Sequence[float] = (0.45,) * 3, std: Sequence[float] = (0.225,) * 3) -> VideoStore:
+                   num_classes: int, mean: Sequence[float] = (0.45,) * 3, std: Sequence[float] = (0.225,) * 3) -> VideoWindows:
         """Decode unlabelled media files (e.g. for ``avlearn classify``).
 
         Raises:
@@ -261,19 +319,27 @@ class VideoStore:
         """
         recs, frames, audio = [], [], []
         for p in paths:
-            f, a, d = _decode(str(p), fps, size, sample_rate, window)
+            f, a, d = read_whole_video(str(p), fps=fps, size=size, sample_rate=sample_rate, min_frames=round(window * fps))
             recs.append(VideoRecord(os.path.basename(str(p)), str(p), d))
             frames.append(f)
             audio.append(a)
-        return cls(recs, frames, audio, fps=fps, sample_rate=sample_rate, num_classes=num_classes, mean=mean, std=std)
+        return cls.from_arrays(recs, frames, audio, fps=fps, sample_rate=sample_rate, num_classes=num_classes,
+                               mean=mean, std=std)
 
     @classmethod
-    def load(cls, data: PreviewData, split: str, *, progress: bool = False) -> VideoStore:
-        """The videos of ``split`` of ``data.world``, decoded (or read from the cache).
+    def load(cls, data: PreviewData, split: str, *, progress: bool = False, limit: int = CACHE_LIMIT) -> VideoWindows:
+        """The videos of ``split`` (of ``data.world``, or the split's manifest), each decoded once
+        (or read back from the on-disk tier, ``<data.cache>/videos/``).
+
+        Every video is read when the split is built, to learn its duration: a video that cannot
+        be decoded is left out with a warning and counted in :attr:`bad`. Memory holds every
+        video of a split of at most ``limit`` videos, else the ``limit`` most recently used
+        (the others are read back from disk when asked for).
 
         Raises:
-            ValueError: ``data.world`` is not set.
-            avlearn.data.synthetic.WorldFormatError: the world lacks the split's list.
+            ValueError: ``limit`` < 1.
+            avlearn.data.errors.WorldFormatError: the world lacks the split's list, or the recipe
+                gives no manifest for it.
         """
         from avlearn.tasks.sources import uses_manifests
 
@@ -285,43 +351,35 @@ class VideoStore:
 
                 raise WorldFormatError(f"data.{split}", "not given")
             records = manifest_records(source, names)
-            if data.max_videos is None and len(records) > _MANIFEST_LIMIT:
-                raise ValueError(f"data.{split} ({source}): {len(records)} videos would all be decoded into memory; "
-                                 f"set data.max_videos (at most {_MANIFEST_LIMIT} without it)")
         else:
             source = data.world
             records = video_records(data.world, split)
         if data.max_videos is not None:
             records = records[: data.max_videos]
-        key = json.dumps({"v": _CACHE_VERSION, "world": str(Path(source).resolve()), "split": split,
-                          "ids": [r.id for r in records], "fps": data.fps, "size": data.size,
-                          "sample_rate": data.sample_rate, "window": data.window}, sort_keys=True)
-        cache_dir = cache_folder(data)
-        path = cache_dir / f"videos_{split}_{hashlib.sha1(key.encode()).hexdigest()[:12]}.pt"
-        if path.is_file():
-            blob = torch.load(path, weights_only=True)
-            frames, audio = blob["frames"], blob["audio"]
-            for r, d in zip(records, blob["durations"]):
-                r.duration = float(d)
-        else:
-            frames, audio = [], []
-            it = records
-            if progress:
-                from tqdm import tqdm
+        settings = dict(fps=data.fps, size=data.size, sample_rate=data.sample_rate, window=data.window)
+        min_frames = round(data.window * data.fps)
+        clips = ClipCache(
+            records, decode=lambda r: read_whole_video(r.path, fps=data.fps, size=data.size, sample_rate=data.sample_rate,
+                                                       min_frames=min_frames),
+            limit=limit, disk=cache_folder(data) / "videos", disk_key=lambda r: whole_video_key(r.path, **settings),
+            fps=data.fps, size=data.size, sample_rate=data.sample_rate, name=f"preview data.{split}")
+        kept: list[int] = []
+        it = range(len(records))
+        if progress:
+            from tqdm import tqdm
 
-                it = tqdm(records, desc=f"decode {split}", leave=False)
-            for r in it:
-                f, a, d = _decode(r.path, data.fps, data.size, data.sample_rate, data.window)
-                r.duration = d
-                frames.append(f)
-                audio.append(a)
-            cache_dir.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-            torch.save({"frames": frames, "audio": audio, "durations": [r.duration for r in records], "key": key}, tmp)
-            os.replace(tmp, path)
-        store = cls(records, frames, audio, fps=data.fps, sample_rate=data.sample_rate, num_classes=len(names),
-                    mean=data.mean, std=data.std)
-        store.key = key
+            it = tqdm(it, desc=f"decode {split}", leave=False)
+        for i in it:
+            entry = clips.get(i)
+            if entry is not None:
+                records[i].duration = float(entry[2])
+                kept.append(i)
+        recs = [records[i] for i in kept]
+        key = json.dumps({"v": _CACHE_VERSION, "world": str(Path(source).resolve()), "split": split,
+                          "ids": [r.id for r in recs], **settings}, sort_keys=True)
+        store = cls(recs, clips, keys=kept, fps=data.fps, sample_rate=data.sample_rate, num_classes=len(names),
+                    mean=data.mean, std=data.std, key=key)
+        store.bad = clips.bad
         return store
 
     # ------------------------------------------------------------------ windows
@@ -341,7 +399,7 @@ class VideoStore:
 
     def clips(self, v: int, starts: Sequence[float], window: float) -> Tensor:
         """Normalised clips (J, 3, F, H, W) of the windows of video ``v``."""
-        frames = self.frames[v]
+        frames = self.video(v)[0]
         n = round(window * self.fps)
         out = []
         for s in starts:
@@ -351,13 +409,13 @@ class VideoStore:
 
     def images(self, v: int, starts: Sequence[float], window: float) -> Tensor:
         """Normalised frames (J, 3, H, W) shown at the windows' centres."""
-        frames = self.frames[v]
+        frames = self.video(v)[0]
         idx = [min(math.floor((float(s) + window / 2) * self.fps + 1e-6), frames.shape[0] - 1) for s in starts]
         return self._normalise(frames[idx]).permute(1, 0, 2, 3)  # (J, 3, H, W)
 
     def audio(self, v: int, starts: Sequence[float], window: float) -> Tensor:
         """Waveforms (J, 1, N) in [-1, 1] of the windows (zeros past the end)."""
-        pcm = self.audio_pcm[v]
+        pcm = self.video(v)[1]
         n = round(window * self.sample_rate)
         out = torch.zeros(len(starts), 1, n)
         for j, s in enumerate(starts):
@@ -383,7 +441,7 @@ class WindowDataset(torch.utils.data.Dataset):
     Samples also carry ``"label"`` (the window label, background = K).
     """
 
-    def __init__(self, store: VideoStore, *, hop: float, window: float, inputs: str = "clip", flip: bool = False,
+    def __init__(self, store: VideoWindows, *, hop: float, window: float, inputs: str = "clip", flip: bool = False,
                  teacher: list[Tensor] | None = None):
         if inputs not in ("clip", "pair"):
             raise ValueError(f"WindowDataset: inputs must be 'clip' or 'pair', got {inputs!r}")

@@ -40,7 +40,7 @@ from avlearn.tasks.preview.temporal_localization import (
     localize,
     whole_video_segments,
 )
-from avlearn.tasks.preview.data import VideoStore, uniform_starts
+from avlearn.tasks.preview.data import VideoWindows, uniform_starts
 
 __all__ = ["accuracy_plot", "bundle_from_runs", "compare", "localization_table", "evaluate_preview", "runs_in", "preview_predict", "skim_features", "video_scores"]
 
@@ -51,7 +51,7 @@ def _action_mean(logits: torch.Tensor, K: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def preview_predict(models: PreviewModels, store: VideoStore, v: int, *, steps: int | None = None) -> dict[str, Any]:
+def preview_predict(models: PreviewModels, store: VideoWindows, v: int, *, steps: int | None = None) -> dict[str, Any]:
     """The preview model on video ``v``: class probabilities (K,), the moments chosen (their
     start times, in the order looked at) and the modality weights of each choice."""
     d = models.data
@@ -73,7 +73,7 @@ def skim_features(models: PreviewModels, img: torch.Tensor, aud: torch.Tensor, s
 
 
 @torch.no_grad()
-def video_scores(models: PreviewModels, store: VideoStore, *, dense: int = 10, frames: int = 10, pairs: int = 10,
+def video_scores(models: PreviewModels, store: VideoWindows, *, dense: int = 10, frames: int = 10, pairs: int = 10,
                  skim_steps: list[int] | None = None) -> dict[str, Any]:
     """Video-level class probabilities of every strategy on every video of ``store``.
 
@@ -107,7 +107,7 @@ def video_scores(models: PreviewModels, store: VideoStore, *, dense: int = 10, f
     return {"probs": {k: torch.stack(v) for k, v in probs.items()}, "chosen": chosen, "image_weight": weights}
 
 
-def compare(models: PreviewModels, store: VideoStore, *, dense: int = 10, frames: int = 10, pairs: int = 10,
+def compare(models: PreviewModels, store: VideoWindows, *, dense: int = 10, frames: int = 10, pairs: int = 10,
             skim_steps: list[int] | None = None) -> dict[str, Any]:
     """Accuracy and GFLOPs per video of each strategy on the labelled videos of ``store``.
 
@@ -145,7 +145,7 @@ def compare(models: PreviewModels, store: VideoStore, *, dense: int = 10, frames
 
 
 @torch.no_grad()
-def localization_table(models: PreviewModels, store: VideoStore, *, fixed_length: float = 3.0,
+def localization_table(models: PreviewModels, store: VideoWindows, *, fixed_length: float = 3.0,
                        nms_iou: float = 0.5) -> list[dict[str, Any]]:
     """Localization mAP of the teacher and the student (grouped window scores + NMS) and of the
     naive baselines (whole video with the dense video label; fixed ``fixed_length`` s windows)."""
@@ -254,7 +254,7 @@ def evaluate_preview(models: PreviewModels, world: str | os.PathLike, out: str |
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    store = VideoStore.load(data_for(world, models.data), split, progress=progress)
+    store = VideoWindows.load(data_for(world, models.data), split, progress=progress)
     torch.manual_seed(0)
     result = compare(models, store, dense=dense, frames=dense, pairs=dense, skim_steps=skim_steps)
     result["localization"] = localization_table(models, store)

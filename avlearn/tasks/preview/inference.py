@@ -9,8 +9,9 @@ at a few moments. Segments: windows every ``hop`` seconds scored and grouped int
 Every pass decodes the file once, front to back, window by window
 (:class:`avlearn.io.stream.StreamReader` at the bundle's frame rate, size and sample rate) and
 scores the windows in batches, so memory holds a batch of windows and the per-step features, not
-the file: any length works. Windows are cut exactly as :class:`~avlearn.tasks.preview.data.VideoStore`
-cuts them from a decoded file (a batch of windows is held as a store of one-window videos).
+the file: any length works. Windows are cut exactly as :class:`~avlearn.tasks.preview.data.VideoWindows`
+cuts them from a decoded file (a batch of windows is held as a :class:`VideoWindows` of one-window
+videos, :meth:`~avlearn.tasks.preview.data.VideoWindows.from_arrays`).
 
     >>> models = preview_models(avlearn.load_run("runs/preview/eval/preview.pt"))
     >>> classify_file(models, "video.mp4", preview=True, segments=True)["top_k"][0]["name"]
@@ -26,7 +27,7 @@ import torch
 
 from avlearn.tasks.preview.budget import strategy_gflops, unit_costs
 from avlearn.tasks.preview.bundle import PreviewModels
-from avlearn.tasks.preview.data import VideoRecord, VideoStore, grid_starts
+from avlearn.tasks.preview.data import VideoRecord, VideoWindows, grid_starts
 from avlearn.tasks.preview.evaluate import skim_features
 from avlearn.tasks.preview.proposals import localize_proposals
 from avlearn.tasks.preview.temporal_localization import localize
@@ -35,10 +36,10 @@ __all__ = ["classify_file", "stream_window_stores"]
 
 
 def stream_window_stores(models: PreviewModels, path: str, hop: float, count: int, *, batch: int = 32,
-                         progress: bool = False, desc: str = "windows") -> Iterator[tuple[list[float], VideoStore]]:
+                         progress: bool = False, desc: str = "windows") -> Iterator[tuple[list[float], VideoWindows]]:
     """The first ``count`` windows of ``path`` every ``hop`` seconds, decoded once, ``batch`` at a time.
 
-    Yields ``(starts, store)``: the windows' start times and a :class:`VideoStore` whose video
+    Yields ``(starts, store)``: the windows' start times and a :class:`VideoWindows` whose video
     ``j`` is window ``j`` (cut with start 0.0, exactly as the whole file's store would cut it:
     frames past the end hold the last one, audio past the end is silence, int16 audio).
     """
@@ -54,10 +55,10 @@ def stream_window_stores(models: PreviewModels, path: str, hop: float, count: in
     frames: list[torch.Tensor] = []
     pcm: list[torch.Tensor] = []
 
-    def store() -> VideoStore:
+    def store() -> VideoWindows:
         recs = [VideoRecord(id=f"w{i}", path=path, duration=w) for i in range(len(frames))]
-        return VideoStore(recs, frames, pcm, fps=d["fps"], sample_rate=d["sample_rate"], num_classes=K,
-                          mean=d["mean"], std=d["std"])
+        return VideoWindows.from_arrays(recs, frames, pcm, fps=d["fps"], sample_rate=d["sample_rate"], num_classes=K,
+                                        mean=d["mean"], std=d["std"])
 
     done = 0
     for clip in tqdm(reader, total=count, desc=desc, unit="window", disable=not progress):
@@ -74,7 +75,7 @@ def stream_window_stores(models: PreviewModels, path: str, hop: float, count: in
         yield starts, store()
 
 
-def _logits(model, store: VideoStore, window: float, inputs: str) -> torch.Tensor:
+def _logits(model, store: VideoWindows, window: float, inputs: str) -> torch.Tensor:
     """(J, C) logits of the store's one-window videos."""
     js = range(len(store))
     if inputs == "clip":

@@ -174,9 +174,9 @@ def fit_world_proposals(models: Any, world: str | os.PathLike, *, steps: int = 3
         steps, seed, **kwargs: as :func:`fit_proposal_net`.
         progress: show a progress bar while decoding.
     """
-    from avlearn.tasks.preview.data import VideoStore, data_for
+    from avlearn.tasks.preview.data import VideoWindows, data_for
 
-    store = VideoStore.load(data_for(world, models.data), "train", progress=progress)
+    store = VideoWindows.load(data_for(world, models.data), "train", progress=progress)
     feats, starts = [], []
     for v in range(len(store)):
         st, f = window_features(models, store, v)

@@ -21,10 +21,7 @@ distinct moments looked at.
 
 from __future__ import annotations
 
-import hashlib
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -34,7 +31,7 @@ from torch import Tensor, nn
 from avlearn.models.av.preview import ImageAudioNet, SkimmingNet
 from avlearn.tasks.base import ModelConfig, Task, register_task
 from avlearn.tasks.runs import load_run
-from avlearn.tasks.preview.data import PreviewData, VideoStore, cache_folder, class_names
+from avlearn.tasks.preview.data import PreviewData, VideoWindows, cached_for_weights, class_names
 
 __all__ = [
     "BankDataset",
@@ -144,7 +141,7 @@ class SkimmingTask(Task):
 
 
 @torch.no_grad()
-def compute_banks(student: ImageAudioNet, store: VideoStore, step: float, window: float, *, batch: int = 64) -> list[tuple[Tensor, Tensor]]:
+def compute_banks(student: ImageAudioNet, store: VideoWindows, step: float, window: float, *, batch: int = 64) -> list[tuple[Tensor, Tensor]]:
     """The image and audio feature banks of every video: ``(T_v, Di)`` and ``(T_v, Da)``.
 
     Time step ``t`` is the window starting at ``t * step``.
@@ -167,20 +164,10 @@ def compute_banks(student: ImageAudioNet, store: VideoStore, step: float, window
     return banks
 
 
-def _cached_banks(student_path: str, student: ImageAudioNet, store: VideoStore, data: PreviewData) -> list[tuple[Tensor, Tensor]]:
-    weights = Path(student_path) / "weights.pt" if Path(student_path).is_dir() else Path(student_path)
-    stat = weights.stat()
-    tag = f"{weights.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{store.key}|{data.step}|{data.window}"
-    cache_dir = cache_folder(data)
-    path = cache_dir / f"banks_{hashlib.sha1(tag.encode()).hexdigest()[:12]}.pt"
-    if path.is_file():
-        return [tuple(b) for b in torch.load(path, weights_only=True)]
-    banks = compute_banks(student, store, data.step, data.window)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    torch.save([list(b) for b in banks], tmp)
-    os.replace(tmp, path)
-    return banks
+def _cached_banks(student_path: str, student: ImageAudioNet, store: VideoWindows, data: PreviewData) -> list[tuple[Tensor, Tensor]]:
+    banks = cached_for_weights(data, "banks", student_path, f"{store.key}|{data.step}|{data.window}",
+                               lambda: [list(b) for b in compute_banks(student, store, data.step, data.window)])
+    return [tuple(b) for b in banks]
 
 
 class BankDataset(torch.utils.data.Dataset):
@@ -229,7 +216,7 @@ def build_skimming_datasets(cfg: Any) -> dict[str, BankDataset]:
     out = {}
     for split in ("train", "val", "test"):
         try:
-            store = VideoStore.load(cfg.data, split, progress=cfg.train.progress)
+            store = VideoWindows.load(cfg.data, split, progress=cfg.train.progress)
         except WorldFormatError:
             if split == "train":
                 raise

@@ -26,10 +26,7 @@ Two tasks for the training engine, both on windows of untrimmed videos
 
 from __future__ import annotations
 
-import hashlib
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -40,9 +37,9 @@ from avlearn.tasks.base import ModelConfig, register_task
 from avlearn.tasks.classification import ClassificationTask
 from avlearn.tasks.preview.data import (
     PreviewData,
-    VideoStore,
+    VideoWindows,
     WindowDataset,
-    cache_folder,
+    cached_for_weights,
     class_names,
 )
 
@@ -164,7 +161,7 @@ class ImgAud2VidTask(ClassificationTask):
 
 
 @torch.no_grad()
-def window_logits(model: nn.Module, store: VideoStore, v: int, starts, window: float, *, inputs: str = "clip",
+def window_logits(model: nn.Module, store: VideoWindows, v: int, starts, window: float, *, inputs: str = "clip",
                   batch: int = 64) -> Tensor:
     """Logits (J, C) of ``model`` on the windows of video ``v`` starting at ``starts``.
 
@@ -181,24 +178,17 @@ def window_logits(model: nn.Module, store: VideoStore, v: int, starts, window: f
     return torch.cat(out).float()  # (J, C)
 
 
-def _teacher_targets(teacher_path: str, store: VideoStore, data: PreviewData, key: str) -> list[Tensor]:
+def _teacher_targets(teacher_path: str, store: VideoWindows, data: PreviewData, key: str) -> list[Tensor]:
     """The teacher's logits on every training window (cached next to the decoded videos)."""
-    weights = Path(teacher_path) / "weights.pt" if Path(teacher_path).is_dir() else Path(teacher_path)
-    stat = weights.stat() if weights.is_file() else None
-    tag = f"{weights.resolve()}|{stat.st_size if stat else 0}|{stat.st_mtime_ns if stat else 0}|{key}|{data.hop}|{data.window}"
-    cache_dir = cache_folder(data)
-    path = cache_dir / f"teacher_{hashlib.sha1(tag.encode()).hexdigest()[:12]}.pt"
-    if path.is_file():
-        return torch.load(path, weights_only=True)
-    from avlearn.tasks.runs import load_run
 
-    teacher = load_run(teacher_path).network
-    logits = [window_logits(teacher, store, v, store.starts(v, data.hop, data.window), data.window) for v in range(len(store))]
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    torch.save(logits, tmp)
-    os.replace(tmp, path)
-    return logits
+    def compute() -> list[Tensor]:
+        from avlearn.tasks.runs import load_run
+
+        teacher = load_run(teacher_path).network
+        return [window_logits(teacher, store, v, store.starts(v, data.hop, data.window), data.window)
+                for v in range(len(store))]
+
+    return cached_for_weights(data, "teacher", teacher_path, f"{key}|{data.hop}|{data.window}", compute)
 
 
 def _window_datasets(cfg: Any, inputs: str, teacher: str | None = None) -> dict[str, WindowDataset]:
@@ -208,7 +198,7 @@ def _window_datasets(cfg: Any, inputs: str, teacher: str | None = None) -> dict[
     out = {}
     for split in ("train", "val", "test"):
         try:
-            store = VideoStore.load(d, split, progress=cfg.train.progress)
+            store = VideoWindows.load(d, split, progress=cfg.train.progress)
         except WorldFormatError:
             if split == "train":
                 raise

@@ -46,7 +46,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from avlearn.data.cache import ClipCache
+from avlearn.data.cache import CACHE_LIMIT, ClipCache
 from avlearn.tasks.sources import DataSource
 from avlearn.tasks.separation.mix import draw_partners, mix_sources, rms_gain
 
@@ -481,14 +481,14 @@ def build_separation_datasets(cfg) -> dict[str, Dataset]:
     d: SeparationData = cfg.data
     if uses_manifests(d):
         rows = manifest_clips(d.train, duration=d.duration)[: d.train_clips]
-        opts = dict(sample_rate=d.sample_rate, fps=d.fps, size=d.size, cache=d.cache and len(rows) <= 512)
+        opts = dict(sample_rate=d.sample_rate, fps=d.fps, size=d.size, cache=d.cache and len(rows) <= CACHE_LIMIT)
         out: dict[str, Dataset] = {"train": MixDataset(stem_clips(rows, **opts), [r["id"] for r in rows], d,
                                                        seed=cfg.train.seed, length=d.windows_per_epoch)}
         for split in ("val", "test"):
             value = getattr(d, split)
             if value:
                 groups = load_separation_list(value)
-                opts["cache"] = d.cache and len(groups) <= 512
+                opts["cache"] = d.cache and len(groups) <= CACHE_LIMIT
                 out[split] = FrozenMixDataset(groups, stem_clips([], **opts), d)
         return out
     manifest = d.train_manifest or os.path.join(d.world, "train", "manifest.jsonl")

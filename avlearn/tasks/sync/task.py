@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from avlearn.data.cache import CACHE_LIMIT
 from avlearn.tasks.base import ModelConfig, Task, register_task
 from avlearn.tasks.sources import DataSource
 from avlearn.tasks.sync.inference import estimate_offset, sync_scores
@@ -325,7 +326,7 @@ def build_sync_datasets(cfg) -> dict[str, Any]:
             if value:
                 rows = sync_eval_rows(value, window=d.clip_duration, fps=d.fps)
                 pairs_ds = FrozenPairDataset(rows, clip_duration=d.clip_duration,
-                                             cache=d.cache and len({r["path"] for r in rows}) <= 512, **read)
+                                             cache=d.cache and len({r["path"] for r in rows}) <= CACHE_LIMIT, **read)
                 out[split] = ChannelView(pairs_ds, d.audio_channels) if d.audio_channels > 1 else pairs_ds
         return out
     store = av_clips(_world_path(d, d.train_manifest, "train/manifest.jsonl"), cache=d.cache, **read)
