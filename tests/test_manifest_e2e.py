@@ -241,7 +241,7 @@ def test_voices_with_face_tracks_from_voxceleb2(tmp_path):
     assert r.returncode == 0, r.stderr
     groups = [json.loads(line) for line in lst.read_text().splitlines()]
     assert {min(c["duration"] for c in g["clips"]) for g in groups} == {1.0, 1.5}  # mixed lengths
-    truth = json.loads((lst.parent / groups[0]["clips"][0]["truth"]).read_text())
+    truth = json.loads((data / groups[0]["clips"][0]["truth"]).read_text())  # relative to the list's grandparent
     assert truth["sources"][0]["box_tracks"].endswith(".csv")  # evaluation crops the same track
     sets = ["--set", "data.world=null", "--set", f"data.train={data / 'dev_faces.jsonl'}", "--set", f"data.test={lst}",
             "--set", "data.size=32", "--set", "data.fps=8", "--set", "data.crop_size=16", "--set", "data.mouth_size=[8,16]"]
