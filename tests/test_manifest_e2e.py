@@ -203,7 +203,7 @@ def test_preview_teacher_from_activitynet(tmp_path):
     assert json.loads(r.stdout.strip().splitlines()[-1])["samples"] == val[-1]["samples"]
 
 
-def test_voices_with_face_tracks_from_voxceleb2(tmp_path):
+def test_voices_with_face_tracks_from_voxceleb2(tmp_path, capsys):
     """VoxCeleb2's tree, a face track file per utterance added to the prepared manifests (as a
     user with their own face detections would): training crops each speaker's face track; the
     frozen test list holds clips of 1.0 s and 1.5 s and is scored in the trainer, by ``evaluate``
@@ -244,7 +244,9 @@ def test_voices_with_face_tracks_from_voxceleb2(tmp_path):
     truth = json.loads((data / groups[0]["clips"][0]["truth"]).read_text())  # relative to the list's grandparent
     assert truth["sources"][0]["box_tracks"].endswith(".csv")  # evaluation crops the same track
     sets = ["--set", "data.world=null", "--set", f"data.train={data / 'dev_faces.jsonl'}", "--set", f"data.test={lst}",
-            "--set", "data.size=32", "--set", "data.fps=8", "--set", "data.crop_size=16", "--set", "data.mouth_size=[8,16]"]
+            "--set", "data.size=32", "--set", "data.fps=8", "--set", "data.crop_size=16", "--set", "data.mouth_size=[8,16]",
+            "--set", "model.kwargs.unet_levels=3", "--set", "model.kwargs.unet_channels=4", "--set", "model.kwargs.visual_width=4",
+            "--set", "model.kwargs.visual_channels=8"]
     r = avlearn("train", "separate_voices", *SMALL, *sets, "--set", "data.windows_per_epoch=4",
                 "--set", "train.final_eval=[test]", "--out", run)
     assert r.returncode == 0, r.stderr
@@ -267,8 +269,10 @@ def test_voices_with_face_tracks_from_voxceleb2(tmp_path):
     assert report["sources"][0]["wav"].endswith("00001_id00050.wav")
     bad = tmp_path / "bad.csv"
     bad.write_text("track_id,time_s,x0,y0,x1,y1\nid00050,0,30,10,20,34\n")
-    r = avlearn("separate", clip_file, "--weights", run / "weights.pt", "--out", tmp_path / "sep2", "--boxes", bad)
-    assert r.returncode == 1 and f"{bad}: line 2: x1 20 <= x0 30" in r.stderr
-    r = avlearn("separate", clip_file, "--weights", run / "weights.pt", "--out", tmp_path / "sep3", "--boxes", bad,
-                "--detector", "face")
-    assert r.returncode == 2 and "cannot be combined" in r.stderr
+    from avlearn.cli import main  # in process from here: the same command, without another start-up
+
+    base = ["separate", str(clip_file), "--weights", str(run / "weights.pt"), "--boxes", str(bad)]
+    assert main([*base, "--out", str(tmp_path / "sep2")]) == 1
+    assert f"{bad}: line 2: x1 20 <= x0 30" in capsys.readouterr().err
+    assert main([*base, "--out", str(tmp_path / "sep3"), "--detector", "face"]) == 2
+    assert "cannot be combined" in capsys.readouterr().err
