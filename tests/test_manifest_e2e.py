@@ -276,3 +276,6 @@ def test_voices_with_face_tracks_from_voxceleb2(tmp_path, capsys):
     assert f"{bad}: line 2: x1 20 <= x0 30" in capsys.readouterr().err
     assert main([*base, "--out", str(tmp_path / "sep3"), "--detector", "face"]) == 2
     assert "cannot be combined" in capsys.readouterr().err
+    two = [str(p) for p in sorted(root.glob("test/mp4/*/*/00001.mp4"))[:2]]
+    assert main(["separate", *two, "--weights", str(run / "weights.pt"), "--boxes", str(bad), "--out", str(tmp_path / "s4")]) == 2
+    assert "need --boxes to be a folder" in capsys.readouterr().err  # one file cannot hold the tracks of two inputs
