@@ -3,9 +3,13 @@
     avlearn separate clip.mp4 --weights runs/separate_instruments/weights.pt --out sep/ [--json]
     avlearn separate clips/ list.csv --weights runs/separate_instruments --out sep/   # sep/<stem>/ per file
     avlearn separate talk.mp4 --weights runs/separate_voices/weights.pt --out sep/ --detector face --face-weights DIR
+    avlearn separate talk.mp4 --weights runs/separate_voices --out sep/ --boxes talk.boxes.csv   # your own tracks
     avlearn separate --eval-list WORLD/lists/separation_test.jsonl --weights W [--pit W2] [--framewise 1,1] [--json]
 
-The sources are the synthetic world's truth boxes when the file has a truth file, else tracked
+The sources are the tracks of a box/track file when ``--boxes`` names one (CSV
+``track_id,time_s,x0,y0,x1,y1`` or JSON keyframes, :mod:`avlearn.data.box_tracks`; one source
+per track, outputs named ``<stem>_<track_id>``; a folder holds ``<stem>.csv`` / ``<stem>.json``
+per input), else the synthetic world's truth boxes when the file has a truth file, else tracked
 faces (``--detector face``, default for voice models) or salient blobs (``--detector blob``),
 separated by a model trained with one of the separation tasks (``sop``, ``coseparation``,
 ``visualvoice``, ``audio_only_pit``), streaming in half-overlapping windows; see
@@ -48,10 +52,14 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="output folder for FILE's tracks (required with FILE; <out>/<stem>/ per file with several)")
     p.add_argument("--truth", default=None, help="a truth JSON with the sources' boxes (default: the world's, if any)")
     p.add_argument("--no-truth", action="store_true", help="never use the world's truth boxes (use --detector)")
-    p.add_argument("--detector", choices=("face", "blob", "truth"), default=None,
-                   help="how the sources are found: MTCNN faces tracked into one source per person, salient blobs, or the "
-                   "synthetic world's truth boxes (default: truth when the clip has a truth file, else face for voice "
-                   "models, blob otherwise)")
+    p.add_argument("--detector", choices=("face", "blob", "truth", "boxes"), default=None,
+                   help="how the sources are found: MTCNN faces tracked into one source per person, salient blobs, the "
+                   "synthetic world's truth boxes, or the tracks of --boxes (default: boxes with --boxes, else truth when "
+                   "the clip has a truth file, else face for voice models, blob otherwise)")
+    p.add_argument("--boxes", default=None, metavar="TRACKS",
+                   help="your own box/track file (CSV track_id,time_s,x0,y0,x1,y1[,label] or JSON keyframes; pixels or "
+                   "normalized, see docs/datasets.md), or a folder of <stem>.csv/<stem>.json per input: each track is one "
+                   "source, seen as its crop at each window's frames, written as <stem>_<track_id>.wav/.mp4")
     p.add_argument("--face-weights", default=None, metavar="DIR",
                    help="folder with the MTCNN weights pnet.pt, rnet.pt, onet.pt for --detector face (default: "
                    "$AVLEARN_REALMEDIA or .realmedia_cache, itself or its mtcnn/ subfolder)")
@@ -69,7 +77,7 @@ def register(subparsers) -> argparse.ArgumentParser:
                    help="with --eval-list: also BSS Eval v4 per window of WIN seconds every HOP (default WIN), "
                    "median over windows as museval (fw_sdr, fw_isr, fw_sir, fw_sar)")
     _in.add_run_options(p)
-    p.set_defaults(func=run, input_args=("inputs", "weights", "config", "truth", "eval_list", "pit", "face_weights"), output_dir_args=("out",))
+    p.set_defaults(func=run, input_args=("inputs", "weights", "config", "truth", "eval_list", "pit", "face_weights", "boxes"), output_dir_args=("out",))
     return p
 
 
@@ -84,8 +92,21 @@ def run(args: argparse.Namespace) -> int:
     if args.inputs and args.out is None:
         print("avlearn separate: FILE needs --out DIR", file=sys.stderr)
         return 2
+    if args.boxes is not None and args.detector not in (None, "boxes"):
+        print(f"avlearn separate: --boxes gives the sources; it cannot be combined with --detector {args.detector}", file=sys.stderr)
+        return 2
+    if args.detector == "boxes" and args.boxes is None:
+        print("avlearn separate: --detector boxes needs --boxes TRACKS", file=sys.stderr)
+        return 2
+    if args.boxes is not None and args.eval_list:
+        print("avlearn separate: --boxes is for FILE(s); an --eval-list's boxes come from its manifest rows", file=sys.stderr)
+        return 2
     files = _in.expand_inputs(args.inputs) if args.inputs else []
     many = _in.many_inputs(args.inputs)
+    if args.boxes is not None and len(files) > 1 and not os.path.isdir(args.boxes):
+        print(f"avlearn separate: {len(files)} inputs need --boxes to be a folder of <stem>.csv / <stem>.json files, "
+              f"not one file ({args.boxes})", file=sys.stderr)
+        return 2
     device = _in.resolve(args.device)
     try:
         run = load_run(args.weights, config=args.config,
@@ -117,15 +138,15 @@ def run(args: argparse.Namespace) -> int:
         try:
             return separate_file(task, cfg, path, outs[i], truth=truth, window=args.window,
                                  max_sources=args.max_sources, detector=args.detector,
-                                 face_weights=args.face_weights, videos=not args.no_video, **extra)  # fmt: skip
+                                 face_weights=args.face_weights, videos=not args.no_video, boxes=args.boxes, **extra)  # fmt: skip
         except BaseException:
             if not existed and os.path.isdir(outs[i]) and not os.listdir(outs[i]):
                 os.rmdir(outs[i])  # a skipped file leaves no empty folder behind
             raise
 
     def text(report: dict) -> None:
-        print(f"{report.get('file', '')}: {len(report['sources'])} sources (boxes from the {report['detector']} detector), "
-              f"model {report['model']}")  # fmt: skip
+        origin = "the box file" if report["detector"] == "boxes" else f"the {report['detector']} detector"
+        print(f"{report.get('file', '')}: {len(report['sources'])} sources (boxes from {origin}), model {report['model']}")
         for s in report["sources"]:
             print(f"  {s['id']:>8}  {s['label'] or '':>10}  {s['wav']}  {s['video']}")
 

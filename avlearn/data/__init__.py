@@ -10,11 +10,13 @@ At dataset scale, :class:`WindowDataset` streams an epoch of random windows from
 of any size, and :class:`ShardDataset` reads tar shards written by :func:`write_shards`; both
 split their work across DDP ranks and DataLoader workers (:func:`make_stream_loader`).
 Manifests of real datasets are written by :mod:`avlearn.data.prepare` (``avlearn prepare``);
-frozen evaluation lists by :mod:`avlearn.data.eval_lists` (``avlearn make-lists``).
+frozen evaluation lists by :mod:`avlearn.data.eval_lists` (``avlearn make-lists``); a user's
+box/track files (where each source is, over time) are read by :mod:`avlearn.data.box_tracks`.
 
 The synthetic audio-visual world lives in :mod:`avlearn.data.synthetic`.
 """
 
+from avlearn.data import box_tracks as _box_tracks_module
 from avlearn.data import collate as _collate_module
 from avlearn.data import dataset as _dataset_module
 from avlearn.data import manifest as _manifest_module
@@ -23,6 +25,7 @@ from avlearn.data import shards as _shards_module
 from avlearn.data import streaming as _streaming_module
 from avlearn.data._parts import make_stream_loader, resolve_rank
 from avlearn.data import transforms
+from avlearn.data.box_tracks import BoxTrack, BoxTrackError, load_box_tracks
 from avlearn.data.collate import collate, collate_values
 from avlearn.data.dataset import SAMPLE_KEYS, AVDataset, make_loader, seed_worker, set_loader_epoch
 from avlearn.data.manifest import (
@@ -45,6 +48,9 @@ from avlearn.data.samplers import (
 
 __all__ = [
     "transforms",
+    "BoxTrack",
+    "BoxTrackError",
+    "load_box_tracks",
     *_dataset_module.__all__,
     *_collate_module.__all__,
     *_manifest_module.__all__,

@@ -16,7 +16,10 @@ synthetic world's lists, so one evaluator scores both.
   "start", "duration"}]}``: each clip's own audio is its source (``stems = {"s0": clip}``) and
   ``truth`` is a small JSON written beside the list (``truth/<clip id>.json``: duration, fps,
   size, label, one on-screen sounding source ``s0``), the fields the world's separation
-  evaluator reads.
+  evaluator reads. A row with ``boxes`` (a box/track file or inline boxes,
+  :mod:`avlearn.data.box_tracks`; ``track`` picks one) is checked here against the video's
+  frame size, and its source carries ``box_tracks`` / ``track`` so evaluation crops the
+  source's region.
 
 Paths (``clip``, ``truth``, stems) are relative to the list's grandparent folder when the file
 lies below it (the world's ``OUT/lists/<task>_<split>.jsonl`` convention), else absolute.
@@ -36,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from avlearn import io as avio
+from avlearn.data.box_tracks import load_box_tracks, pick_track, track_spec
 from avlearn.data.manifest import LabelVocab, ManifestRow, known_length
 
 __all__ = ["sync_list", "separation_list", "write_list", "fitting_span", "MIN_OFFSET", "MAX_OFFSET"]
@@ -172,6 +176,10 @@ def separation_list(rows: Sequence[ManifestRow], *, seed: int, base: str | os.Pa
                 infos[i] = None
                 return None
             v = media.video
+            boxes = track_spec(row.extra.get("boxes"))
+            if boxes is not None:  # checked now, against the video's frame size: a bad file names its line
+                pick_track(load_box_tracks(boxes, frame_size=(v.width, v.height) if v else None), row.extra.get("track"),
+                           boxes if isinstance(boxes, str) else row.path)
             dur = min(length, window) if window else length
             label = vocab.encode(row.label) if isinstance(row.label, (str, int)) else -1
             infos[i] = {"start": begin, "duration": round(dur, 6), "fps": v.fps if v else None,
@@ -211,13 +219,20 @@ def separation_list(rows: Sequence[ManifestRow], *, seed: int, base: str | os.Pa
                 truths[truth_rel] = {"version": 1, "id": ref["id"], "source": "manifest", "start": f["start"],
                                      "duration": f["duration"], "fps": f["fps"], "size": f["size"], "label": f["label"],
                                      "label_name": f["label_name"], "labels": sorted(map(str, _labels(rows[k]))),
-                                     "sources": [{"id": "s0", "onscreen": True, "sounding": True, "label": f["label"]}]}
+                                     "sources": [{"id": "s0", "onscreen": True, "sounding": True, "label": f["label"],
+                                                  **_box_fields(rows[k])}]}
                 clips.append({**ref, "truth": truth_rel, "stems": {"s0": ref["clip"]}, "label": f["label"],
                               "label_name": f["label_name"], "start": f["start"], "duration": f["duration"]})
             out.append({"id": f"mix{size}_{g:05d}", "num_mix": size, "clips": clips})
             counts["mixtures"] += 1
     counts["unreadable"] = len(bad)
     return out, truths, counts
+
+
+def _box_fields(row: ManifestRow) -> dict[str, Any]:
+    """A truth source's ``box_tracks`` (the row's box/track file or inline boxes) and ``track``, if any."""
+    boxes = track_spec(row.extra.get("boxes"))
+    return {} if boxes is None else {"box_tracks": boxes, "track": row.extra.get("track")}
 
 
 def write_list(path: str | os.PathLike, rows: Sequence[dict[str, Any]], truths: dict[str, dict] | None = None) -> Path:

@@ -5,7 +5,8 @@ file holding a list of such objects, or a folder (every video or audio file unde
 depth, becomes a row; with ``labels_from_parent`` its parent folder's name is the label). Each
 row names a ``path`` (relative to the manifest's folder, or absolute) and optionally a
 ``label`` (str or int), a ``start`` and an ``end`` in seconds (the span of an untrimmed video
-to sample clips from); every other column/key is kept in :attr:`ManifestRow.extra`.
+to sample clips from); every other column/key is kept in :attr:`ManifestRow.extra` (a
+``boxes`` path, a box/track file of :mod:`avlearn.data.box_tracks`, is resolved like ``path``).
 
     path,label,start,end,speaker
     clips/a.mp4,dog,0.0,4.5,
@@ -198,6 +199,10 @@ def _row(record: Mapping[str, Any], base: Path, where: tuple[Path, int], from_te
     if end is not None and end <= (start or 0.0):
         raise ManifestError(*where, f"end {end} is not after start {start or 0.0}")
     extra = {k: v for k, v in record.items() if k not in MANIFEST_FIELDS}
+    boxes = extra.get("boxes")
+    if isinstance(boxes, str) and boxes.strip():  # a box/track file, relative to the manifest like ``path``
+        boxes = Path(os.path.expanduser(boxes.strip()))
+        extra["boxes"] = os.path.abspath(boxes if boxes.is_absolute() else base / boxes)
     return ManifestRow(
         path=os.path.abspath(path if path.is_absolute() else base / path),
         label=_label(record.get("label"), from_text, where),
@@ -330,13 +335,16 @@ def save_manifest(
         clash = sorted(set(r.extra) & set(MANIFEST_FIELDS))
         if clash:
             raise ValueError(f"save_manifest: extra fields {clash} of {r.path} clash with manifest columns")
+        extra = dict(r.extra)
+        if relative and isinstance(extra.get("boxes"), str):
+            extra["boxes"] = _relative(os.path.abspath(extra["boxes"]), base)
         records.append(
             {
                 "path": _relative(media, base) if relative else media,
                 "label": r.label,
                 "start": r.start,
                 "end": r.end,
-                **r.extra,
+                **extra,
             }
         )
     if fmt == "jsonl":

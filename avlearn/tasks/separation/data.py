@@ -9,7 +9,10 @@ own visual input. Evaluation uses the synthetic world's frozen groups
 What a *source* is (``SeparationData.sources``):
 
 * ``clip`` -- a whole clip (the sum of its stems): Sound of Pixels on solo clips, and voices
-  on one-speaker clips. Its visual box (for crops) is the clip's first visible sounding source.
+  on one-speaker clips. Its visual box (for crops) is the clip's first visible sounding source:
+  a world's truth box, or, for a manifest row with ``boxes`` (a box/track file or inline
+  boxes, :mod:`avlearn.data.box_tracks`) and optionally ``track`` (which track; default the
+  first), that track's box at each frame; a row without boxes is seen as the whole frame.
 * ``objects`` -- every visible sounding object of each mixed clip, with its own stem and its
   per-frame box (Co-Separation, Gao & Grauman ICCV 2019: "each detected object is a source").
   Off-screen sounds stay in the mixture without a target.
@@ -22,6 +25,10 @@ What the network sees of a source (``SeparationData.visual``):
   (S, 3, F, c, c);
 * ``face`` -- the face box of the middle frame, ``"face"`` (S, 3, c, c), and the mouth box of
   every frame in grey, ``"mouth"`` (S, 1, T, mh, mw) (VisualVoice / Looking to Listen).
+
+The ``frames`` view stays whole frames when a box is known: Sound of Pixels trains on
+image-level features max-pooled over the frame (Zhao et al., Sec. 3.2) and pools inside the
+source's box only at inference (``regions``, :func:`avlearn.tasks.separation.inference.window_batch`).
 
 Samples (padded to ``max_sources`` sources; ``valid`` marks the real ones)::
 
@@ -65,6 +72,7 @@ __all__ = [
     "world_rows",
     "manifest_clips",
     "box_track",
+    "track_boxes",
     "rescale_tracks",
     "build_separation_datasets",
 ]
@@ -208,10 +216,12 @@ def stem_clips(rows: Sequence[dict[str, Any]], *, sample_rate: int, fps: float, 
         if row.get("truth"):
             with open(row["truth"], encoding="utf-8") as fh:
                 truth = json.load(fh)
-        else:  # a manifest's solo clip: its own audio is its one source, on screen as the whole frame
+        else:  # a manifest's solo clip: its own audio is its one source, on screen as the whole frame or its track
+            src = {"id": "s0", "onscreen": True, "sounding": True, "label": row.get("label", -1)}
+            if row.get("boxes") is not None:
+                src.update(box_tracks=row["boxes"], track=row.get("track"))
             truth = {"start": row.get("start"), "duration": row.get("duration"), "fps": fps, "size": [size, size],
-                     "label": row.get("label", -1),
-                     "sources": [{"id": "s0", "onscreen": True, "sounding": True, "label": row.get("label", -1)}]}
+                     "label": row.get("label", -1), "sources": [src]}
         begin = float(truth.get("start") or 0.0)  # a list's or manifest's clip may start anywhere in its file
         dur = None if truth.get("duration") is None else float(truth["duration"])
         clip = read_clip(row["clip"], begin, dur, fps=fps, size=(size, size), audio=False)
@@ -220,10 +230,40 @@ def stem_clips(rows: Sequence[dict[str, Any]], *, sample_rate: int, fps: float, 
         shape = truth.get("size") or [size, size]
         scale = size / float(shape[1]), size / float(shape[0])
         sources = [rescale_tracks(s, scale, truth["fps"], fps, clip.video.shape[0]) for s in truth["sources"]]
+        for s in sources:
+            if s.get("box_tracks") is not None:  # a user's box/track file: the source's box at every decoded frame
+                s["boxes"] = track_boxes(s["box_tracks"], s.get("track"), row["clip"], begin, clip.video.shape[0], fps, size)
         return ClipRecord(row["id"], clip.video, stems, sources, int(truth.get("label", row.get("label", -1))))
 
     return ClipCache(rows, decode=decode, key=lambda r: r["id"], cache=cache, fps=fps, size=size,
                      sample_rate=sample_rate, name="separation data")
+
+
+def track_boxes(spec: str | os.PathLike | dict, track: str | None, clip: str | os.PathLike, begin: float, frames: int,
+                fps: float, size: int) -> list[list[float]]:
+    """One track's box at each of ``frames`` decoded frames (frame ``i`` at ``begin + i / fps``
+    seconds of the file) in pixels of the ``size`` x ``size`` decoded frames.
+
+    Args:
+        spec: a box/track file or inline boxes (:mod:`avlearn.data.box_tracks`).
+        track: the track id (None: the file's first track).
+        clip: the media file (probed for its frame size when the boxes are in pixels).
+
+    Raises:
+        avlearn.data.box_tracks.BoxTrackError: a bad box file or an unknown track.
+    """
+    from avlearn.data.box_tracks import load_box_tracks, pick_track
+    from avlearn.io import MissingStreamError, probe
+
+    def frame_size() -> tuple[int, int]:
+        v = probe(clip).video
+        if v is None or not v.width:
+            raise MissingStreamError(clip, "no video stream (pixel boxes need its frame size)")
+        return v.width, v.height
+
+    tr = pick_track(load_box_tracks(spec, frame_size=frame_size), track, spec if not isinstance(spec, dict) else "<inline>")
+    boxes = tr.box_at(begin + np.arange(frames) / fps) * size  # (T, 4) decoded-frame pixels
+    return boxes.tolist()
 
 
 def rescale_tracks(src: dict[str, Any], scale: tuple[float, float], fps_in: float, fps_out: float, frames: int) -> dict[str, Any]:
@@ -449,10 +489,12 @@ class FrozenMixDataset(Dataset):
 
 def manifest_clips(path: str | os.PathLike, *, duration: float | None) -> list[dict[str, Any]]:
     """A manifest's (or folder's) solo clips as bank rows ``{"id", "clip", "truth": None,
-    "stems": {"s0": clip}, "label", "start", "duration"}`` (labels: indices of the sorted names;
-    each clip's own audio is its source). Rows whose known span is shorter than ``duration``
-    are left out and counted in the log."""
+    "stems": {"s0": clip}, "label", "start", "duration", "boxes", "track"}`` (labels: indices
+    of the sorted names; each clip's own audio is its source; a row's ``boxes``, a box/track
+    file or inline boxes, and ``track`` say where the source is, see :func:`track_boxes`).
+    Rows whose known span is shorter than ``duration`` are left out and counted in the log."""
     from avlearn.data import LabelVocab, load_manifest
+    from avlearn.data.box_tracks import track_spec
     from avlearn.data.manifest import known_length
 
     rows = load_manifest(path)
@@ -464,7 +506,8 @@ def manifest_clips(path: str | os.PathLike, *, duration: float | None) -> list[d
             short += 1
             continue
         out.append({"id": str(r.extra.get("id", f"{i}:{r.path}")), "clip": r.path, "truth": None,
-                    "stems": {"s0": r.path}, "label": vocab.encode(r.label), "start": r.start, "duration": length})
+                    "stems": {"s0": r.path}, "label": vocab.encode(r.label), "start": r.start, "duration": length,
+                    "boxes": track_spec(r.extra.get("boxes")), "track": r.extra.get("track")})
     if short:
         log.warning("data.train (%s): skipped %d of %d clips shorter than the %.3f s window", path, short, len(rows), duration)
     if not out:

@@ -56,11 +56,32 @@ def oracle_estimates(batch: dict[str, Any], spec: Spectrogram, kind: str) -> Ten
 
 
 def _batches(dataset, batch_size: int, collate: Callable) -> Iterable[dict[str, Any]]:
-    for i in range(0, len(dataset), batch_size):
-        batch = collate([dataset[j] for j in range(i, min(i + batch_size, len(dataset)))])
-        batch.pop("skipped", None)
-        if "mixture" in batch:
-            yield batch
+    """Batches of up to ``batch_size`` consecutive mixtures of one length.
+
+    A user's list may mix clips of different lengths; a mixture is never padded or cut (that
+    would change its STFT and its scores), so a batch ends where the length (the shape of any
+    tensor of a sample) changes: every mixture is scored exactly as alone."""
+    pending: list[dict[str, Any]] = []
+    for j in range(len(dataset)):
+        sample = dataset[j]
+        if sample is None:
+            continue
+        if pending and (len(pending) == batch_size or _shapes(sample) != _shapes(pending[0])):
+            yield _collated(pending, collate)
+            pending = []
+        pending.append(sample)
+    if pending:
+        yield _collated(pending, collate)
+
+
+def _shapes(sample: dict[str, Any]) -> dict[str, tuple]:
+    return {k: tuple(v.shape) for k, v in sample.items() if isinstance(v, Tensor)}
+
+
+def _collated(samples: list[dict[str, Any]], collate: Callable) -> dict[str, Any]:
+    batch = collate(samples)
+    batch.pop("skipped", None)
+    return batch
 
 
 def _add(total: dict[str, Tensor], sums: dict[str, Tensor]) -> None:

@@ -11,6 +11,11 @@ What ``avlearn separate FILE --weights CKPT --out DIR`` does:
      across frames into one track per person (:func:`avlearn.models.face.track_faces`); each
      track gives the separator its face crop and mouth crops (the lower middle of the face box)
      following the track's per-frame boxes;
+   * ``boxes`` (the default when a box/track file is given): the user's own annotations
+     (:mod:`avlearn.data.box_tracks`, CSV or JSON keyframes, interpolated), one source per
+     track, named by its track id; each window's visual input is the crop of the track at the
+     window's frames (face and mouth crops for voice models, object crops for co-separation,
+     box pooling for Sound of Pixels);
    * ``blob`` (default otherwise): a **salient-blob detector** on the frames at the model's size,
      fed window by window (:class:`BlobTracker`): per frame, pixels whose colour lies far from
      the frame's median colour (more than ``threshold`` robust deviations, the median absolute
@@ -46,7 +51,7 @@ from avlearn.tasks.separation.data import box_track, rescale_tracks, visual_inpu
 from avlearn.tasks.separation.task import SeparationTask
 
 __all__ = ["separation_task", "BlobTracker", "detect_sources", "truth_sources", "find_sources", "stream_sources", "window_batch",
-           "separate_file", "truth_path_for", "default_face_weights"]
+           "separate_file", "truth_path_for", "default_face_weights", "boxes_for"]
 
 
 def separation_task(run: Any) -> SeparationTask:
@@ -208,21 +213,53 @@ def _track_source(k: int, track: Any, to_model: np.ndarray, fps: float) -> dict[
             "span": [round(track.span[0], 3), round(track.span[1], 3)]}
 
 
+def _box_track_source(track: Any, size: int, fps: float, width: int, height: int) -> dict[str, Any]:
+    """A source following a user's box track (:class:`avlearn.data.box_tracks.BoxTrack`, boxes in
+    ``[0, 1]``, interpolated between keyframes and held outside them), named by its track id."""
+    model, full = np.array([size] * 4, dtype=np.float64), np.array([width, height] * 2, dtype=np.float64)
+    return {"id": track.id, "label": track.label, "sounding": None, "mouth": None,
+            "box": lambda idx: track.box_at(np.asarray(idx) / fps) * model,
+            "box_input": lambda times: track.box_at(times) * full,
+            "median": [round(float(v), 1) for v in track.median() * full],
+            "span": [round(track.span[0], 3), round(track.span[1], 3)]}
+
+
+def boxes_for(path: str | os.PathLike, boxes: str | os.PathLike | dict) -> str | dict:
+    """The box/track file of ``path``: ``boxes`` itself, or in a folder ``boxes/<stem>.json`` or ``<stem>.csv``.
+
+    Raises:
+        avlearn.data.box_tracks.BoxTrackError: a folder without a box file for ``path``.
+    """
+    from avlearn.data.box_tracks import BoxTrackError
+
+    if isinstance(boxes, dict) or not os.path.isdir(boxes):
+        return boxes if isinstance(boxes, dict) else os.fspath(boxes)
+    stem = Path(path).stem
+    for ext in (".json", ".csv"):
+        cand = Path(boxes) / (stem + ext)
+        if cand.is_file():
+            return os.fspath(cand)
+    raise BoxTrackError(boxes, "", f"no box file {stem}.json or {stem}.csv for {path}")
+
+
 def stream_sources(path: str | os.PathLike, d: Any, *, detector: str, truth: str | os.PathLike | dict | None = None,
                    face_weights: str | os.PathLike | None = None, max_sources: int = 4, face_fps: float = 5.0,
-                   min_face_presence: float = 0.3) -> list[dict[str, Any]]:
+                   min_face_presence: float = 0.3, boxes: str | os.PathLike | dict | None = None) -> list[dict[str, Any]]:
     """The visible sources of a file, found without holding its frames (one streaming pass at most).
 
     Args:
         path: the media file.
         d: the recipe's data section (model fps and size).
         detector: ``truth`` (the world's truth file ``truth``), ``blob`` (salient blobs on the
-            frames at the model's size) or ``face`` (MTCNN faces tracked into one track per
-            person, :func:`avlearn.models.face.track_faces`).
+            frames at the model's size), ``face`` (MTCNN faces tracked into one track per
+            person, :func:`avlearn.models.face.track_faces`) or ``boxes`` (every track of the
+            user's box/track file ``boxes``, :mod:`avlearn.data.box_tracks`, in file order;
+            ``max_sources`` does not apply).
         face_weights: folder of the MTCNN weights (``face``).
         max_sources: most sources kept (longest tracks first).
         face_fps: face detection rate.
         min_face_presence: a face track must be seen in this fraction of the detection frames.
+        boxes: the box/track file (or inline boxes) of ``detector="boxes"``.
 
     Returns:
         Sources: ``id``, ``label``, ``sounding``, ``box`` / ``mouth`` (model frame indices ->
@@ -233,6 +270,7 @@ def stream_sources(path: str | os.PathLike, d: Any, *, detector: str, truth: str
     Raises:
         avlearn.io.MediaError: unreadable file. ValueError: unknown detector, or ``face``
         without weights (the message names ``--face-weights``).
+        avlearn.data.box_tracks.BoxTrackError: a bad box/track file (its line named).
     """
     from avlearn.io import MissingStreamError, probe
     from avlearn.io.stream import StreamReader
@@ -251,6 +289,13 @@ def stream_sources(path: str | os.PathLike, d: Any, *, detector: str, truth: str
         for s in truth_sources(_load_truth(truth), frames, (d.size, d.size), d.fps):
             out.append(_array_source(str(s["id"]), s["label"], s["sounding"], s["box"], s["mouth"], (0.0, frames / d.fps), scale, d.fps))
         return out
+    if detector == "boxes":
+        from avlearn.data.box_tracks import load_box_tracks
+
+        if boxes is None:
+            raise ValueError(f"{path}: --detector boxes needs a box/track file (--boxes)")
+        tracks = load_box_tracks(boxes_for(path, boxes), frame_size=(width, height))
+        return [_box_track_source(t, d.size, d.fps, width, height) for t in tracks]
     if detector == "blob":
         tracker = BlobTracker()
         for clip in StreamReader(path, 4.0, fps=d.fps, size=(d.size, d.size), audio=False, last="shorten"):
@@ -272,7 +317,7 @@ def stream_sources(path: str | os.PathLike, d: Any, *, detector: str, truth: str
         tracks.sort(key=lambda t: t.box[0])  # left to right
         to_model = 1.0 / scale
         return [_track_source(k, t, to_model, d.fps) for k, t in enumerate(tracks)]
-    raise ValueError(f"{path}: unknown detector {detector!r} (face, blob or truth)")
+    raise ValueError(f"{path}: unknown detector {detector!r} (face, blob, truth or boxes)")
 
 
 def window_batch(clips: list[Any], sources: list[dict[str, Any]], d: Any) -> dict[str, Any]:
@@ -308,7 +353,7 @@ def window_batch(clips: list[Any], sources: list[dict[str, Any]], d: Any) -> dic
 def separate_file(task: SeparationTask, cfg: Any, path: str | os.PathLike, out_dir: str | os.PathLike, *,
                   truth: str | os.PathLike | None | bool = True, window: float = 4.0, max_sources: int = 4,
                   detector: str | None = None, face_weights: str | os.PathLike | None = None, batch_size: int = 4,
-                  videos: bool = True) -> dict[str, Any]:
+                  videos: bool = True, boxes: str | os.PathLike | dict | None = None) -> dict[str, Any]:
     """Separate every visible source of a media file, streaming, and write its WAV (and video).
 
     Args:
@@ -321,11 +366,16 @@ def separate_file(task: SeparationTask, cfg: Any, path: str | os.PathLike, out_d
         window: seconds per separation window (windows overlap by half; see
             :mod:`avlearn.tasks.separation.streaming`).
         max_sources: most sources the detector returns.
-        detector: ``face``, ``blob`` or ``truth``; None: ``truth`` when a truth file is found,
-            else ``face`` for voice models (face visual input), else ``blob``.
+        detector: ``face``, ``blob``, ``truth`` or ``boxes``; None: ``boxes`` when ``boxes`` is
+            given, else ``truth`` when a truth file is found, else ``face`` for voice models
+            (face visual input), else ``blob``.
         face_weights: the MTCNN weights folder for ``face`` (default: the real-media cache's).
         batch_size: windows per forward pass.
         videos: also write one video per source.
+        boxes: a box/track file (:mod:`avlearn.data.box_tracks`), a folder of them
+            (``<stem>.json`` / ``<stem>.csv``) or inline boxes: each track is one source,
+            its visual input the crop of the track at each window's frames, its files
+            ``<stem>_<track id>.wav`` / ``.mp4``.
 
     Returns:
         The report: ``{"file", "model", "combine", "boxes", "detector", "sample_rate", "channels",
@@ -346,16 +396,17 @@ def separate_file(task: SeparationTask, cfg: Any, path: str | os.PathLike, out_d
     out.mkdir(parents=True, exist_ok=True)
     truth_file = truth_path_for(path) if truth is True else (truth or None)
     if detector is None:
-        detector = "truth" if truth_file is not None else ("face" if d.visual == "face" else "blob")
+        detector = "boxes" if boxes is not None else "truth" if truth_file is not None else ("face" if d.visual == "face" else "blob")
     if task.permutation_invariant:
         full = np.array([[0.0, 0.0, d.size, d.size]])
         sources = [{"id": f"slot{k}", "label": None, "sounding": None, "box": lambda idx: np.repeat(full, len(idx), 0),
                     "mouth": None, "box_input": None, "median": None, "span": None} for k in range(getattr(task, "outputs", 1))]
     else:
-        sources = stream_sources(path, d, detector=detector, truth=truth_file, face_weights=face_weights, max_sources=max_sources)
+        sources = stream_sources(path, d, detector=detector, truth=truth_file, face_weights=face_weights, max_sources=max_sources,
+                                 boxes=boxes)
     duration = probe(path).duration
     report: dict[str, Any] = {"file": path, "model": task.cfg.name, "combine": task.cfg.combine,
-                              "boxes": "truth" if detector == "truth" else "detector", "detector": detector,
+                              "boxes": {"truth": "truth", "boxes": "file"}.get(detector, "detector"), "detector": detector,
                               "model_sample_rate": d.sample_rate, "duration": duration, "sources": []}
     if not sources:
         return report

@@ -37,6 +37,7 @@ __all__ = [
     "SeparationTask",
     "score_separation",
     "separation_sums",
+    "split_by_shape",
     "summarize_separation",
     "build_separator",
     "build_network",
@@ -273,6 +274,11 @@ class SeparationTask(Task):
     # ------------------------------------------------------------------ task contract
 
     def forward(self, batch: dict[str, Any]) -> dict[str, Any]:
+        if isinstance(batch["mixture"], list):  # mixtures of different lengths: one pass per length
+            parts = [(sub, self.forward(sub)) for sub in split_by_shape(batch)]
+            n = sum(sub["mixture"].shape[0] for sub, _ in parts)
+            loss = sum(out["loss"] * sub["mixture"].shape[0] for sub, out in parts) / n
+            return {"loss": loss, "parts": parts}
         mixture = batch["mixture"]  # (B, N)
         mix_spec = self.spec.stft(mixture)  # (B, F, T) complex
         pred = self.predict(self.network_input(mix_spec), batch)
@@ -302,6 +308,12 @@ class SeparationTask(Task):
         return estimates[valid]
 
     def metric_sums(self, outputs: dict[str, Any], batch: dict[str, Any]) -> dict[str, Tensor]:
+        if "parts" in outputs:  # a batch of several lengths (:meth:`forward`)
+            total: dict[str, Tensor] = {}
+            for sub, out in outputs["parts"]:
+                for k, v in self.metric_sums(out, sub).items():
+                    total[k] = total[k] + v if k in total else v
+            return total
         if "estimates" not in outputs or not self.cfg.eval_metrics:
             return {}
         return separation_sums(outputs["estimates"], batch, permutation=self.permutation_invariant,
@@ -309,6 +321,40 @@ class SeparationTask(Task):
 
     def summarize(self, sums: dict[str, Tensor]) -> dict[str, float]:
         return summarize_separation(sums)
+
+
+def split_by_shape(batch: dict[str, Any]) -> list[dict[str, Any]]:
+    """A batch whose samples differ in length (``mixture`` a list, as :func:`avlearn.data.collate`
+    leaves ragged tensors) as sub-batches of one shape each, in order of first appearance.
+
+    Every per-sample value (a tensor with the batch's leading size, or a list of that length)
+    is indexed; tensors of one shape are stacked again; anything else is shared.
+    """
+    mixtures = batch["mixture"]
+    if not isinstance(mixtures, list):
+        return [batch]
+    b = len(mixtures)
+
+    def shape_of(i: int) -> tuple:
+        return tuple(tuple(v[i].shape) for v in batch.values() if isinstance(v, list) and len(v) == b
+                     and isinstance(v[i], Tensor))
+
+    groups: dict[tuple, list[int]] = {}
+    for i in range(b):
+        groups.setdefault(shape_of(i), []).append(i)
+    out = []
+    for idx in groups.values():
+        sub: dict[str, Any] = {}
+        for k, v in batch.items():
+            if isinstance(v, Tensor) and v.dim() > 0 and v.shape[0] == b:
+                sub[k] = v[idx]
+            elif isinstance(v, list) and len(v) == b:
+                items = [v[i] for i in idx]
+                sub[k] = torch.stack(items) if all(isinstance(x, Tensor) for x in items) else items
+            else:
+                sub[k] = v
+        out.append(sub)
+    return out
 
 
 def separation_sums(estimates: Tensor, batch: dict[str, Any], *, permutation: bool = False,
