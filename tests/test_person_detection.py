@@ -150,10 +150,10 @@ def test_datasets_targets_and_overfit(world):
         opt.zero_grad()
         out["loss"].backward()
         opt.step()
-        first = first or float(out["loss"])
-        if float(out["loss"]) < 0.5 * first:
+        first = first or float(out["loss"].detach())
+        if float(out["loss"].detach()) < 0.5 * first:
             break
-    assert float(out["loss"]) < 0.5 * first, (first, float(out["loss"]))
+    assert float(out["loss"].detach()) < 0.5 * first, (first, float(out["loss"].detach()))
     sums = task.metric_sums(task(batch), batch)
     assert float(sums["tp"] + sums["fn"]) == float(batch["obj_mask"].sum())
 
