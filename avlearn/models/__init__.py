@@ -48,6 +48,7 @@ _MODEL_MODULES = (
     "avlearn.models.av.tbn",
     "avlearn.models.detection.ava",
     "avlearn.models.detection.tal_net",
+    "avlearn.models.detection.centernet",
 )
 for _m in _MODEL_MODULES:
     try:

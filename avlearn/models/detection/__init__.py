@@ -1,2 +1,3 @@
-"""Detection heads over video backbones: AVA-style actor action detection, TAL-Net temporal
-action localization. Builders register on import (listed in ``avlearn.models._MODEL_MODULES``)."""
+"""Detection networks: AVA-style actor action detection, TAL-Net temporal action localization,
+and a CenterNet box detector (the actor boxes of the former). Builders register on import
+(listed in ``avlearn.models._MODEL_MODULES``)."""

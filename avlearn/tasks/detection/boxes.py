@@ -1,25 +1,44 @@
-"""A simple actor box source for inference: moving regions against a median background.
+"""Actor box sources for inference: moving regions, a trained person detector, the world's truth.
 
-The classical baseline of moving-object detection with a static camera: the background is
-the per-pixel temporal median of a window of frames (Cucchiara et al., "Detecting Moving
-Objects, Ghosts, and Shadows in Video Streams", IEEE TPAMI 2003, Sec. 3), a pixel of the
-keyframe is foreground where it differs from that background by more than a threshold, the
-mask is closed morphologically so the parts of one figure join, and each connected component
-of at least ``min_area`` of the frame becomes a box.
+**Moving regions** (:func:`motion_boxes`), the classical baseline of moving-object detection
+with a static camera: the background is the per-pixel temporal median of a window of frames
+(Cucchiara et al., "Detecting Moving Objects, Ghosts, and Shadows in Video Streams", IEEE
+TPAMI 2003, Sec. 3), a pixel of the keyframe is foreground where it differs from that
+background by more than a threshold, the mask is closed morphologically so the parts of one
+figure join, and each connected component of at least ``min_area`` of the frame becomes a box.
+Its known failures on the actors world: an actor that does not move in the whole window melts
+into the background, two touching actors merge into one box, and silent distractor sprites are
+boxed too (their actions are then scored like an actor's).
 
-This is the documented box source of ``avlearn detect`` (AVA's detector takes person boxes
-from a separately trained detector, Gu et al., CVPR 2018, Sec. 5.1). Its known failures on
-the actors world: an actor that does not move in the whole window melts into the background,
-two touching actors merge into one box, and silent distractor sprites are boxed too (their
-actions are then scored like an actor's). The frame-mAP with these boxes is reported beside
-the frame-mAP with ground-truth boxes, so the cost of the box source is visible.
+**A trained person detector** (:func:`detector_boxes`): AVA's action detector takes person
+boxes from a separately trained detector (Gu et al., CVPR 2018, Sec. 5.1); here a
+``person_detection`` run (a CenterNet, Zhou et al., "Objects as Points", 2019) boxes the actors
+on the frame shown at the keyframe's time, still or moving.
+
+**Ground truth** (:func:`truth_boxes`): the actor boxes of a synthetic world clip's truth file
+(``<split>/truth/<id>.json`` beside ``<split>/clips/<id>.mp4``), AVA's "GT boxes" setting.
+
+The action detector's frame-mAP is reported with each source, so the cost of the box source
+is visible.
 """
 
 from __future__ import annotations
 
-import numpy as np
+import json
+import os
+from pathlib import Path
+from typing import Any
 
-__all__ = ["motion_boxes"]
+import numpy as np
+import torch
+
+from avlearn.tasks.detection.person_data import to_image
+from avlearn.tasks.detection.persons import PersonDetectionTask
+
+__all__ = ["BOX_SOURCES", "motion_boxes", "check_person_run", "detector_boxes", "truth_boxes"]
+
+#: The box sources of ``avlearn detect`` and the action detector's evaluation.
+BOX_SOURCES = ("motion", "detector", "truth")
 
 
 def motion_boxes(frames: np.ndarray, key: int, *, threshold: float = 0.1, min_area: float = 0.004,
@@ -69,3 +88,60 @@ def motion_boxes(frames: np.ndarray, key: int, *, threshold: float = 0.1, min_ar
     order = np.argsort(-np.asarray(areas, dtype=np.float64), kind="stable")
     b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)[order]
     return b, np.asarray(scores, dtype=np.float64)[order]
+
+
+def check_person_run(run: Any) -> PersonDetectionTask:
+    """The run's task, if it is a person detector.
+
+    Raises:
+        ValueError: a run of another task (naming the run's path and task).
+    """
+    if not isinstance(run.task, PersonDetectionTask):
+        raise ValueError(f"{run.path}: a {run.task_name!r} run is not a person detector (train detect_persons)")
+    return run.task
+
+
+@torch.no_grad()
+def detector_boxes(run: Any, path: str | os.PathLike, time: float, *, threshold: float | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised ``(N, 4)`` boxes and ``(N,)`` scores of a person detector on the frame at ``time``.
+
+    Args:
+        run: a ``person_detection`` run (:func:`avlearn.load_run`).
+        path: the media file.
+        time: the keyframe's time (s); the frame shown then is read at the run's size.
+        threshold: smallest box score (default: the run's ``task.threshold``).
+
+    Raises:
+        ValueError: not a person detector.
+        avlearn.io.MediaError: the file cannot be read.
+    """
+    from avlearn.io import read_clip
+
+    task = check_person_run(run)
+    d = run.config.data
+    clip = read_clip(os.fspath(path), float(time), 1.0 / d.fps, fps=d.fps, size=(d.size, d.size), audio=False)
+    image = to_image(clip.video[0].numpy(), d)[None].to(run.device)  # (1, 3, S, S)
+    det = task.detect(image, threshold)[0]
+    return det["boxes"].cpu().double().numpy(), det["scores"].cpu().double().numpy()
+
+
+def truth_boxes(path: str | os.PathLike, time: float) -> np.ndarray:
+    """Normalised ``(N, 4)`` actor boxes of a world clip's truth file at the frame of ``time``.
+
+    Raises:
+        FileNotFoundError: no truth file beside the clip (not a world clip).
+        ValueError: the truth file has no actors (not an ``actors`` world).
+    """
+    p = Path(path)
+    truth_path = p.parent.parent / "truth" / (p.stem + ".json")
+    if not truth_path.is_file():
+        raise FileNotFoundError(f"{path}: no truth file {truth_path} (ground-truth boxes need an actors world clip)")
+    with open(truth_path, encoding="utf-8") as f:
+        truth = json.load(f)
+    if "actors" not in truth:
+        raise ValueError(f"{truth_path}: no actor boxes (a {truth.get('kind')!r} world, not 'actors')")
+    frame = min(max(0, int(round(float(time) * truth["fps"]))), int(truth["num_frames"]) - 1)
+    h, w = truth["size"]
+    boxes = np.asarray([a["boxes"][frame] for a in truth["actors"]], dtype=np.float64).reshape(-1, 4)
+    return (boxes / np.array([w, h, w, h], dtype=np.float64)).clip(0.0, 1.0)

@@ -4,16 +4,19 @@ The protocol of Gu et al. (CVPR 2018, Sec. 5): every (keyframe, box, action, sco
 detection; per action, detections are ranked over the whole list and matched to the ground
 truth of their keyframe at IoU >= 0.5 (:func:`avlearn.metrics.frame_map.frame_map`); the mean
 over actions is the frame-mAP. The run is scored twice: on the ground-truth boxes (isolates
-the action classifier, AVA's "GT boxes" setting) and on the boxes of the inference box source
-(:func:`~avlearn.tasks.detection.boxes.motion_boxes`). Two baselines without a network:
+the action classifier, AVA's "GT boxes" setting), on the boxes of a trained person detector
+(:func:`~avlearn.tasks.detection.boxes.detector_boxes`, AVA's setting), and on the boxes of the
+moving-region source (:func:`~avlearn.tasks.detection.boxes.motion_boxes`). Two baselines
+without a network:
 
 * **prior-only**: the ground-truth boxes, each action scored by its share of actor-keyframes in
   the training split (every box gets the same ranking; AP equals the action's precision);
 * **centre box**: one box per keyframe at the frame centre, of the mean training box size,
   scored with the same priors (what a detector that ignores the frame could reach).
 
-    >>> res = evaluate_detection(avlearn.load_run("runs/detect_actors"), "test")
-    >>> res["frame_map_gt_boxes"], res["baselines"]["prior_gt_boxes"]
+    >>> res = evaluate_detection(avlearn.load_run("runs/detect_actors"), "test",
+    ...                          box_run=avlearn.load_run("runs/detect_persons"))
+    >>> res["frame_map_gt_boxes"], res["frame_map_detector_boxes"], res["baselines"]["prior_gt_boxes"]
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ import torch
 
 from avlearn.metrics.frame_map import BoxDetection, frame_map
 from avlearn.tasks.detection.data import KeyframeDataset, label_priors, mean_box_size, split_rows
-from avlearn.tasks.detection.inference import keyframe_boxes, score_boxes
+from avlearn.tasks.detection.boxes import check_person_run
+from avlearn.tasks.detection.inference import score_boxes, source_boxes
 from avlearn.tasks.detection.task import DetectionTask
 
 __all__ = ["ground_truth", "baseline_maps", "evaluate_detection"]
@@ -79,34 +83,45 @@ def baseline_maps(rows: list[dict[str, Any]], priors: np.ndarray, box_size: tupl
 
 
 @torch.no_grad()
-def evaluate_detection(run: Any, split: str = "test", *, boxes: tuple[str, ...] = ("gt", "motion"),
-                       batch_size: int = 8, limit: int | None = None, context: float = 2.0) -> dict[str, Any]:
+def evaluate_detection(run: Any, split: str = "test", *, boxes: tuple[str, ...] | None = None, box_run: Any = None,
+                       box_threshold: float | None = None, batch_size: int = 8, limit: int | None = None,
+                       context: float = 2.0) -> dict[str, Any]:
     """frame-mAP@0.5 of a run on ``split`` (its recipe's frozen list), with the baselines.
 
     Args:
         run: a trained ``detection`` run (:func:`avlearn.load_run`).
         split: ``val`` or ``test`` (``train`` works too: every train keyframe).
-        boxes: which box sources to score: ``gt`` (ground truth) and/or ``motion`` (the
-            moving-region source of inference).
+        boxes: which box sources to score: ``gt`` (ground truth), ``detector`` (the person
+            detector ``box_run``) and/or ``motion`` (moving regions); default ``gt`` and
+            ``motion``, plus ``detector`` when ``box_run`` is given.
+        box_run: a ``person_detection`` run.
+        box_threshold: smallest detector box score (default: the box run's ``task.threshold``).
         batch_size: keyframes per forward pass (ground-truth boxes).
         limit: score only the first ``limit`` keyframes.
         context: seconds the motion box source looks at.
 
     Returns:
         ``{"keyframes", "actors", "frame_map_gt_boxes", "per_class_gt_boxes" ({name: AP}),
-        "frame_map_motion_boxes", "per_class_motion_boxes", "baselines": {"prior_gt_boxes",
-        "centre_box"}}`` (the keys of the box sources asked for).
+        "frame_map_<source>_boxes", "per_class_<source>_boxes", "<source>_boxes_per_keyframe"
+        (detector, motion), "baselines": {"prior_gt_boxes", "centre_box"}}`` (the keys of the
+        box sources asked for).
 
     Raises:
-        ValueError: not a detection run, an unknown box source, or no readable keyframe.
+        ValueError: not a detection run, an unknown box source, ``detector`` without a person
+            detector run, or no readable keyframe.
         FileNotFoundError: the recipe's data has no such split.
     """
     task = run.task
     if not isinstance(task, DetectionTask):
         raise ValueError(f"{run.path}: a {run.task_name!r} run is not an action detector")
-    unknown = set(boxes) - {"gt", "motion"}
+    boxes = tuple(boxes) if boxes is not None else ("gt", "motion") + (("detector",) if box_run is not None else ())
+    unknown = set(boxes) - {"gt", "motion", "detector"}
     if unknown:
-        raise ValueError(f"unknown box sources {sorted(unknown)}; use 'gt' and/or 'motion'")
+        raise ValueError(f"unknown box sources {sorted(unknown)}; use 'gt', 'detector' and/or 'motion'")
+    if "detector" in boxes:
+        if box_run is None:
+            raise ValueError("box source 'detector' needs a person detector run (box_run)")
+        check_person_run(box_run)
     d = run.config.data
     rows = split_rows(d, split)[: limit if limit is not None else None]
     train_rows = split_rows(d, "train")
@@ -133,15 +148,18 @@ def evaluate_detection(run: Any, split: str = "test", *, boxes: tuple[str, ...] 
         res = frame_map(_scored(sub, gt_boxes, probs), gt)
         out["frame_map_gt_boxes"] = res.map
         out["per_class_gt_boxes"] = {names[k]: v for k, v in sorted(res.per_class.items())}
-    if "motion" in boxes:
+    for source in ("detector", "motion"):
+        if source not in boxes:
+            continue
         found, probs = [], []
         for r in rows:
-            b = keyframe_boxes(r["clip_path"], r["time"], fps=d.fps, size=d.size, context=context)
+            b = source_boxes(source, r["clip_path"], r["time"], fps=d.fps, size=d.size, context=context,
+                             box_run=box_run, box_threshold=box_threshold)
             found.append(b)
             probs.append(score_boxes(run, r["clip_path"], r["time"], b))
         res = frame_map(_scored(rows, found, probs), gt)
-        out["frame_map_motion_boxes"] = res.map
-        out["per_class_motion_boxes"] = {names[k]: v for k, v in sorted(res.per_class.items())}
-        out["motion_boxes_per_keyframe"] = float(np.mean([len(b) for b in found])) if found else 0.0
+        out[f"frame_map_{source}_boxes"] = res.map
+        out[f"per_class_{source}_boxes"] = {names[k]: v for k, v in sorted(res.per_class.items())}
+        out[f"{source}_boxes_per_keyframe"] = float(np.mean([len(b) for b in found])) if found else 0.0
     out["baselines"] = baseline_maps(rows, label_priors(train_rows, task.num_classes), mean_box_size(train_rows))
     return out

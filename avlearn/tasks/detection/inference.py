@@ -3,11 +3,12 @@
 AVA's inference (Gu et al., CVPR 2018, Sec. 5.1): at each keyframe (here every ``step``
 seconds, 2 Hz by default; AVA annotates at 1 Hz) actor boxes come from a box source, and the
 detector scores every action of every box from the clip centred on the keyframe. The box
-source is :func:`~avlearn.tasks.detection.boxes.motion_boxes` over a ``context`` window (the
-documented moving-region baseline), or boxes given by the caller (e.g. ground truth).
+sources (:mod:`avlearn.tasks.detection.boxes`): ``"detector"``, a trained person detector run
+(AVA's setting, the default when one is given); ``"motion"``, moving regions over a
+``context`` window (the baseline without training); ``"truth"``, a world clip's ground truth.
 
     >>> run = avlearn.load_run("runs/detect_actors")
-    >>> res = detect_file(run, "clip.mp4")
+    >>> res = detect_file(run, "clip.mp4", box_run=avlearn.load_run("runs/detect_persons"))
     >>> res["keyframes"][0]["actors"][0]["labels"]
     [{"label": 1, "name": "walk", "score": 0.93}, ...]
     >>> write_detection_video("clip.mp4", "boxes.mp4", res)
@@ -21,11 +22,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from avlearn.tasks.detection.boxes import motion_boxes
+from avlearn.tasks.detection.boxes import BOX_SOURCES, check_person_run, detector_boxes, motion_boxes, truth_boxes
 from avlearn.tasks.detection.data import clip_start, to_input
 from avlearn.tasks.detection.task import DetectionTask
 
-__all__ = ["keyframe_times", "keyframe_boxes", "score_boxes", "detect_file", "class_colours", "draw_detections",
+__all__ = ["keyframe_times", "keyframe_boxes", "source_boxes", "score_boxes", "detect_file", "class_colours", "draw_detections",
            "write_detection_video"]
 
 
@@ -45,8 +46,8 @@ def keyframe_times(duration: float, step: float) -> list[float]:
     return [round(float(t), 6) for t in times] or [round(duration / 2, 6)]
 
 
-def keyframe_boxes(path: str, time: float, *, fps: float, size: int, context: float = 2.0,
-                   **kwargs: Any) -> np.ndarray:
+def keyframe_boxes(path: str, time: float, *, fps: float, size: int, context: float = 2.0, scores: bool = False,
+                   **kwargs: Any) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Normalised ``(N, 4)`` actor boxes of the keyframe at ``time`` from the moving-region source.
 
     Args:
@@ -54,6 +55,7 @@ def keyframe_boxes(path: str, time: float, *, fps: float, size: int, context: fl
         time: the keyframe's time (s).
         fps, size: decoding frame rate and (square) size.
         context: seconds of frames the background median is taken over.
+        scores: also return the ``(N,)`` box scores (foreground fill).
         **kwargs: passed to :func:`~avlearn.tasks.detection.boxes.motion_boxes`.
     """
     from avlearn.io import read_clip
@@ -61,8 +63,36 @@ def keyframe_boxes(path: str, time: float, *, fps: float, size: int, context: fl
     clip = read_clip(path, clip_start(time, context), context, fps=fps, size=(size, size), audio=False)
     frames = clip.video.numpy()  # (T, H, W, 3)
     key = int(np.argmin(np.abs(_frame_times(clip) - time)))
-    boxes, _ = motion_boxes(frames, key, **kwargs)
-    return boxes / np.array([size, size, size, size], dtype=np.float64)
+    boxes, fill = motion_boxes(frames, key, **kwargs)
+    boxes = boxes / np.array([size, size, size, size], dtype=np.float64)
+    return (boxes, fill) if scores else boxes
+
+
+def source_boxes(source: str, path: str, time: float, *, fps: float, size: int, context: float = 2.0,
+                 box_run: Any = None, box_threshold: float | None = None) -> np.ndarray:
+    """Normalised ``(N, 4)`` actor boxes of the keyframe at ``time`` from one box source.
+
+    Args:
+        source: ``"detector"`` (the person detector ``box_run``), ``"motion"`` (moving regions
+            decoded at ``fps`` and ``size`` over ``context`` s) or ``"truth"`` (a world clip's truth).
+        path: the media file.
+        time: the keyframe's time (s).
+        box_run: a ``person_detection`` run (for ``"detector"``).
+        box_threshold: smallest detector box score (default: the box run's ``task.threshold``).
+
+    Raises:
+        ValueError: an unknown source, or ``"detector"`` without a person detector run.
+        FileNotFoundError: ``"truth"`` for a file that is not a world clip.
+    """
+    if source == "motion":
+        return keyframe_boxes(path, time, fps=fps, size=size, context=context)
+    if source == "detector":
+        if box_run is None:
+            raise ValueError("box source 'detector' needs a person detector run (--box-weights)")
+        return detector_boxes(box_run, path, time, threshold=box_threshold)[0]
+    if source == "truth":
+        return truth_boxes(path, time)
+    raise ValueError(f"unknown box source {source!r}; use one of {', '.join(BOX_SOURCES)}")
 
 
 @torch.no_grad()
@@ -82,7 +112,8 @@ def score_boxes(run: Any, path: str, time: float, boxes: np.ndarray) -> np.ndarr
 
 
 def detect_file(run: Any, path: str | os.PathLike, *, step: float = 0.5, threshold: float | None = None,
-                context: float = 2.0, max_actors: int = 8) -> dict[str, Any]:
+                context: float = 2.0, max_actors: int = 8, boxes: str | None = None, box_run: Any = None,
+                box_threshold: float | None = None) -> dict[str, Any]:
     """Labelled actor boxes at every keyframe of a file.
 
     Args:
@@ -90,16 +121,23 @@ def detect_file(run: Any, path: str | os.PathLike, *, step: float = 0.5, thresho
         path: a media file with video.
         step: seconds between keyframes.
         threshold: smallest score of a listed action (default: the run's ``task.threshold``).
-        context: seconds of frames the box source looks at.
-        max_actors: boxes kept per keyframe (largest first).
+        context: seconds of frames the moving-region source looks at.
+        max_actors: boxes kept per keyframe (the detector's best scores first, the largest
+            moving regions first).
+        boxes: the box source (:func:`source_boxes`); default ``"detector"`` when ``box_run``
+            is given, else ``"motion"``.
+        box_run: a ``person_detection`` run, the ``"detector"`` source.
+        box_threshold: smallest detector box score (default: the box run's).
 
     Returns:
         ``{"file", "duration", "width", "height", "classes", "keyframes": [{"time", "actors":
         [{"box": [x1, y1, x2, y2] pixels of the file, "scores": [K floats], "labels": [{"label",
-        "name", "score"}] (score >= threshold, best first)}]}]}``.
+        "name", "score"}] (score >= threshold, best first)}]}], "boxes": the box source}``.
 
     Raises:
-        ValueError: not a detection run, or bad ``step``/``context``.
+        ValueError: not a detection run, not a person detector ``box_run``, an unknown box
+            source, or bad ``step``/``context``.
+        FileNotFoundError: ``"truth"`` boxes for a file that is not a world clip.
         avlearn.io.MediaError: the file cannot be read or has no video.
     """
     from avlearn.io import MediaError, probe
@@ -109,6 +147,11 @@ def detect_file(run: Any, path: str | os.PathLike, *, step: float = 0.5, thresho
         raise ValueError(f"{run.path}: a {run.task_name!r} run is not an action detector")
     if context <= 0:
         raise ValueError(f"context must be > 0, got {context}")
+    source = boxes if boxes is not None else ("detector" if box_run is not None else "motion")
+    if source not in BOX_SOURCES:
+        raise ValueError(f"unknown box source {source!r}; use one of {', '.join(BOX_SOURCES)}")
+    if box_run is not None:
+        check_person_run(box_run)
     path = os.fspath(path)
     info = probe(path)
     if info.video is None:
@@ -119,17 +162,18 @@ def detect_file(run: Any, path: str | os.PathLike, *, step: float = 0.5, thresho
     scale = np.array([w, h, w, h], dtype=np.float64)
     frames = []
     for t in keyframe_times(info.duration, step):
-        boxes = keyframe_boxes(path, t, fps=d.fps, size=d.size, context=context)[:max_actors]
-        probs = score_boxes(run, path, t, boxes)  # (N, K)
+        found = source_boxes(source, path, t, fps=d.fps, size=d.size, context=context, box_run=box_run,
+                             box_threshold=box_threshold)[:max_actors]
+        probs = score_boxes(run, path, t, found)  # (N, K)
         actors = []
-        for box, p in zip(boxes, probs):
+        for box, p in zip(found, probs):
             order = np.argsort(-p, kind="stable")
             labels = [{"label": int(k), "name": task.class_names[k], "score": float(p[k])} for k in order if p[k] >= thr]
             actors.append({"box": [round(float(v), 2) for v in box * scale], "scores": [float(v) for v in p],
                            "labels": labels})
         frames.append({"time": t, "actors": actors})
     return {"file": path, "duration": float(info.duration), "width": w, "height": h,
-            "classes": list(task.class_names), "keyframes": frames}
+            "classes": list(task.class_names), "keyframes": frames, "boxes": source}
 
 
 def class_colours(num_classes: int) -> np.ndarray:
