@@ -138,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
         path = args.proposals or os.path.join(os.path.dirname(os.path.abspath(args.weights)), "proposals.pt")
         try:
             net, meta = _proposal_net(path, models)
+            net = net.to(device)
         except (FileNotFoundError, ValueError) as exc:
             print(f"avlearn classify: {exc}", file=sys.stderr)
             return 2

@@ -277,8 +277,10 @@ class SequenceDataset(Dataset):
             off = int(np.random.default_rng([self.seed, self.epoch, i]).integers(0, x.shape[1] - self.crop + 1))
             x = x[:, off : off + self.crop]
             t0 += off * self.hop
-            segs = [(max(s - off, 0.0), min(e - off, float(self.crop)), c) for s, e, c in segs]
-            segs = [(s, e, c) for s, e, c in segs if e - s >= 0.5]  # at least half a step left in the crop
+            segs = [(s - off, e - off, c) for s, e, c in segs]
+        length = float(x.shape[1])  # targets inside the sequence; at least half a step of each left
+        segs = [(max(s, 0.0), min(e, length), c) for s, e, c in segs]
+        segs = [(s, e, c) for s, e, c in segs if e - s >= 0.5]
         return {
             "features": x.contiguous(),
             "segments": torch.tensor([[s, e] for s, e, _ in segs], dtype=torch.float32).reshape(-1, 2),
