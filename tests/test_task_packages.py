@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-TASKS = ("classification", "sync", "localization", "separation", "preview")
+TASKS = ("classification", "sync", "localization", "separation", "preview", "temporal")
 PARTS = ("task", "data", "evaluate", "inference")
 ROOT = Path(__file__).resolve().parents[1] / "avlearn" / "tasks"
 

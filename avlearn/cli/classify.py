@@ -13,8 +13,9 @@ few moments and predicts from them, at a fraction of the computation; the moment
 are printed. ``--segments`` adds temporal action localization: windows every ``hop`` seconds
 scored by the clip classifier (the student with ``--preview``), grouped into segments, 1D NMS;
 ``--method proposals`` uses TAL-Net proposals on the teacher's window features instead
-(``--proposals``, default ``proposals.pt`` beside ``--weights``; see
-:mod:`avlearn.tasks.preview.proposals`). Several files, folders or manifests are classified one
+(``--proposals``: a run of ``avlearn/recipes/tal_net_world.yaml`` trained on this bundle's
+teacher, :mod:`avlearn.tasks.temporal`, or a ``proposals.pt`` of
+:mod:`avlearn.tasks.preview.proposals`; default ``proposals.pt`` beside ``--weights``). Several files, folders or manifests are classified one
 by one (unreadable files skipped and counted; ``--json`` prints one line per file; ``--out``
 writes each file's JSON record).
 """
@@ -48,7 +49,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--method", choices=("windows", "proposals"), default="windows",
                    help="segments from grouped window scores (default) or TAL-Net proposals")
     p.add_argument("--proposals", default=None, metavar="PATH",
-                   help="the TAL-Net of --method proposals (default: proposals.pt beside --weights)")
+                   help="the TAL-Net of --method proposals: a temporal_proposals run (avlearn train "
+                   "avlearn/recipes/tal_net_world.yaml) or proposals.pt (default: proposals.pt beside --weights)")
     p.add_argument("--out", default=None,
                    help="also write each file's JSON record: a .json file for one input, a folder for several")
     p.add_argument("--overwrite", action="store_true", help="replace --out files that exist")
@@ -68,6 +70,45 @@ def _print_text(r: dict) -> None:
         print(f"  segments ({len(r['segments'])}):")
         for s in r["segments"]:
             print(f"    {s['start']:6.2f} - {s['end']:6.2f} s  {s['name']:<12s} {s['score']:.3f}")
+
+
+def _proposal_net(path: str, models) -> tuple[object, dict]:
+    """The TAL-Net of ``--proposals`` and its window grid: a ``temporal_proposals`` run (folder,
+    weights or checkpoint, loaded with :func:`avlearn.load_run`) or a ``proposals.pt`` of
+    :func:`~avlearn.tasks.preview.proposals.save_proposal_net`.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: neither, a run trained on other features, or another class count.
+    """
+    from avlearn.tasks.preview.proposals import load_proposal_net
+    from avlearn.tasks.runs import load_run
+
+    if os.path.isdir(path) or not _is_proposal_file(path):
+        run = load_run(path)
+        if run.task_name != "temporal_proposals":
+            raise ValueError(f"{path}: a {run.task_name!r} run, not a TAL-Net (temporal_proposals) run")
+        d = run.config.data
+        if d.feature_files is not None:
+            raise ValueError(f"{path}: trained on `avlearn extract-features` files; classify computes the preview "
+                             "bundle's teacher features (train with data.feature_run)")
+        if run.task.model.num_classes != len(models.classes) + 1:
+            raise ValueError(f"{path}: TAL-Net of {run.task.model.num_classes - 1} actions, the bundle has "
+                             f"{len(models.classes)}")
+        return run.task, {"window": d.window, "hop": d.hop}
+    return load_proposal_net(path)
+
+
+def _is_proposal_file(path: str) -> bool:
+    import torch
+
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: no proposal network (a temporal_proposals run or proposals.pt)")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # not a torch file: load_run names the reason
+        return False
+    return isinstance(blob, dict) and blob.get("format") == "avlearn-tal-net-1"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -94,11 +135,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     net = None
     if args.segments and args.method == "proposals":
-        from avlearn.tasks.preview.proposals import load_proposal_net
-
         path = args.proposals or os.path.join(os.path.dirname(os.path.abspath(args.weights)), "proposals.pt")
         try:
-            net, meta = load_proposal_net(path)
+            net, meta = _proposal_net(path, models)
+            net = net.to(device)
         except (FileNotFoundError, ValueError) as exc:
             print(f"avlearn classify: {exc}", file=sys.stderr)
             return 2

@@ -4,7 +4,7 @@ One package per task with the same parts (``task.py``: head, loss, metrics; ``da
 ``evaluate.py``; ``inference.py``: whole files): :mod:`~avlearn.tasks.classification`,
 :mod:`~avlearn.tasks.sync`, :mod:`~avlearn.tasks.localization` (sound-source),
 :mod:`~avlearn.tasks.separation`, :mod:`~avlearn.tasks.preview` (with temporal action
-localization), :mod:`~avlearn.tasks.detection` (spatio-temporal action detection). Beside them: :mod:`~avlearn.tasks.config` (recipes), :mod:`~avlearn.tasks.runs`
+localization), :mod:`~avlearn.tasks.detection` (spatio-temporal action detection), :mod:`~avlearn.tasks.temporal` (temporal action localization by proposals, TAL-Net). Beside them: :mod:`~avlearn.tasks.config` (recipes), :mod:`~avlearn.tasks.runs`
 (:func:`~avlearn.tasks.runs.load_run`) and :mod:`~avlearn.tasks.features` (FeatureExtractor).
 
 >>> from avlearn.tasks import list_tasks, build_task
@@ -37,6 +37,7 @@ _TASK_MODULES = (
     "avlearn.tasks.separation",
     "avlearn.tasks.preview",
     "avlearn.tasks.detection",
+    "avlearn.tasks.temporal",
 )
 for _m in _TASK_MODULES:
     importlib.import_module(_m)

@@ -29,7 +29,6 @@ from avlearn.tasks.preview.budget import strategy_gflops, unit_costs
 from avlearn.tasks.preview.bundle import PreviewModels
 from avlearn.tasks.preview.data import VideoRecord, VideoWindows, grid_starts
 from avlearn.tasks.preview.evaluate import skim_features
-from avlearn.tasks.preview.proposals import localize_proposals
 from avlearn.tasks.preview.temporal_localization import localize
 
 __all__ = ["classify_file", "stream_window_stores"]
@@ -113,7 +112,9 @@ def classify_file(models: PreviewModels, path: str, *, preview: bool = False, se
         progress: progress bars (default: for files longer than 5 minutes).
         method: segments by ``windows`` (grouped window scores + 1D NMS) or ``proposals``
             (TAL-Net on the teacher's window features, :mod:`~avlearn.tasks.preview.proposals`).
-        proposal_net: the trained TAL-Net of ``proposals``.
+        proposal_net: the trained TAL-Net of ``proposals``: a ``temporal_proposals`` task (the
+            ``task`` of :func:`avlearn.load_run` on a run of ``avlearn/recipes/tal_net_world.yaml``)
+            or a bare network of :func:`~avlearn.tasks.preview.proposals.load_proposal_net`.
 
     Returns:
         ``{"file", "duration", "mode", "gflops", "top_k": [{"label", "name", "score"}], "moments"
@@ -176,11 +177,13 @@ def classify_file(models: PreviewModels, path: str, *, preview: bool = False, se
             else:
                 model, inputs = (models.student, "pair") if preview else (models.teacher, "clip")
             model.eval()
-            logits = torch.cat([_logits(model, store, w, inputs) for _, store in
-                                stream_window_stores(models, path, hop, len(starts), desc="segments", **opts)])  # (J, K+1)
+            windows = stream_window_stores(models, path, hop, len(starts), desc="segments", **opts)
             if method == "proposals":
-                segs = localize_proposals(proposal_net, logits.log_softmax(1), starts, window=w, hop=hop, duration=duration)
+                from avlearn.tasks.temporal.inference import proposal_segments
+
+                segs = proposal_segments(proposal_net, model, windows, starts, window=w, hop=hop, duration=duration)
             else:
+                logits = torch.cat([_logits(model, store, w, inputs) for _, store in windows])  # (J, K+1)
                 segs = localize(logits.softmax(1), starts, window=w, hop=hop, duration=duration, num_actions=K)
             result["segments"] = [{"start": s, "end": e, "label": c, "name": names[c], "score": sc}
                                   for s, e, c, sc in segs if sc >= min_score]
