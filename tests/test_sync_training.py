@@ -1,4 +1,14 @@
-"""A briefly trained sync network is not constant, beats chance, and gets the offset sign right."""
+"""A briefly trained sync network is not constant, beats chance, and gets the offset sign right.
+
+The slow test trains 300 steps and scores 64 held-out clips (128 pairs). At 150 steps the
+aligned-vs-shifted accuracy depended on the training seed and on the CPU's float rounding: with
+torch 2.11 on an AVX2-only CPU, training seeds 0-5 gave 0.72 / 0.91 / 0.91 / 0.91 / 0.84 / 0.88
+on the 16 held-out clips the test then used, and seed 0 (the test's) failed the 0.75 bar
+although it ranked the aligned pair above the shifted one for 94% of the clips (its threshold
+was still biased: 78% of pairs called aligned). The code of 2026-11-29 gives the same 0.72 on
+that CPU, so the failure came with the machine, not with a code change. At 300 steps seeds 0,
+1, 2 and 4 (0 and 4 the two lowest at 150) reach 0.94 / 0.94 / 0.94 / 0.93 on the 64 clips.
+"""
 
 import numpy as np
 import pytest
@@ -50,9 +60,9 @@ def train_flash_click(steps: int, clips: int = 24, max_shift: float = 1.0) -> Sy
 
 @pytest.mark.slow
 def test_trained_sync_model_is_not_constant_and_finds_the_offset():
-    task = train_flash_click(150)
+    task = train_flash_click(300)
     held_out = ShiftedPairDataset(
-        MemoryStore([(*flash_click(100 + i), f"h{i}") for i in range(16)], FPS, SR), clip_duration=0.5, min_shift=0.125, max_shift=1.0, seed=1
+        MemoryStore([(*flash_click(100 + i), f"h{i}") for i in range(64)], FPS, SR), clip_duration=0.5, min_shift=0.125, max_shift=1.0, seed=1
     )
     with torch.no_grad():
         out = task(collate([held_out[i] for i in range(len(held_out))]))
