@@ -198,7 +198,7 @@ def localize_stream(loc: Any, path: str | os.PathLike, out: str | os.PathLike, *
                     panel.append(frames[i])
             if big_h % 2 or big_w % 2:
                 frames = np.pad(frames, ((0, 0), (0, big_h % 2), (0, big_w % 2), (0, 0)), mode="edge")
-            writer.write_video(frames)
+            writer.write_video(frames, copy=False)  # a fresh array from _blend
             written += len(frames)
             for j in [j for j in maps if j < idx.max()]:
                 del maps[j]  # later input frames show later times

@@ -251,7 +251,7 @@ def separate_stream(
                     pic = draw_boxes(pic, [b[None] for b in s["box_input"](times[:n])])
                 if h % 2 or w % 2:
                     pic = np.pad(pic, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
-                vw.write_video(pic)
+                vw.write_video(pic, copy=False)  # a fresh array (boxes drawn on a copy)
             state["frames"] = (frames[n:], times[n:]) if n < len(times) else None
 
     def emit(tracks: Tensor) -> None:  # (S, m) at the model's rate, final
