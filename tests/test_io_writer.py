@@ -110,3 +110,24 @@ def test_background_gives_the_same_frames(tmp_path):
     a = read_clip(tmp_path / "bgFalse.mp4", 0.0, 2.0, audio=False).video
     b = read_clip(tmp_path / "bgTrue.mp4", 0.0, 2.0, audio=False).video
     assert read_counters(b) == list(range(16)) and torch.equal(a, b)
+
+
+def test_background_pending_bytes_are_bounded(tmp_path, monkeypatch):
+    """A big call is taken over in pieces and blocks while more than the limit waits."""
+    import avlearn.io.writer as W
+
+    monkeypatch.setattr(W, "_PENDING_BYTES", 3 * 8 * 32 * 32 * 3)  # three pieces of 8 frames
+    w = AVWriter(tmp_path / "g.mp4", fps=8, background=True)
+    seen, real = [], w._encode_frames
+
+    def slow(frames):
+        seen.append((len(frames), w._pending))
+        time.sleep(0.01)
+        real(frames)
+
+    w._encode_frames = slow
+    frames = counter_frames(64, 32, 32)
+    w.write_video(frames)
+    w.close()
+    assert [n for n, _ in seen] == [8] * 8 and max(p for _, p in seen) <= W._PENDING_BYTES
+    assert read_counters(read_clip(tmp_path / "g.mp4", 0.0, 8.0, audio=False).video) == list(range(64))

@@ -9,8 +9,10 @@ the original soundtrack, bit for bit), interleaved with the video as it is writt
 the input's sound under a heatmap video made at the input's resolution.
 
 ``background=True`` moves the encoding (RGB to YUV conversion, x264, muxing; PyAV releases
-the GIL in all three) to a worker thread fed through a short queue (two calls' worth of
-frames), so a producer that decodes and draws the next frames runs beside the encoder. The
+the GIL in all three) to a worker thread, so a producer that decodes and draws the next
+frames runs beside the encoder. Frames are handed over in pieces of at most
+:data:`_PIECE_FRAMES` and at most :data:`_PENDING_BYTES` may wait (a call blocks until the
+encoder has caught up), so memory stays bounded whatever the resolution or the size of a call. The
 calls keep their order, the file is the same as without it, and a failure in the worker is
 raised (as :class:`EncodeError`) by the next call or by :meth:`AVWriter.close`.
 
@@ -36,6 +38,8 @@ from avlearn.io.write import _LAYOUTS, CONTAINER_CODECS, _as_numpy, add_video_st
 __all__ = ["AVWriter"]
 
 _LOOKAHEAD_S = 0.5  # copied audio is muxed this far ahead of the video written so far
+_PIECE_FRAMES = 8  # a background writer takes frames over in pieces this long
+_PENDING_BYTES = 192 * 2**20  # and lets at most this much wait for the encoder
 
 
 class AVWriter:
@@ -79,7 +83,9 @@ class AVWriter:
         background: bool = False,
     ):
         self.path = os.fspath(path)
-        self._jobs: queue.Queue | None = queue.Queue(maxsize=2) if background else None
+        self._jobs: queue.Queue | None = queue.Queue() if background else None
+        self._pending = 0  # bytes handed to the worker and not yet encoded
+        self._room = threading.Condition()
         self._worker: threading.Thread | None = None
         self._error: BaseException | None = None
         ext = os.path.splitext(self.path)[1].lower()
@@ -257,7 +263,16 @@ class AVWriter:
         if self._worker is None:
             self._worker = threading.Thread(target=self._work, name=f"AVWriter {os.path.basename(self.path)}", daemon=True)
             self._worker.start()
-        self._jobs.put((fn, np.array(data, copy=True) if copy else data))  # blocks while two calls' worth wait
+        frames = fn == self._encode_frames
+        step = _PIECE_FRAMES if frames else max(1, len(data))
+        for i in range(0, max(1, len(data)), step):
+            piece = data[i : i + step] if frames else data
+            piece = np.array(piece, copy=True) if copy else piece
+            with self._room:  # wait until the encoder has room (an idle encoder always has)
+                self._room.wait_for(lambda: self._pending == 0 or self._pending + piece.nbytes <= _PENDING_BYTES
+                                    or self._error is not None)
+                self._pending += piece.nbytes
+            self._jobs.put((fn, piece))
 
     def _work(self) -> None:
         while True:
@@ -269,6 +284,9 @@ class AVWriter:
                     job[0](job[1])
                 except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
                     self._error = exc
+            with self._room:
+                self._pending -= job[1].nbytes
+                self._room.notify_all()
 
     def _stop_worker(self) -> None:
         if self._worker is not None:
