@@ -260,3 +260,22 @@ def write_empty(path) -> str:
     """A zero-byte file."""
     open(path, "wb").close()
     return os.fspath(path)
+
+
+def tiny_sync_run(folder) -> str:
+    """A run folder with an untrained ``multisensory_small`` (seed 0) and its recipe (16 fps,
+    32x32, 16 kHz, 0.5 s windows): what the sync CLI tests load. Returns its weights.pt path."""
+    import torch
+    import yaml
+
+    from avlearn.models import create_model
+
+    run = os.path.join(os.fspath(folder), "run")
+    os.makedirs(run)
+    torch.manual_seed(0)
+    torch.save(create_model("multisensory_small").state_dict(), os.path.join(run, "weights.pt"))
+    cfg = {"task": {"name": "sync"}, "model": {"name": "multisensory_small", "kwargs": {}},
+           "data": {"fps": 16, "size": [32, 32], "sample_rate": 16000, "clip_duration": 0.5}}
+    with open(os.path.join(run, "config.yaml"), "w") as f:
+        f.write(yaml.safe_dump(cfg))
+    return os.path.join(run, "weights.pt")

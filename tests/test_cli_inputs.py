@@ -15,7 +15,7 @@ from avlearn.cli import _inputs as I
 from avlearn.cli import main
 from avlearn.errors import DataError, UsageError
 from avlearn.io import write_av
-from avlearn.models import create_model
+from media import tiny_sync_run
 
 
 @pytest.fixture(scope="module")
@@ -31,14 +31,8 @@ def tree(tmp_path_factory):
     bad = d / "clips" / "broken.mp4"
     bad.write_bytes(b"\x00\x00\x00\x18ftypmp42 not a video")
     (d / "clips" / "notes.txt").write_text("not media")
-    run = d / "run"
-    run.mkdir()
-    torch.manual_seed(0)
-    torch.save(create_model("multisensory_small").state_dict(), run / "weights.pt")
-    cfg = {"task": {"name": "sync"}, "model": {"name": "multisensory_small", "kwargs": {}},
-           "data": {"fps": 16, "size": [32, 32], "sample_rate": 16000, "clip_duration": 0.5}}
-    (run / "config.yaml").write_text(yaml.safe_dump(cfg))
-    return d, str(a), str(b), str(bad), str(run / "weights.pt")
+    weights = tiny_sync_run(d)
+    return d, str(a), str(b), str(bad), weights
 
 
 def test_expand_folders_manifests_and_files(tree, tmp_path):

@@ -5,12 +5,11 @@ import os
 
 import numpy as np
 import pytest
-import torch
 import yaml
 
 from avlearn.cli import main
 from avlearn.io import write_av
-from avlearn.models import create_model
+from media import tiny_sync_run
 
 
 @pytest.fixture(scope="module")
@@ -20,14 +19,8 @@ def tiny(tmp_path_factory):
     video = rng.integers(0, 255, size=(32, 32, 32, 3), dtype=np.uint8)  # 2 s at 16 fps
     audio = (rng.standard_normal((1, 32000)) * 0.1).astype(np.float32)  # 2 s at 16 kHz
     media = write_av(d / "tiny.mp4", video, audio, fps=16, sample_rate=16000)
-    run = d / "run"
-    run.mkdir()
-    torch.manual_seed(0)
-    torch.save(create_model("multisensory_small").state_dict(), run / "weights.pt")
-    cfg = {"task": {"name": "sync"}, "model": {"name": "multisensory_small", "kwargs": {}},
-           "data": {"fps": 16, "size": [32, 32], "sample_rate": 16000, "clip_duration": 0.5}}
-    (run / "config.yaml").write_text(yaml.safe_dump(cfg))
-    return media, str(run / "weights.pt")
+    weights = tiny_sync_run(d)
+    return media, weights
 
 
 def test_help(capsys):
