@@ -146,6 +146,18 @@ def test_demo_quick_all_stages(tmp_path, capsys):
     assert summary["stages"] and all(st["error"] is None for st in summary["stages"].values())
 
 
+def test_loading_a_run_imports_neither_torchvision_nor_scipy():
+    """Every inference command loads its run through ``avlearn.tasks`` (all task packages are
+    imported to register them); torchvision (torch._dynamo, ~1.5 s) and scipy (~0.5 s) are
+    imported where they are used, so a one-minute file's start-up is mostly torch's import."""
+    import subprocess
+    import sys as _sys
+
+    code = "import sys, avlearn, avlearn.tasks\nprint([m for m in ('torchvision', 'scipy') if m in sys.modules])\n"
+    out = subprocess.run([_sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]", out
+
+
 def test_one_command_registers_alone_and_imports_little():
     """`avlearn sync ...` registers only sync's parser: no world generators (make-world's option
     list imports them) and no torchvision (its import pulls torch._dynamo, seconds) at start-up."""

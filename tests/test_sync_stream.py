@@ -100,3 +100,35 @@ def test_audio_feature_hooks_match_score_audio_windows(name):
         direct = net.score_audio_windows(video, audio)
         hooked = net.score_audio_features(video, net.audio_window_features(audio))
     torch.testing.assert_close(hooked, direct)
+
+
+@pytest.mark.parametrize("wrap", [False, True])
+def test_window_pool_gives_the_same_curves_and_restores_threads(model, tmp_path, wrap):
+    """`workers` scores the windows of a block concurrently (intra-op threads 1 meanwhile): the
+    per-window curves, their mean and the offset equal the one-window-at-a-time search, for the
+    cached audio-feature path and the plain one, and torch's thread count is restored after."""
+    path = noise_file(tmp_path / "pool.mp4", 4.0, seed=5)
+    net = _Uncached(model) if wrap else model
+    opts = dict(window=0.5, hop=0.25, fps=FPS, size=(SIZE, SIZE), sample_rate=SR, chunk=1.0)
+    before = torch.get_num_threads()
+    one = sync_file(net, path, 0.25, workers=1, **opts)
+    three = sync_file(net, path, 0.25, workers=3, **opts)
+    assert torch.get_num_threads() == before
+    assert [t for t, _ in one.windows] == [t for t, _ in three.windows]
+    for (_, c1), (_, c3) in zip(one.windows, three.windows):
+        np.testing.assert_allclose(c1, c3, rtol=0, atol=1e-5, equal_nan=True)
+    np.testing.assert_allclose(one.mean, three.mean, rtol=0, atol=1e-5)
+    assert one.offset == pytest.approx(three.offset, abs=1e-6)
+
+
+def test_a_failing_window_raises_and_restores_threads(model, tmp_path):
+    path = noise_file(tmp_path / "fail.mp4", 2.0, seed=6)
+
+    class Broken(_Uncached):
+        def score_audio_windows(self, video, audio):
+            raise RuntimeError("boom")
+
+    before = torch.get_num_threads()
+    with pytest.raises(RuntimeError, match="boom"):
+        sync_file(Broken(model), path, 0.25, window=0.5, fps=FPS, size=(SIZE, SIZE), sample_rate=SR, workers=2)
+    assert torch.get_num_threads() == before

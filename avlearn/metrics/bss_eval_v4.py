@@ -36,7 +36,6 @@ import warnings
 from typing import NamedTuple
 
 import numpy as np
-from scipy.fft import next_fast_len
 
 from avlearn.metrics.bss_eval import FILTER_LENGTH, _as_float64, _validate, projection_filters
 
@@ -174,6 +173,8 @@ def bss_eval_framewise(
     starts, length = frame_bounds(n, win, hop_n)
     c_all, _, c_one, *_ = projection_filters(refs, ests, filter_length)  # (1, L, S, K)
     flen = c_all.shape[1]
+
+    from scipy.fft import next_fast_len  # imported here: scipy.fft costs ~0.4 s at start-up
 
     n_fft = next_fast_len(length + flen - 1, real=True)  # linear convolutions of length W + L - 1
     fa = np.fft.rfft(c_all[0], n=n_fft, axis=0)  # (F, S, K): filters onto all references

@@ -31,7 +31,6 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torchvision.ops import box_iou
 
 from avlearn.tasks.base import ModelConfig, Task, register_task
 from avlearn.tasks.detection.person_data import PersonData, build_person_datasets
@@ -135,6 +134,8 @@ class PersonDetectionTask(Task):
     def metric_sums(self, outputs: dict[str, Any], batch: dict[str, Any]) -> dict[str, Tensor]:
         dets = self.decode({k: outputs[k].detach() for k in ("heatmap", "size", "offset")},
                            tuple(batch["image"].shape[-2:]))
+        from torchvision.ops import box_iou  # imported here: torchvision pulls torch._dynamo (seconds)
+
         tp = fp = fn = 0
         for det, gt, m in zip(dets, batch["boxes"], batch["obj_mask"]):
             gt = gt[m.bool()].float()

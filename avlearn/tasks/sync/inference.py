@@ -16,6 +16,12 @@ is the mean over the windows whose shifted audio lies inside the file) and the o
 argmax of that mean. Memory is flat in the file's duration; a background thread decodes the
 next block while the network scores the current one.
 
+On the CPU, the windows of a block are scored by a small thread pool (``workers``, one window
+per thread, torch's intra-op threads set to 1 meanwhile) rather than one window at a time on
+all intra-op threads: each window is dozens of small 3D convolutions (one batch per candidate
+shift), whose intra-op barriers stall whenever the decoder thread takes a core. Curves are
+summed in window order, so the result does not depend on the pool.
+
 Per-window curves are kept (:class:`SyncResult` ``windows``), and the estimate's reliability is
 measured from them (:mod:`avlearn.tasks.sync.reliability`): the margin between the best and the
 second-best shift of the mean curve, in units of the curve's spread, times the agreement of
@@ -30,6 +36,7 @@ import math
 import os
 import queue
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Callable, Iterable, Iterator
@@ -122,7 +129,7 @@ class _Scorer:
     """
 
     def __init__(self, model: nn.Module, *, fps: float, sample_rate: int, window: float, hop: float,
-                 shifts: np.ndarray, batch_size: int):
+                 shifts: np.ndarray, batch_size: int, pool: ThreadPoolExecutor | None = None):
         self.model, self.fps, self.sr = model, float(fps), int(sample_rate)
         self.device = next(model.parameters()).device
         self.window, self.hop, self.shifts, self.batch_size = window, hop, shifts, batch_size
@@ -137,6 +144,7 @@ class _Scorer:
         # audio features reused across video windows, by first sample (models that expose them)
         self.cached = hasattr(model, "audio_window_features") and hasattr(model, "score_audio_features")
         self.feats: dict[int, Tensor] = {}
+        self.pool = pool  # scores video windows concurrently (module doc); None: one at a time
 
     def feed(self, video: Tensor | None, audio: Tensor | None) -> None:
         """Append (3, T, H, W) frames and (1, N) samples that follow the buffer's."""
@@ -175,10 +183,10 @@ class _Scorer:
         if self.audio is not None and keep_a > 0:
             self.audio, self.a_base = self.audio[:, keep_a:], self.a_base + min(keep_a, self.audio.shape[-1])
 
-    def _score_cached(self, v: Tensor, a0s: np.ndarray) -> np.ndarray:
-        """Scores of video window ``v`` against the audio windows starting at samples ``a0s``; the
-        audio tower's features of each window are computed once and reused by later video windows
-        (consecutive windows share shifted audio windows whenever the hop is a whole number of steps)."""
+    def _audio_features(self, a0s: np.ndarray) -> Tensor:
+        """The audio tower's features (S, ...) of the audio windows starting at samples ``a0s``;
+        each window's are computed once and reused by later video windows (consecutive windows
+        share shifted audio windows whenever the hop is a whole number of steps)."""
         todo = [int(a) for a in a0s if int(a) not in self.feats]
         for i in range(0, len(todo), self.batch_size):
             part = todo[i : i + self.batch_size]
@@ -188,24 +196,45 @@ class _Scorer:
         low = int(a0s.min())
         for key in [k for k in self.feats if k < low]:  # no later window starts its audio before this one
             del self.feats[key]
-        feats = torch.stack([self.feats[int(a)] for a in a0s])  # (S, ...)
-        return self.model.score_audio_features(v, feats).float().cpu().numpy()
+        return torch.stack([self.feats[int(a)] for a in a0s])  # (S, ...)
+
+    def _job(self, v: Tensor, a0s: np.ndarray) -> Callable[[], np.ndarray]:
+        """The scores of video window ``v`` (1, 3, T', H, W) against the audio windows starting
+        at samples ``a0s``, as a call that needs nothing the buffer may drop later."""
+        if self.cached:
+            feats = self._audio_features(a0s)  # (S, ...)
+
+            def run() -> np.ndarray:
+                with torch.inference_mode():  # grad mode is per thread: a pool thread starts with it on
+                    return self.model.score_audio_features(v, feats).float().cpu().numpy()
+
+            return run
+        parts = [torch.stack([self.audio[:, a - self.a_base : a - self.a_base + self.na] for a in a0s[i : i + self.batch_size]])
+                 for i in range(0, len(a0s), self.batch_size)]  # [(b, 1, N')]
+
+        def run_parts() -> np.ndarray:
+            with torch.inference_mode():
+                return np.concatenate([window_scores(self.model, v, a.to(self.device)).float().cpu().numpy() for a in parts])
+
+        return run_parts
 
     def _score(self, starts: list[float], ae: int) -> None:
+        todo = []
         for t in starts:
             f0 = int(round(t * self.fps)) - self.f_base
             a0s = np.round((t + self.shifts) * self.sr).astype(int)
             ks = np.flatnonzero((a0s >= 0) & (a0s + self.na <= ae))
-            curve = np.full(len(self.shifts), np.nan)
+            result = None
             if len(ks):
                 v = self.video[None, :, f0 : f0 + self.nf].to(self.device)  # (1, 3, T', H, W)
                 v = v.float() / 255.0 if not v.is_floating_point() else v.float()
-                if self.cached:
-                    curve[ks] = self._score_cached(v, a0s[ks])
-                for i in range(0, len(ks), self.batch_size) if not self.cached else ():
-                    chunk = ks[i : i + self.batch_size]
-                    a = torch.stack([self.audio[:, a0s[k] - self.a_base : a0s[k] - self.a_base + self.na] for k in chunk])  # (b, 1, N')
-                    curve[chunk] = window_scores(self.model, v, a.to(self.device)).float().cpu().numpy()
+                job = self._job(v, a0s[ks])
+                result = job if self.pool is None else self.pool.submit(job)
+            todo.append((t, ks, result))
+        for t, ks, result in todo:  # summed in window order: the same numbers with or without the pool
+            curve = np.full(len(self.shifts), np.nan)
+            if result is not None:
+                curve[ks] = result() if self.pool is None else result.result()
                 self.sums[ks] += curve[ks]
                 self.counts[ks] += 1
             self.windows.append((float(t), curve))
@@ -330,6 +359,7 @@ def sync_file(
     chunk: float = 8.0,
     batch_size: int = 64,
     threads: int = 1,
+    workers: int | None = None,
     progress: Callable[[float], None] | None = None,
 ) -> SyncResult:
     """Estimate how late the audio is relative to the video, over a whole file, streamed.
@@ -351,6 +381,10 @@ def sync_file(
         chunk: seconds per decoded block (rounded to whole frames and samples).
         batch_size: audio windows per forward pass.
         threads: decoder threads.
+        workers: on the CPU, video windows scored at once, each in its own thread with torch's
+            intra-op threads set to 1 for the call (default: torch's intra-op thread count; 1:
+            one window at a time on all of torch's threads). The decoder thread runs beside
+            them; the result is the same for every value. Ignored on other devices.
         progress: called with the seconds of media decoded so far, after each block.
 
     Returns:
@@ -371,6 +405,12 @@ def sync_file(
     shifts = np.arange(-n, n + 1) * step
     was_training = model.training
     model.eval()
+    cpu = next(model.parameters()).device.type == "cpu"
+    workers = (torch.get_num_threads() if workers is None else int(workers)) if cpu else 1
+    threads_before = torch.get_num_threads()
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="sync-window") if workers > 1 else None
+    if pool is not None:
+        torch.set_num_threads(1)
     try:
         with torch.inference_mode():
             if isinstance(clip_or_path, (str, os.PathLike)):
@@ -378,7 +418,8 @@ def sync_file(
                 duration = probe(path).duration
                 if duration < window:
                     raise ValueError(f"{path}: {duration:.3f} s is shorter than the {window} s sync window")
-                scorer = _Scorer(model, fps=fps, sample_rate=sample_rate, window=window, hop=hop, shifts=shifts, batch_size=batch_size)
+                scorer = _Scorer(model, fps=fps, sample_rate=sample_rate, window=window, hop=hop, shifts=shifts,
+                                 batch_size=batch_size, pool=pool)
                 block = _block_seconds(chunk, fps, sample_rate)
                 reader = StreamReader(path, block, fps=fps, size=tuple(size), sample_rate=sample_rate, mono=True,
                                       threads=threads, last="shorten")
@@ -398,10 +439,14 @@ def sync_file(
                 length = min(video.shape[1] / fps, audio.shape[-1] / sample_rate)
                 if length < window:
                     raise ValueError(f"{clip.path or '<clip>'}: {length:.3f} s is shorter than the {window} s sync window")
-                scorer = _Scorer(model, fps=fps, sample_rate=sample_rate, window=window, hop=hop, shifts=shifts, batch_size=batch_size)
+                scorer = _Scorer(model, fps=fps, sample_rate=sample_rate, window=window, hop=hop, shifts=shifts,
+                                 batch_size=batch_size, pool=pool)
                 scorer.feed(video, audio)
                 scorer.score_ready(final=True, limit=length)
     finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
+            torch.set_num_threads(threads_before)
         model.train(was_training)
     if not np.any(scorer.counts):
         raise ValueError(f"{getattr(clip_or_path, 'path', clip_or_path)}: no window could be scored")
