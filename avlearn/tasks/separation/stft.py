@@ -64,14 +64,23 @@ def stft(wav: Tensor, *, n_fft: int, hop: int, win_length: int | None = None, dr
 
 def istft(spec: Tensor, *, n_fft: int, hop: int, length: int, win_length: int | None = None,
           drop_last_bin: bool = False) -> Tensor:
-    """Inverse of :func:`stft` (overlap-add with the same window): complex (..., F, T) -> (..., length)."""
+    """Inverse of :func:`stft` (overlap-add with the same window): complex (..., F, T) -> (..., length).
+
+    With a window shorter than ``n_fft`` (VisualVoice: 400 in 512), the last samples of a signal
+    whose length is not a whole number of hops may lie past every analysis window: no frame saw
+    them, so they come back as zeros (``torch.istft`` refuses such a length outright).
+    """
     lead = spec.shape[:-2]
     x = spec.reshape(-1, *spec.shape[-2:])  # (B', F, T)
     if drop_last_bin:
         x = F.pad(x, (0, 0, 0, 1))  # the dropped Nyquist bin comes back as zero
     win = win_length or n_fft
     window = torch.hann_window(win, device=spec.device, dtype=torch.float32)
-    wav = torch.istft(x, n_fft, hop_length=hop, win_length=win, window=window, center=True, length=length)
+    reach = (x.shape[-1] - 1) * hop + (n_fft - win) // 2 - n_fft // 2 + win  # end of the last frame's window (centred)
+    n = min(length, reach)
+    wav = torch.istft(x, n_fft, hop_length=hop, win_length=win, window=window, center=True, length=n)  # (B', n)
+    if n < length:
+        wav = F.pad(wav, (0, length - n))  # (B', length)
     return wav.reshape(*lead, length)
 
 

@@ -153,6 +153,9 @@ def _lookahead(it: Iterator[Any]) -> Iterator[tuple[Any, bool]]:
         cur = nxt
 
 
+_FRAME_BLOCK_S = 0.5  # seconds of input-resolution frames decoded at a time for the per-source videos
+
+
 def separate_stream(
     task: Any,
     cfg: Any,
@@ -213,7 +216,9 @@ def separate_stream(
             for s in sources] if videos else []
     writers = [*wavs, residual_w, *vids]
     native = iter(StreamReader(path, 2.0, video=False, mono=False, last="shorten", threads=threads))
-    frames_it = iter(StreamReader(path, 2.0, audio=False, last="shorten", threads=threads)) if videos else None
+    # input-resolution frames for the per-source videos in short blocks: each source's video gets
+    # its own copy of a block (boxes drawn), so a 1080p30 block costs 190 MB per 1 s held
+    frames_it = iter(StreamReader(path, _FRAME_BLOCK_S, audio=False, last="shorten", threads=threads)) if videos else None
     state = {"native": torch.zeros(channels, 0), "native_done": False, "frames": None, "written": 0, "frame_done": False,
              "energy": torch.zeros(S, dtype=torch.float64)}
     resampler = ChunkResampler(d.sample_rate, rate, channels=S)
