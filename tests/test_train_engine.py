@@ -180,6 +180,23 @@ def test_seeded_dataset_is_repeatable_and_leaves_rng_alone():
     assert not torch.equal(a, SeededDataset(ds, seed=1, epoch=1)[3]["x"])
 
 
+def test_seeded_touches_no_gpu_generator(monkeypatch):
+    """A sample's seed must not reseed the GPUs' generators (nothing restores them afterwards):
+    same draws as torch.manual_seed on the CPU, and no call into torch.cuda."""
+    from avlearn.data.dataset import seeded
+
+    calls = []
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", lambda seed: calls.append(seed))
+    with seeded(7):
+        a = torch.rand(3)
+    torch.manual_seed(7)
+    assert torch.equal(a, torch.rand(3))
+    calls.clear()  # torch.manual_seed above made one
+    with seeded(8):
+        torch.rand(1)
+    assert calls == []
+
+
 def test_eval_loader_covers_each_sample_once_over_ranks():
     ds = ToyDataset(11, ToyData(), 0)
     seen = []

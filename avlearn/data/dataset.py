@@ -62,10 +62,14 @@ def _identity(sample: dict[str, Any]) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def seeded(seed: int) -> Iterator[None]:
-    """Seed torch, numpy and random for a block, restoring the caller's states afterwards."""
+    """Seed torch (CPU), numpy and random for a block, restoring the caller's states afterwards.
+
+    Only the CPU generator is seeded: ``torch.manual_seed`` would also reseed every GPU's
+    generator, which ``fork_rng(devices=[])`` does not restore (data pipelines draw on the CPU).
+    """
     np_state, py_state = np.random.get_state(), random.getstate()
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.default_generator.manual_seed(seed)
         np.random.seed(seed)
         random.seed(seed)
         try:
