@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from avlearn.io import read_clip
-from avlearn.tasks.preview.data import PreviewData, VideoWindows, WindowDataset
+from avlearn.tasks.preview.data import PreviewData, VideoWindows, GridWindowDataset
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +59,8 @@ def test_memory_is_bounded_by_the_limit(world, tmp_path):
             assert torch.equal(a, b)
         assert small.cache.in_memory() == 1
     assert small.cache.decoded == 0
-    ds = WindowDataset(small, hop=0.5, window=1.0, inputs="pair")
-    ref = WindowDataset(full, hop=0.5, window=1.0, inputs="pair")
+    ds = GridWindowDataset(small, hop=0.5, window=1.0, inputs="pair")
+    ref = GridWindowDataset(full, hop=0.5, window=1.0, inputs="pair")
     assert len(ds) == len(ref) == 2 * 5
     for i in (0, 7, 3):
         assert torch.equal(ds[i]["audio"], ref[i]["audio"]) and torch.equal(ds[i]["image"], ref[i]["image"])

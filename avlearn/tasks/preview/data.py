@@ -45,7 +45,7 @@ __all__ = [
     "PreviewData",
     "VideoRecord",
     "VideoWindows",
-    "WindowDataset",
+    "GridWindowDataset",
     "cached_for_weights",
     "class_names",
     "data_for",
@@ -425,8 +425,10 @@ class VideoWindows:
         return out  # (J, 1, N)
 
 
-class WindowDataset(torch.utils.data.Dataset):
-    """Every window of every video of a store, as a training or evaluation sample.
+class GridWindowDataset(torch.utils.data.Dataset):
+    """Every window of every video of a store, as a training or evaluation sample (map-style,
+    on the fixed window grid; :class:`avlearn.data.WindowDataset` instead draws random windows
+    from a manifest).
 
     Args:
         store: the decoded videos.
@@ -444,13 +446,13 @@ class WindowDataset(torch.utils.data.Dataset):
     def __init__(self, store: VideoWindows, *, hop: float, window: float, inputs: str = "clip", flip: bool = False,
                  teacher: list[Tensor] | None = None):
         if inputs not in ("clip", "pair"):
-            raise ValueError(f"WindowDataset: inputs must be 'clip' or 'pair', got {inputs!r}")
+            raise ValueError(f"GridWindowDataset: inputs must be 'clip' or 'pair', got {inputs!r}")
         self.store, self.window, self.inputs, self.flip, self.teacher = store, window, inputs, flip, teacher
         self.starts = [store.starts(v, hop, window) for v in range(len(store))]
         self.labels = [store.labels(v, s, window) for v, s in enumerate(self.starts)]
         self.index = [(v, j) for v, s in enumerate(self.starts) for j in range(len(s))]
         if teacher is not None and [t.shape[0] for t in teacher] != [len(s) for s in self.starts]:
-            raise ValueError("WindowDataset: teacher logits do not match the window grid")
+            raise ValueError("GridWindowDataset: teacher logits do not match the window grid")
 
     def __len__(self) -> int:
         return len(self.index)

@@ -38,7 +38,7 @@ from avlearn.tasks.classification import ClassificationTask
 from avlearn.tasks.preview.data import (
     PreviewData,
     VideoWindows,
-    WindowDataset,
+    GridWindowDataset,
     cached_for_weights,
     class_names,
 )
@@ -191,7 +191,7 @@ def _teacher_targets(teacher_path: str, store: VideoWindows, data: PreviewData, 
     return cached_for_weights(data, "teacher", teacher_path, f"{key}|{data.hop}|{data.window}", compute)
 
 
-def _window_datasets(cfg: Any, inputs: str, teacher: str | None = None) -> dict[str, WindowDataset]:
+def _window_datasets(cfg: Any, inputs: str, teacher: str | None = None) -> dict[str, GridWindowDataset]:
     from avlearn.data.synthetic import WorldFormatError
 
     d: PreviewData = cfg.data
@@ -206,17 +206,17 @@ def _window_datasets(cfg: Any, inputs: str, teacher: str | None = None) -> dict[
         targets = None
         if split == "train" and teacher:
             targets = _teacher_targets(teacher, store, d, store.key)
-        out[split] = WindowDataset(store, hop=d.hop, window=d.window, inputs=inputs, flip=d.flip and split == "train",
+        out[split] = GridWindowDataset(store, hop=d.hop, window=d.window, inputs=inputs, flip=d.flip and split == "train",
                                    teacher=targets)
     return out
 
 
-def build_teacher_datasets(cfg: Any) -> dict[str, WindowDataset]:
+def build_teacher_datasets(cfg: Any) -> dict[str, GridWindowDataset]:
     """Clip windows of the world's train / val / test videos."""
     return _window_datasets(cfg, "clip")
 
 
-def build_imgaud2vid_datasets(cfg: Any) -> dict[str, WindowDataset]:
+def build_imgaud2vid_datasets(cfg: Any) -> dict[str, GridWindowDataset]:
     """Image-audio windows; the training ones carry the teacher's logits."""
     return _window_datasets(cfg, "pair", cfg.task.teacher)
 
