@@ -17,7 +17,7 @@ from avlearn.cli import main
 from avlearn.io import write_av
 from avlearn.tasks.preview.bundle import build_models, save_bundle
 from avlearn.train.preview import STAGES, preview_recipe
-from avlearn.tasks.preview.data import VideoRecord, VideoWindows, WindowDataset
+from avlearn.tasks.preview.data import VideoRecord, VideoWindows, GridWindowDataset
 
 CLASSES = ["bounce", "tap", "slide"]
 
@@ -116,14 +116,14 @@ def test_store_windows_slice_frames_and_audio():
 
 def test_window_dataset_samples_and_teacher_targets():
     s = _store()
-    ds = WindowDataset(s, hop=1.0, window=1.0, inputs="pair", teacher=[torch.eye(4)[:, :3]])
+    ds = GridWindowDataset(s, hop=1.0, window=1.0, inputs="pair", teacher=[torch.eye(4)[:, :3]])
     assert len(ds) == 4 and [ds[i]["label"] for i in range(4)] == [1, 1, 1, 2]
     x = ds[1]
     assert x["image"].shape == (3, 4, 4) and x["audio"].shape == (1, 8000) and x["teacher"].tolist() == [0, 1, 0]
-    clips = WindowDataset(s, hop=0.5, window=1.0, inputs="clip")
+    clips = GridWindowDataset(s, hop=0.5, window=1.0, inputs="clip")
     assert clips[0]["video"].shape == (3, 8, 4, 4)
     with pytest.raises(ValueError, match="teacher"):
-        WindowDataset(s, hop=0.5, window=1.0, teacher=[torch.zeros(3, 3)])
+        GridWindowDataset(s, hop=0.5, window=1.0, teacher=[torch.zeros(3, 3)])
 
 
 @pytest.mark.parametrize("stage", STAGES)
