@@ -20,7 +20,8 @@ On the CPU, the windows of a block are scored by a small thread pool (``workers`
 per thread, torch's intra-op threads set to 1 meanwhile) rather than one window at a time on
 all intra-op threads: each window is dozens of small 3D convolutions (one batch per candidate
 shift), whose intra-op barriers stall whenever the decoder thread takes a core. Curves are
-summed in window order, so the result does not depend on the pool.
+summed in window order, so the result does not depend on the pool (beyond float rounding of
+one thread against several inside a convolution).
 
 Per-window curves are kept (:class:`SyncResult` ``windows``), and the estimate's reliability is
 measured from them (:mod:`avlearn.tasks.sync.reliability`): the margin between the best and the
@@ -384,7 +385,8 @@ def sync_file(
         workers: on the CPU, video windows scored at once, each in its own thread with torch's
             intra-op threads set to 1 for the call (default: torch's intra-op thread count; 1:
             one window at a time on all of torch's threads). The decoder thread runs beside
-            them; the result is the same for every value. Ignored on other devices.
+            them; the scores are the same for every value (to float rounding). Ignored on
+            other devices.
         progress: called with the seconds of media decoded so far, after each block.
 
     Returns:
