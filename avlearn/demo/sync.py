@@ -98,5 +98,5 @@ def sync_stage(ctx: DemoContext) -> DemoSection:
         "(positive: audio late).",
         table=table, header=["measure", "value", "reference"], plots=plots, metrics=metrics,
         code="avlearn train avlearn/recipes/sync_multisensory.yaml\n"
-        "avlearn sync --eval-list runs/world_sync/lists/sync_test.jsonl --weights runs/sync_multisensory/weights.pt",
+        "avlearn sync --eval-list runs/world_sync/lists/sync_test.jsonl --weights runs/sync_multisensory/weights.pt --hop 0.25",
     )
